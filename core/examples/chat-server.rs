@@ -1,0 +1,104 @@
+//! The chapter's chat as a standalone server.
+//!
+//! ```text
+//! cargo run -p chathub --example chat-server
+//! HOST=0.0.0.0 PORT=8080 RUST_LOG=chathub=debug cargo run -p chathub --example chat-server
+//! ```
+//!
+//! Serves the chat page at `http://HOST:PORT/` and logs every event, as the
+//! chapter's server logs `my event`. Stops cleanly on Ctrl-C or SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+
+use chathub::{EventFilter, Hub, HubConfig, HubEvent};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let host: IpAddr = std::env::var("HOST")
+        .unwrap_or_else(|_| "127.0.0.1".into())
+        .parse()
+        .map_err(|e| format!("HOST must be an IP address: {e}"))?;
+    let port: u16 = std::env::var("PORT")
+        .unwrap_or_else(|_| "3000".into())
+        .parse()
+        .map_err(|e| format!("PORT must be a port number: {e}"))?;
+
+    let hub = Hub::start(HubConfig {
+        bind: Some(SocketAddr::new(host, port)),
+        ..Default::default()
+    })?;
+    let addr = hub.local_addr().expect("the hub has a listener");
+    println!("chathub chat server listening on http://{addr}/");
+
+    // Ctrl-C / SIGTERM: stop the hub; the event loop below then ends.
+    let stopper = hub.clone();
+    ctrlc_or_term(move || stopper.shutdown())?;
+
+    let mut events = hub.subscribe(EventFilter::all())?;
+    while let Some(event) = events.blocking_recv() {
+        match event {
+            HubEvent::Connect(e) => println!("[{}] {} connected", e.ns, e.sid),
+            HubEvent::Login(e) => println!("[{}] {} logged in as {}", e.ns, e.sid, e.name),
+            HubEvent::Join(e) => println!(
+                "[{}] {} joined {}",
+                e.ns,
+                e.name.as_deref().unwrap_or(&e.sid),
+                e.to.as_deref().unwrap_or("the lobby")
+            ),
+            HubEvent::Message(e) => println!(
+                "[{}] {}: {}",
+                e.ns,
+                e.name.as_deref().unwrap_or(&e.sid),
+                e.text
+            ),
+            // The chapter's server: console.log(content) for `my event`.
+            HubEvent::Custom(e) => {
+                for arg in &e.args {
+                    match arg.as_str() {
+                        Some(s) => println!("{s}"),
+                        None => println!("{arg:?}"),
+                    }
+                }
+            }
+            HubEvent::Rejected(e) => println!("[{}] {} {}: {}", e.ns, e.sid, e.event, e.error),
+            HubEvent::Disconnect(e) => println!(
+                "[{}] {} disconnected ({})",
+                e.ns,
+                e.name.as_deref().unwrap_or(&e.sid),
+                e.reason
+            ),
+            _ => {}
+        }
+    }
+    hub.shutdown();
+    println!("chathub stopped");
+    Ok(())
+}
+
+/// Runs `f` once on the first SIGINT or SIGTERM, on a thread of its own.
+fn ctrlc_or_term(f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            });
+            f();
+        })?;
+    Ok(())
+}

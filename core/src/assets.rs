@@ -1,0 +1,221 @@
+//! The files the hub serves: the chat page and the Socket.IO client bundle.
+//!
+//! Both are read once at start and served from memory. The client bundle
+//! comes from the npm package `socket.io-client` (never a copy in this
+//! repository): see [`HubConfig::client_dist`](crate::HubConfig::client_dist).
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+
+use crate::config::HubConfig;
+use crate::error::StartError;
+
+/// The built-in chat page: the chapter's final client.
+pub(crate) const CHAT_PAGE: &str = include_str!("../assets/index.html");
+
+/// The files of `socket.io-client/dist` served under `/socket.io/`.
+const BUNDLE_FILES: [(&str, &str); 6] = [
+    ("socket.io.js", "application/javascript; charset=utf-8"),
+    ("socket.io.min.js", "application/javascript; charset=utf-8"),
+    (
+        "socket.io.esm.min.js",
+        "application/javascript; charset=utf-8",
+    ),
+    ("socket.io.js.map", "application/json"),
+    ("socket.io.min.js.map", "application/json"),
+    ("socket.io.esm.min.js.map", "application/json"),
+];
+
+#[derive(Debug, Clone)]
+struct File {
+    body: Bytes,
+    content_type: &'static str,
+    etag: HeaderValue,
+}
+
+impl File {
+    fn new(body: Bytes, content_type: &'static str) -> File {
+        let etag = HeaderValue::from_str(&format!("\"{:016x}\"", fnv1a(&body)))
+            .expect("a hex string is a valid header value");
+        File {
+            body,
+            content_type,
+            etag,
+        }
+    }
+
+    fn respond(&self, req_headers: &HeaderMap) -> Response<Body> {
+        let mut resp = Response::new(Body::empty());
+        let fresh = req_headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == self.etag.as_bytes());
+        if fresh {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        } else {
+            *resp.body_mut() = Body::from(self.body.clone());
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            );
+        }
+        let h = resp.headers_mut();
+        h.insert(header::ETAG, self.etag.clone());
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=0"),
+        );
+        resp
+    }
+}
+
+/// 64-bit FNV-1a, for ETags.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What the hub serves besides Socket.IO.
+#[derive(Debug, Clone)]
+pub(crate) struct Assets {
+    page: Option<File>,
+    bundle: Vec<(String, File)>,
+}
+
+impl Assets {
+    /// Loads the page and the client bundle as `config` says.
+    pub(crate) fn load(config: &HubConfig) -> Result<Assets, StartError> {
+        let page = if !config.serve_page {
+            None
+        } else if let Some(path) = &config.page_path {
+            let body = std::fs::read(path).map_err(|source| StartError::File {
+                path: path.clone(),
+                source,
+            })?;
+            Some(File::new(Bytes::from(body), "text/html; charset=utf-8"))
+        } else {
+            Some(File::new(
+                Bytes::from_static(CHAT_PAGE.as_bytes()),
+                "text/html; charset=utf-8",
+            ))
+        };
+        let mut bundle = Vec::new();
+        match find_client_dist(config) {
+            Some(dir) => {
+                for (name, content_type) in BUNDLE_FILES {
+                    let path = dir.join(name);
+                    match std::fs::read(&path) {
+                        Ok(body) => bundle.push((
+                            format!("/socket.io/{name}"),
+                            File::new(Bytes::from(body), content_type),
+                        )),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(StartError::File { path, source }),
+                    }
+                }
+                if bundle.is_empty() {
+                    tracing::warn!(dir = %dir.display(), "no Socket.IO client bundle in this folder; /socket.io/socket.io.js will answer 404");
+                } else {
+                    tracing::debug!(dir = %dir.display(), "serving the Socket.IO client bundle");
+                }
+            }
+            None => tracing::warn!(
+                "socket.io-client not found (run `npm install` in the project, or set \
+                 client_dist / CHATHUB_CLIENT_DIST); /socket.io/socket.io.js will answer 404"
+            ),
+        }
+        Ok(Assets { page, bundle })
+    }
+
+    /// The response for `path`, if it is one of ours.
+    pub(crate) fn respond(&self, path: &str, headers: &HeaderMap) -> Option<Response<Body>> {
+        if path == "/" || path == "/index.html" {
+            return self.page.as_ref().map(|p| p.respond(headers));
+        }
+        if let Some(file) = self.bundle.iter().find(|(p, _)| p == path) {
+            return Some(file.1.respond(headers));
+        }
+        None
+    }
+}
+
+/// Where `socket.io-client/dist` is, as [`HubConfig::client_dist`] documents.
+fn find_client_dist(config: &HubConfig) -> Option<PathBuf> {
+    if let Some(dir) = &config.client_dist {
+        return Some(dir.clone());
+    }
+    if let Some(dir) = std::env::var_os("CHATHUB_CLIENT_DIST") {
+        return Some(PathBuf::from(dir));
+    }
+    let rel = Path::new("node_modules/socket.io-client/dist");
+    let from_cwd = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.ancestors().map(|d| d.join(rel)).find(|d| d.is_dir()));
+    from_cwd.or_else(|| {
+        // This crate's checkout: the workspace root is its parent.
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|d| d.join(rel))
+            .find(|d| d.is_dir())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_and_etag() {
+        let config = HubConfig {
+            client_dist: Some(PathBuf::from("/nonexistent")),
+            ..Default::default()
+        };
+        let assets = Assets::load(&config).unwrap();
+        let resp = assets.respond("/", &HeaderMap::new()).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let etag = resp.headers()[header::ETAG].clone();
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(
+            assets.respond("/", &h).unwrap().status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert!(
+            assets
+                .respond("/socket.io/socket.io.js", &HeaderMap::new())
+                .is_none()
+        );
+        assert!(assets.respond("/other", &HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn no_page_when_disabled() {
+        let config = HubConfig {
+            serve_page: false,
+            ..Default::default()
+        };
+        assert!(
+            Assets::load(&config)
+                .unwrap()
+                .respond("/", &HeaderMap::new())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_page_runs_the_chapter_client() {
+        for needle in [
+            "/socket.io/socket.io.js",
+            "'clientMessage'",
+            "'join'",
+            "'login'",
+            "/j",
+        ] {
+            assert!(CHAT_PAGE.contains(needle), "{needle}");
+        }
+        assert!(!CHAT_PAGE.contains("localhost:3000"));
+    }
+}

@@ -1,0 +1,331 @@
+//! Host actions on a running socketioxide instance, behind an object-safe
+//! trait so that [`Hub`](crate::Hub) does not depend on the adapter type.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::socket::Sid;
+use tokio::sync::oneshot;
+
+use crate::chat::Scope;
+use crate::error::ActionError;
+use crate::session::{LOBBY, Namespace};
+use crate::value::{ArgList, Value};
+
+/// Where a host emit goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One socket.
+    Socket {
+        /// Its namespace.
+        ns: String,
+        /// Its id.
+        sid: String,
+    },
+    /// Every socket in a chat room.
+    Room {
+        /// The namespace.
+        ns: String,
+        /// The room.
+        room: String,
+    },
+    /// Every socket in the lobby (in no room).
+    Lobby {
+        /// The namespace.
+        ns: String,
+    },
+    /// Every socket of the namespace.
+    Namespace {
+        /// The namespace.
+        ns: String,
+    },
+}
+
+impl Target {
+    /// One socket.
+    pub fn socket(ns: impl Into<String>, sid: impl Into<String>) -> Target {
+        Target::Socket {
+            ns: ns.into(),
+            sid: sid.into(),
+        }
+    }
+
+    /// A chat room.
+    pub fn room(ns: impl Into<String>, room: impl Into<String>) -> Target {
+        Target::Room {
+            ns: ns.into(),
+            room: room.into(),
+        }
+    }
+
+    /// The lobby.
+    pub fn lobby(ns: impl Into<String>) -> Target {
+        Target::Lobby { ns: ns.into() }
+    }
+
+    /// The whole namespace.
+    pub fn namespace(ns: impl Into<String>) -> Target {
+        Target::Namespace { ns: ns.into() }
+    }
+
+    /// The namespace targeted.
+    pub fn ns(&self) -> &str {
+        match self {
+            Target::Socket { ns, .. }
+            | Target::Room { ns, .. }
+            | Target::Lobby { ns }
+            | Target::Namespace { ns } => ns,
+        }
+    }
+}
+
+/// A socket in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct MemberInfo {
+    /// The socket id.
+    pub sid: String,
+    /// Its login name, if it logged in.
+    pub name: Option<String>,
+}
+
+/// A room in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomInfo {
+    /// The room name.
+    pub name: String,
+    /// Who is in it, by name then id.
+    pub members: Vec<MemberInfo>,
+}
+
+/// Who is where in one namespace. Rooms appear while they have members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceListing {
+    /// The namespace.
+    pub ns: String,
+    /// The sockets in no room, by name then id.
+    pub lobby: Vec<MemberInfo>,
+    /// The rooms, by name.
+    pub rooms: Vec<RoomInfo>,
+}
+
+impl NamespaceListing {
+    /// Every member, lobby and rooms.
+    pub fn socket_count(&self) -> usize {
+        self.lobby.len() + self.rooms.iter().map(|r| r.members.len()).sum::<usize>()
+    }
+}
+
+/// A host action, executed in order by the hub's command task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Emit {
+        target: Target,
+        event: String,
+        args: Vec<Value>,
+    },
+    Move {
+        ns: String,
+        sid: String,
+        to: Scope,
+        reply: oneshot::Sender<Result<(), ActionError>>,
+    },
+    Disconnect {
+        ns: String,
+        sid: String,
+        reply: oneshot::Sender<Result<(), ActionError>>,
+    },
+    List {
+        ns: String,
+        reply: oneshot::Sender<Result<NamespaceListing, ActionError>>,
+    },
+}
+
+/// What the hub needs from the chat, whatever the adapter.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Runs one host action. Returns once it was handed on (an emit) or
+    /// queued behind the socket's events (a move).
+    fn execute(&self, cmd: Command) -> BoxFuture<'_, ()>;
+    /// Disconnects every socket from its namespace (shutdown).
+    fn disconnect_all(&self);
+    /// Waits until every socket's leave was handled.
+    fn wait_empty(&self) -> BoxFuture<'_, ()>;
+    /// Closes every connection and the adapter.
+    fn close(&self) -> BoxFuture<'_, ()>;
+    /// Sockets connected now, over all namespaces.
+    fn socket_count(&self) -> usize;
+}
+
+pub(crate) struct Chat<A: Adapter> {
+    pub(crate) io: SocketIo<A>,
+    pub(crate) namespaces: HashMap<String, Arc<Namespace<A>>>,
+}
+
+impl<A: Adapter> Chat<A> {
+    fn namespace(&self, ns: &str) -> Result<&Arc<Namespace<A>>, ActionError> {
+        self.namespaces
+            .get(ns)
+            .ok_or_else(|| ActionError::UnknownNamespace(ns.to_owned()))
+    }
+
+    async fn emit(
+        &self,
+        target: Target,
+        event: String,
+        args: Vec<Value>,
+    ) -> Result<(), ActionError> {
+        let ns = target.ns().to_owned();
+        self.namespace(&ns)?;
+        let op = self.io.of(&ns).ok_or(ActionError::Closed)?;
+        let data = ArgList(&args);
+        let delivered = match target {
+            Target::Socket { sid, .. } => {
+                let socket = Sid::from_str(&sid)
+                    .ok()
+                    .and_then(|id| op.get_socket(id))
+                    .ok_or(ActionError::SocketNotFound { ns, sid })?;
+                socket
+                    .emit(&event, &data)
+                    .map_err(|e| ActionError::Delivery(e.to_string()))
+            }
+            Target::Room { room, .. } => op.to(room).emit(&event, &data).await.map_err(delivery),
+            Target::Lobby { .. } => op.to(LOBBY).emit(&event, &data).await.map_err(delivery),
+            Target::Namespace { .. } => op.emit(&event, &data).await.map_err(delivery),
+        };
+        delivered
+    }
+
+    /// The session and its socket.
+    #[allow(clippy::type_complexity)]
+    fn find(
+        &self,
+        ns: &str,
+        sid: &str,
+    ) -> Result<
+        (
+            Arc<crate::session::Session<A>>,
+            Arc<socketioxide::socket::Socket<A>>,
+        ),
+        ActionError,
+    > {
+        let namespace = self.namespace(ns)?;
+        let not_found = || ActionError::SocketNotFound {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+        };
+        let id = Sid::from_str(sid).map_err(|_| not_found())?;
+        let session = namespace.session(id).ok_or_else(not_found)?;
+        let socket = session.socket().ok_or_else(not_found)?;
+        Ok((session, socket))
+    }
+
+    fn list(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
+        let namespace = self.namespace(ns)?;
+        let mut lobby = Vec::new();
+        let mut rooms: BTreeMap<String, Vec<MemberInfo>> = BTreeMap::new();
+        for (sid, state) in namespace.snapshot() {
+            let member = MemberInfo {
+                sid: sid.to_string(),
+                name: state.name,
+            };
+            match state.room {
+                Some(room) => rooms.entry(room).or_default().push(member),
+                None => lobby.push(member),
+            }
+        }
+        let by_name = |a: &MemberInfo, b: &MemberInfo| (&a.name, &a.sid).cmp(&(&b.name, &b.sid));
+        lobby.sort_by(by_name);
+        Ok(NamespaceListing {
+            ns: ns.to_owned(),
+            lobby,
+            rooms: rooms
+                .into_iter()
+                .map(|(name, mut members)| {
+                    members.sort_by(by_name);
+                    RoomInfo { name, members }
+                })
+                .collect(),
+        })
+    }
+}
+
+fn delivery(e: socketioxide::BroadcastError) -> ActionError {
+    ActionError::Delivery(e.to_string())
+}
+
+impl<A: Adapter> Backend for Chat<A> {
+    fn execute(&self, cmd: Command) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match cmd {
+                Command::Emit {
+                    target,
+                    event,
+                    args,
+                } => {
+                    if let Err(e) = self.emit(target, event, args).await {
+                        tracing::debug!("host emit not delivered: {e}");
+                    }
+                }
+                Command::Move { ns, sid, to, reply } => match self.find(&ns, &sid) {
+                    Ok((session, socket)) => match session.enqueue_move(socket, to) {
+                        Ok(done) => {
+                            let not_found = session.not_found();
+                            tokio::spawn(async move {
+                                let _ = reply.send(done.await.map_err(|_| not_found));
+                            });
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
+                Command::Disconnect { ns, sid, reply } => {
+                    let result = self.find(&ns, &sid).and_then(|(_, socket)| {
+                        socket
+                            .disconnect()
+                            .map_err(|e| ActionError::Delivery(e.to_string()))
+                    });
+                    let _ = reply.send(result);
+                }
+                Command::List { ns, reply } => {
+                    let _ = reply.send(self.list(&ns));
+                }
+            }
+        })
+    }
+
+    fn disconnect_all(&self) {
+        for ns in self.namespaces.keys() {
+            if let Some(op) = self.io.of(ns) {
+                for socket in op.sockets() {
+                    if let Err(e) = socket.disconnect() {
+                        tracing::debug!("cannot disconnect a socket at shutdown: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn wait_empty(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for ns in self.namespaces.values() {
+                ns.wait_empty().await;
+            }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.io.close().await })
+    }
+
+    fn socket_count(&self) -> usize {
+        self.namespaces.values().map(|ns| ns.len()).sum()
+    }
+}

@@ -1,0 +1,190 @@
+//! How a hub is set up: [`HubConfig`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::chat::ChatLimits;
+use crate::error::StartError;
+
+/// Everything a hub can be told before it starts. Build one with
+/// `HubConfig::default()` and change the fields you need:
+///
+/// ```
+/// let config = chathub::HubConfig {
+///     bind: Some("127.0.0.1:0".parse().unwrap()),
+///     namespaces: vec!["/chat".into()],
+///     ..Default::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where the hub listens. `None`: no listener of its own; connections
+    /// come from the host ([`Hub::serve_connection`](crate::Hub::serve_connection),
+    /// [`Hub::handle_request`](crate::Hub::handle_request)). Port 0 picks a
+    /// free port ([`Hub::local_addr`](crate::Hub::local_addr) tells which).
+    /// Default `127.0.0.1:3000`.
+    pub bind: Option<SocketAddr>,
+    /// The namespaces the chat runs on. Default `/` and `/chat`.
+    pub namespaces: Vec<String>,
+    /// Engine.IO ping interval. Default 25 s (as socket.io).
+    pub ping_interval: Duration,
+    /// How long to wait for a pong before closing. Default 20 s.
+    pub ping_timeout: Duration,
+    /// How long a client may take to connect to a namespace after the
+    /// Engine.IO handshake. Default 45 s (as socket.io).
+    pub connect_timeout: Duration,
+    /// Largest accepted packet, in bytes (socket.io's `maxHttpBufferSize`).
+    /// A larger one closes that connection. Default 1,000,000.
+    pub max_payload: u64,
+    /// Limits on names, rooms and messages.
+    pub limits: ChatLimits,
+    /// Origins allowed by CORS (`*` for any). Empty (the default): no CORS
+    /// headers, so only same-origin pages can use long-polling.
+    pub cors_origins: Vec<String>,
+    /// Whether `GET /` serves the chat page. Default `true`.
+    pub serve_page: bool,
+    /// A file to serve at `GET /` instead of the built-in chat page.
+    pub page_path: Option<PathBuf>,
+    /// The `dist` folder of the npm package `socket.io-client`, whose
+    /// bundle is served at `/socket.io/socket.io.js` (and `.min.js`,
+    /// `.esm.min.js`, maps). `None`: the environment variable
+    /// `CHATHUB_CLIENT_DIST`, then `node_modules/socket.io-client/dist`
+    /// in the working directory or above it, then in this project's
+    /// checkout. When none is found the bundle answers 404 (and a warning is
+    /// logged at start).
+    pub client_dist: Option<PathBuf>,
+    /// Worker threads of the hub's runtime. `None`: one per CPU.
+    pub worker_threads: Option<usize>,
+    /// Capacity of each host event subscription's queue. Default 10,000.
+    pub event_queue_capacity: usize,
+    /// How long a connect or login hook may take before the hub refuses
+    /// the connection or login. Default 10 s.
+    pub hook_timeout: Duration,
+    /// How long [`Hub::shutdown`](crate::Hub::shutdown) may take. Default 5 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            bind: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
+            namespaces: vec!["/".into(), "/chat".into()],
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(45),
+            max_payload: 1_000_000,
+            limits: ChatLimits::default(),
+            cors_origins: Vec::new(),
+            serve_page: true,
+            page_path: None,
+            client_dist: None,
+            worker_threads: None,
+            event_queue_capacity: 10_000,
+            hook_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl HubConfig {
+    /// Checks the config; [`Hub::start`](crate::Hub::start) does this too.
+    pub fn validate(&self) -> Result<(), StartError> {
+        let bad = |msg: String| Err(StartError::InvalidConfig(msg));
+        if self.namespaces.is_empty() {
+            return bad("at least one namespace is needed".into());
+        }
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            if !ns.starts_with('/') {
+                return bad(format!("namespace {ns:?} must start with '/'"));
+            }
+            if ns.len() > 1 && ns.ends_with('/') {
+                return bad(format!("namespace {ns:?} must not end with '/'"));
+            }
+            if ns
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '?')
+            {
+                return bad(format!(
+                    "namespace {ns:?} must not contain spaces, control characters, ',' or '?'"
+                ));
+            }
+            if self.namespaces[..i].contains(ns) {
+                return bad(format!("namespace {ns:?} is listed twice"));
+            }
+        }
+        for (name, d) in [
+            ("ping_interval", self.ping_interval),
+            ("ping_timeout", self.ping_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("hook_timeout", self.hook_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+        ] {
+            if d.is_zero() {
+                return bad(format!("{name} must be more than zero"));
+            }
+        }
+        if self.max_payload < 64 {
+            return bad("max_payload must be at least 64 bytes".into());
+        }
+        let l = &self.limits;
+        if l.max_name_len == 0 || l.max_room_len == 0 || l.max_message_len == 0 {
+            return bad("the name, room and message limits must be more than zero".into());
+        }
+        if self.worker_threads == Some(0) {
+            return bad("worker_threads must be more than zero".into());
+        }
+        if self.event_queue_capacity == 0 {
+            return bad("event_queue_capacity must be more than zero".into());
+        }
+        for o in &self.cors_origins {
+            if o != "*" && http::HeaderValue::from_str(o).is_err() {
+                return bad(format!("CORS origin {o:?} is not a valid header value"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_socket_io() {
+        let c = HubConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.max_payload, 1_000_000);
+        assert_eq!(c.namespaces, ["/", "/chat"]);
+        assert_eq!(c.limits.max_name_len, 64);
+    }
+
+    #[test]
+    fn bad_namespaces_are_refused() {
+        for ns in ["chat", "/chat/", "/a b", "/a,b"] {
+            let c = HubConfig {
+                namespaces: vec![ns.into()],
+                ..Default::default()
+            };
+            assert!(c.validate().is_err(), "{ns}");
+        }
+        let c = HubConfig {
+            namespaces: vec!["/a".into(), "/a".into()],
+            ..Default::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let mut c = HubConfig::default();
+        c.limits.max_message_len = 0;
+        assert!(c.validate().is_err());
+        let c = HubConfig {
+            ping_interval: Duration::ZERO,
+            ..Default::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! Errors: one enum per kind of operation.
+
+use std::net::SocketAddr;
+
+/// Why [`Hub::start`](crate::Hub::start) failed. Nothing is left running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A config value is out of range; the message says which. Fix the config.
+    #[error("invalid hub config: {0}")]
+    InvalidConfig(String),
+    /// The listener could not bind (port in use, no permission, bad
+    /// address). Pick another address or free the port.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The hub's runtime or thread could not start (out of threads or
+    /// memory).
+    #[error("cannot start the hub's runtime: {0}")]
+    Runtime(std::io::Error),
+    /// A file the config names could not be read.
+    #[error("cannot read {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// Why a host action (emit, join, leave, disconnect, listing, …) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// The hub is shut down (or shutting down). Nothing was done.
+    #[error("the hub is closed")]
+    Closed,
+    /// The namespace is not one of the hub's. Use a configured namespace.
+    #[error("unknown namespace {0:?}")]
+    UnknownNamespace(String),
+    /// No socket with this id is connected to the namespace.
+    #[error("no socket {sid:?} in namespace {ns:?}")]
+    SocketNotFound {
+        /// The namespace.
+        ns: String,
+        /// The socket id asked for.
+        sid: String,
+    },
+    /// The room name breaks the chat's rules (empty, too long).
+    #[error("invalid room name: {0}")]
+    InvalidRoom(String),
+    /// The event name is empty or reserved by Socket.IO (`connect`,
+    /// `connect_error`, `disconnect`, `disconnecting`, `newListener`,
+    /// `removeListener`). Use another name.
+    #[error("invalid event name {0:?}: empty or reserved by Socket.IO")]
+    InvalidEventName(String),
+    /// The arguments could not be encoded.
+    #[error("cannot encode the arguments: {0}")]
+    Encode(String),
+    /// The message could not be delivered (the adapter failed).
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+    /// The HTTP request handed to the hub is unusable; the message says why.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}

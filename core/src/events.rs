@@ -1,0 +1,615 @@
+//! What the hub tells its host: [`HubEvent`]s, delivered through
+//! [`Subscription`]s.
+//!
+//! The hub never waits for a host to read its events. Each subscription has
+//! a bounded queue; when a host falls behind and the queue is full, further
+//! events for that subscription are dropped and counted
+//! ([`Subscription::dropped`]), and the chat goes on. An event kind (or a
+//! custom event name) that no subscription asked for is not even built.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::mpsc;
+
+use crate::value::Value;
+
+/// A set of [`HubEvent`] kinds, combined with `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EventKinds(u32);
+
+impl EventKinds {
+    /// No kind at all.
+    pub const NONE: EventKinds = EventKinds(0);
+    /// [`HubEvent::Connect`].
+    pub const CONNECT: EventKinds = EventKinds(1);
+    /// [`HubEvent::Login`].
+    pub const LOGIN: EventKinds = EventKinds(1 << 1);
+    /// [`HubEvent::Join`].
+    pub const JOIN: EventKinds = EventKinds(1 << 2);
+    /// [`HubEvent::Message`].
+    pub const MESSAGE: EventKinds = EventKinds(1 << 3);
+    /// [`HubEvent::Custom`]: events outside the chat protocol.
+    pub const CUSTOM: EventKinds = EventKinds(1 << 4);
+    /// [`HubEvent::Rejected`]: chat input the hub refused.
+    pub const REJECTED: EventKinds = EventKinds(1 << 5);
+    /// [`HubEvent::Disconnect`].
+    pub const DISCONNECT: EventKinds = EventKinds(1 << 6);
+    /// Every kind.
+    pub const ALL: EventKinds = EventKinds((1 << 7) - 1);
+
+    /// Whether every kind in `other` is in `self`.
+    pub const fn contains(self, other: EventKinds) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether `self` and `other` share a kind.
+    pub const fn intersects(self, other: EventKinds) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The raw bits (stable: the C face exposes them).
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Builds a set from raw bits; unknown bits are dropped.
+    pub const fn from_bits_truncate(bits: u32) -> EventKinds {
+        EventKinds(bits & EventKinds::ALL.0)
+    }
+}
+
+impl std::ops::BitOr for EventKinds {
+    type Output = EventKinds;
+    fn bitor(self, rhs: EventKinds) -> EventKinds {
+        EventKinds(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for EventKinds {
+    fn bitor_assign(&mut self, rhs: EventKinds) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// Which events a [`Subscription`] receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// The kinds wanted.
+    pub kinds: EventKinds,
+    /// For [`EventKinds::CUSTOM`]: only these event names (`None`: every name).
+    pub custom_events: Option<Vec<String>>,
+}
+
+impl EventFilter {
+    /// Every kind, every custom event.
+    pub fn all() -> EventFilter {
+        EventFilter {
+            kinds: EventKinds::ALL,
+            custom_events: None,
+        }
+    }
+
+    /// These kinds, every custom event name (when `kinds` has `CUSTOM`).
+    pub fn kinds(kinds: EventKinds) -> EventFilter {
+        EventFilter {
+            kinds,
+            custom_events: None,
+        }
+    }
+
+    /// Only custom events with these names.
+    pub fn custom<I, S>(names: I) -> EventFilter
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        EventFilter {
+            kinds: EventKinds::CUSTOM,
+            custom_events: Some(names.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    fn wants(&self, kind: EventKinds, custom_name: Option<&str>) -> bool {
+        if !self.kinds.contains(kind) {
+            return false;
+        }
+        match (custom_name, &self.custom_events) {
+            (Some(name), Some(names)) => names.iter().any(|n| n == name),
+            _ => true,
+        }
+    }
+}
+
+/// How a socket is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+/// A socket connected to a namespace and passed the connect hook.
+#[derive(Debug, Clone)]
+pub struct ConnectEvent {
+    /// The namespace, e.g. `/chat`.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The handshake `auth` payload (`{}` when the client sent none).
+    pub auth: Value,
+    /// The peer address, when the hub knows it.
+    pub remote_addr: Option<SocketAddr>,
+    /// The transport at connect time.
+    pub transport: Transport,
+}
+
+/// A socket logged in (or changed its name).
+#[derive(Debug, Clone)]
+pub struct LoginEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The new name.
+    pub name: String,
+    /// The name before, if the socket had logged in already.
+    pub previous: Option<String>,
+    /// The room the socket is in (`None`: the lobby).
+    pub room: Option<String>,
+}
+
+/// A socket changed room: joined one (by `join` or by the host) or went
+/// back to the lobby (by the host).
+#[derive(Debug, Clone)]
+pub struct JoinEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The socket's name, if it logged in.
+    pub name: Option<String>,
+    /// The room left (`None`: it was in the lobby).
+    pub from: Option<String>,
+    /// The room entered (`None`: the lobby).
+    pub to: Option<String>,
+    /// Whether the host moved the socket (rather than the client's `join`).
+    pub by_host: bool,
+}
+
+/// A chat message (`clientMessage`) that was delivered.
+#[derive(Debug, Clone)]
+pub struct MessageEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The sender's name, if it logged in.
+    pub name: Option<String>,
+    /// The room it was said in (`None`: the lobby).
+    pub room: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// An event outside the chat protocol (the chapter's `my event`), with its
+/// arguments and, when the client asked for one, an acknowledgement to
+/// answer.
+#[derive(Debug, Clone)]
+pub struct CustomEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The sender's name, if it logged in.
+    pub name: Option<String>,
+    /// The event name.
+    pub event: String,
+    /// The arguments (without the ack callback).
+    pub args: Vec<Value>,
+    /// Present when the client asked for an acknowledgement.
+    pub ack: Option<Ack>,
+}
+
+/// Chat input that the hub refused (the sender got an `Error: …` line).
+#[derive(Debug, Clone)]
+pub struct RejectedEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The event that was refused (`login`, `join`, `clientMessage`).
+    pub event: String,
+    /// What was wrong: the text after `Error: `.
+    pub error: String,
+}
+
+/// A socket left its namespace.
+#[derive(Debug, Clone)]
+pub struct DisconnectEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// The socket's name, if it logged in.
+    pub name: Option<String>,
+    /// The room it was in (`None`: the lobby).
+    pub room: Option<String>,
+    /// Why, as Socket.IO names it (`client namespace disconnect`,
+    /// `transport close`, `server namespace disconnect`, …).
+    pub reason: String,
+}
+
+/// Something that happened in the hub.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum HubEvent {
+    /// See [`ConnectEvent`].
+    Connect(ConnectEvent),
+    /// See [`LoginEvent`].
+    Login(LoginEvent),
+    /// See [`JoinEvent`].
+    Join(JoinEvent),
+    /// See [`MessageEvent`].
+    Message(MessageEvent),
+    /// See [`CustomEvent`].
+    Custom(CustomEvent),
+    /// See [`RejectedEvent`].
+    Rejected(RejectedEvent),
+    /// See [`DisconnectEvent`].
+    Disconnect(DisconnectEvent),
+}
+
+impl HubEvent {
+    /// The kind of this event.
+    pub fn kind(&self) -> EventKinds {
+        match self {
+            HubEvent::Connect(_) => EventKinds::CONNECT,
+            HubEvent::Login(_) => EventKinds::LOGIN,
+            HubEvent::Join(_) => EventKinds::JOIN,
+            HubEvent::Message(_) => EventKinds::MESSAGE,
+            HubEvent::Custom(_) => EventKinds::CUSTOM,
+            HubEvent::Rejected(_) => EventKinds::REJECTED,
+            HubEvent::Disconnect(_) => EventKinds::DISCONNECT,
+        }
+    }
+
+    /// The namespace the event happened in.
+    pub fn ns(&self) -> &str {
+        match self {
+            HubEvent::Connect(e) => &e.ns,
+            HubEvent::Login(e) => &e.ns,
+            HubEvent::Join(e) => &e.ns,
+            HubEvent::Message(e) => &e.ns,
+            HubEvent::Custom(e) => &e.ns,
+            HubEvent::Rejected(e) => &e.ns,
+            HubEvent::Disconnect(e) => &e.ns,
+        }
+    }
+
+    /// The socket the event is about.
+    pub fn sid(&self) -> &str {
+        match self {
+            HubEvent::Connect(e) => &e.sid,
+            HubEvent::Login(e) => &e.sid,
+            HubEvent::Join(e) => &e.sid,
+            HubEvent::Message(e) => &e.sid,
+            HubEvent::Custom(e) => &e.sid,
+            HubEvent::Rejected(e) => &e.sid,
+            HubEvent::Disconnect(e) => &e.sid,
+        }
+    }
+}
+
+type AckFn = Box<dyn FnOnce(&[Value]) -> Result<(), String> + Send>;
+
+/// The acknowledgement a client asked for with a custom event.
+///
+/// Answer it once, from any thread, with [`Ack::send`]. Clones share it:
+/// the first answer wins, later ones get [`AckError::AlreadySent`]. If
+/// nobody answers, the client's ack callback is never called (as with
+/// socket.io), and its own timeout, if any, fires.
+#[derive(Clone)]
+pub struct Ack {
+    inner: Arc<Mutex<Option<AckFn>>>,
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ack")
+            .field("sent", &self.is_sent())
+            .finish()
+    }
+}
+
+/// Why [`Ack::send`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    /// This acknowledgement was answered already; nothing was sent.
+    #[error("this acknowledgement was already answered")]
+    AlreadySent,
+    /// The socket is gone or its queue is full; the answer was lost.
+    #[error("the acknowledgement could not be sent: {0}")]
+    Send(String),
+}
+
+impl Ack {
+    pub(crate) fn new(f: impl FnOnce(&[Value]) -> Result<(), String> + Send + 'static) -> Ack {
+        Ack {
+            inner: Arc::new(Mutex::new(Some(Box::new(f)))),
+        }
+    }
+
+    /// Sends the answer: each element of `args` is one argument of the
+    /// client's callback.
+    pub fn send(&self, args: &[Value]) -> Result<(), AckError> {
+        let f = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or(AckError::AlreadySent)?;
+        f(args).map_err(AckError::Send)
+    }
+
+    /// Whether an answer was sent (or attempted) already.
+    pub fn is_sent(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+}
+
+/// A stream of [`HubEvent`]s for one host listener. Dropping it
+/// unsubscribes. It ends (`None`) once the hub has shut down and the queued
+/// events are read.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: mpsc::Receiver<HubEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Subscription {
+    /// The next event, waiting for it; `None` once the hub is shut down.
+    pub async fn recv(&mut self) -> Option<HubEvent> {
+        self.rx.recv().await
+    }
+
+    /// The next event, blocking this thread; `None` once the hub is shut
+    /// down. For threads outside any async runtime (it panics when called
+    /// from async code, like tokio's `blocking_recv`).
+    pub fn blocking_recv(&mut self) -> Option<HubEvent> {
+        self.rx.blocking_recv()
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Result<HubEvent, TryRecvError> {
+        self.rx.try_recv().map_err(|e| match e {
+            mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
+            mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
+        })
+    }
+
+    /// How many events were dropped because this subscription's queue was
+    /// full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Why [`Subscription::try_recv`] returned no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// No event is queued now.
+    #[error("no event is queued")]
+    Empty,
+    /// The hub has shut down and every queued event was read.
+    #[error("the hub is shut down")]
+    Closed,
+}
+
+struct Subscriber {
+    filter: EventFilter,
+    tx: mpsc::Sender<HubEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// The hub's side of the subscriptions.
+pub(crate) struct EventBus {
+    subs: RwLock<Vec<Subscriber>>,
+    /// Union of the kinds every subscriber wants: one atomic load decides
+    /// whether an event is built at all.
+    mask: AtomicU32,
+    capacity: usize,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl EventBus {
+    pub(crate) fn new(capacity: usize) -> EventBus {
+        EventBus {
+            subs: RwLock::new(Vec::new()),
+            mask: AtomicU32::new(0),
+            capacity: capacity.max(1),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn subscribe(&self, filter: EventFilter) -> Option<Subscription> {
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut subs = self.subs.write().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        subs.push(Subscriber {
+            filter,
+            tx,
+            dropped: dropped.clone(),
+        });
+        self.recompute_mask(&subs);
+        Some(Subscription { rx, dropped })
+    }
+
+    fn recompute_mask(&self, subs: &[Subscriber]) {
+        let mask = subs.iter().fold(0, |m, s| m | s.filter.kinds.bits());
+        self.mask.store(mask, Ordering::Release);
+    }
+
+    /// Whether any subscriber wants this kind (cheap; call before building
+    /// an event).
+    pub(crate) fn wants(&self, kind: EventKinds) -> bool {
+        self.mask.load(Ordering::Acquire) & kind.bits() != 0
+    }
+
+    /// Whether any subscriber wants custom events named `name`.
+    pub(crate) fn wants_custom(&self, name: &str) -> bool {
+        if !self.wants(EventKinds::CUSTOM) {
+            return false;
+        }
+        let subs = self.subs.read().unwrap_or_else(|e| e.into_inner());
+        subs.iter()
+            .any(|s| s.filter.wants(EventKinds::CUSTOM, Some(name)) && !s.tx.is_closed())
+    }
+
+    /// Hands `event` to every subscriber that wants it, never waiting.
+    pub(crate) fn publish(&self, event: HubEvent) {
+        let kind = event.kind();
+        if !self.wants(kind) {
+            return;
+        }
+        let custom_name = match &event {
+            HubEvent::Custom(c) => Some(c.event.clone()),
+            _ => None,
+        };
+        let mut any_closed = false;
+        {
+            let subs = self.subs.read().unwrap_or_else(|e| e.into_inner());
+            let wanted: Vec<&Subscriber> = subs
+                .iter()
+                .filter(|s| s.filter.wants(kind, custom_name.as_deref()))
+                .collect();
+            let n = wanted.len();
+            let mut event = Some(event);
+            for (i, s) in wanted.into_iter().enumerate() {
+                let ev = if i + 1 == n {
+                    event.take().expect("the last subscriber takes the event")
+                } else {
+                    event
+                        .clone()
+                        .expect("the event is there until the last subscriber")
+                };
+                match s.tx.try_send(ev) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        let n = s.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n.is_power_of_two() {
+                            tracing::warn!(
+                                dropped = n,
+                                "a host event subscriber is too slow; events dropped"
+                            );
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => any_closed = true,
+                }
+            }
+        }
+        if any_closed {
+            let mut subs = self.subs.write().unwrap_or_else(|e| e.into_inner());
+            subs.retain(|s| !s.tx.is_closed());
+            self.recompute_mask(&subs);
+        }
+    }
+
+    /// Ends every subscription (after its queued events) and refuses new ones.
+    pub(crate) fn close(&self) {
+        let mut subs = self.subs.write().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::Release);
+        subs.clear();
+        self.mask.store(0, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("mask", &self.mask.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> HubEvent {
+        HubEvent::Message(MessageEvent {
+            ns: "/".into(),
+            sid: "s".into(),
+            name: None,
+            room: None,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn only_wanted_kinds_arrive() {
+        let bus = EventBus::new(8);
+        assert!(!bus.wants(EventKinds::MESSAGE));
+        let mut sub = bus
+            .subscribe(EventFilter::kinds(EventKinds::LOGIN))
+            .unwrap();
+        assert!(!bus.wants(EventKinds::MESSAGE));
+        bus.publish(msg("x"));
+        assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Empty);
+        let mut all = bus.subscribe(EventFilter::all()).unwrap();
+        bus.publish(msg("y"));
+        assert!(matches!(all.try_recv(), Ok(HubEvent::Message(m)) if m.text == "y"));
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let bus = EventBus::new(2);
+        let mut sub = bus.subscribe(EventFilter::all()).unwrap();
+        for i in 0..5 {
+            bus.publish(msg(&i.to_string()));
+        }
+        assert_eq!(sub.dropped(), 3);
+        assert!(matches!(sub.try_recv(), Ok(HubEvent::Message(m)) if m.text == "0"));
+    }
+
+    #[test]
+    fn custom_names_filter() {
+        let bus = EventBus::new(8);
+        let _sub = bus.subscribe(EventFilter::custom(["ping"])).unwrap();
+        assert!(bus.wants_custom("ping"));
+        assert!(!bus.wants_custom("pong"));
+    }
+
+    #[test]
+    fn close_ends_subscriptions_after_queued_events() {
+        let bus = EventBus::new(8);
+        let mut sub = bus.subscribe(EventFilter::all()).unwrap();
+        bus.publish(msg("last"));
+        bus.close();
+        assert!(sub.try_recv().is_ok());
+        assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Closed);
+        assert!(bus.subscribe(EventFilter::all()).is_none());
+    }
+
+    #[test]
+    fn ack_answers_once() {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let s2 = sent.clone();
+        let ack = Ack::new(move |args| {
+            s2.lock().unwrap().extend_from_slice(args);
+            Ok(())
+        });
+        let clone = ack.clone();
+        ack.send(&[Value::from("ok")]).unwrap();
+        assert_eq!(clone.send(&[]), Err(AckError::AlreadySent));
+        assert_eq!(sent.lock().unwrap().len(), 1);
+    }
+}

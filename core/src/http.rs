@@ -1,0 +1,342 @@
+//! The hub's HTTP face: the tower service ([`HubService`]) that serves the
+//! chat page, the Socket.IO client bundle and Socket.IO itself, and the
+//! HTTP/1 connection serving used for the hub's own listener and for
+//! connections a host hands over.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::{Buf, Bytes};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use crate::assets::Assets;
+use crate::error::ActionError;
+use crate::session::RemoteAddr;
+
+/// The boxed Socket.IO service inside [`HubService`].
+pub(crate) type InnerService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// The hub's HTTP handling as a tower [`Service`]: `GET /` (the chat
+/// page, when enabled), `GET /socket.io/socket.io.js` (and `.min.js`,
+/// `.esm.min.js`, their maps) and everything Socket.IO under
+/// `/socket.io/`; anything else answers 404.
+///
+/// Mount it in an axum app with `Router::fallback_service` or
+/// `route_service`. WebSocket upgrades need the connection to be served
+/// with upgrades enabled (axum's `serve` does). Cheap to clone.
+#[derive(Clone)]
+pub struct HubService {
+    inner: Arc<ServiceParts>,
+}
+
+struct ServiceParts {
+    assets: Assets,
+    sio: InnerService,
+}
+
+impl std::fmt::Debug for HubService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubService").finish_non_exhaustive()
+    }
+}
+
+impl HubService {
+    pub(crate) fn new(assets: Assets, sio: InnerService) -> HubService {
+        HubService {
+            inner: Arc::new(ServiceParts { assets, sio }),
+        }
+    }
+
+    async fn handle(self, req: Request<Body>) -> Response<Body> {
+        let path = req.uri().path();
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            if let Some(resp) = self.inner.assets.respond(path, req.headers()) {
+                return resp;
+            }
+        }
+        if path == "/socket.io" || path.starts_with("/socket.io/") {
+            let req = detach_request(req);
+            return match self.inner.sio.clone().oneshot(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+        }
+        plain(StatusCode::NOT_FOUND, "not found")
+    }
+}
+
+impl<B> Service<Request<B>> for HubService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req.map(Body::new)).await) })
+    }
+}
+
+/// A small text response.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Rebuilds the request head in fresh memory.
+///
+/// hyper parses a request in place: the URI and header values are slices of
+/// the connection's read buffer (16 KiB), which stays allocated as long as
+/// any of them lives. engineioxide keeps the request head for the whole
+/// life of a session, so without this copy every connection would hold that
+/// buffer until it closes.
+fn detach_request(req: Request<Body>) -> Request<Body> {
+    let (parts, body) = req.into_parts();
+    let mut fresh = Request::new(body);
+    *fresh.method_mut() = parts.method;
+    *fresh.version_mut() = parts.version;
+    *fresh.uri_mut() = parts
+        .uri
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| parts.uri.clone());
+    let headers = fresh.headers_mut();
+    headers.reserve(parts.headers.len());
+    for (name, value) in &parts.headers {
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(name.clone(), v);
+        }
+    }
+    // The extensions carry hyper's upgrade handle (and our RemoteAddr).
+    *fresh.extensions_mut() = parts.extensions;
+    fresh
+}
+
+/// Tracks live HTTP connections so that shutdown can close them and wait.
+#[derive(Debug, Clone)]
+pub(crate) struct Connections {
+    stop: watch::Receiver<bool>,
+    live: Arc<watch::Sender<usize>>,
+}
+
+struct LiveGuard(Arc<watch::Sender<usize>>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+impl Connections {
+    pub(crate) fn new(stop: watch::Receiver<bool>) -> Connections {
+        Connections {
+            stop,
+            live: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Waits until every connection is closed.
+    pub(crate) async fn wait_idle(&self) {
+        let mut rx = self.live.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Serves HTTP/1 (with upgrades) on `io` until it closes or the hub
+    /// stops. Call from inside the hub's runtime.
+    pub(crate) fn serve<I>(&self, io: I, service: HubService, remote: Option<SocketAddr>)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        self.live.send_modify(|n| *n += 1);
+        let guard = LiveGuard(self.live.clone());
+        let mut stop = self.stop.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                if let Some(addr) = remote {
+                    req.extensions_mut().insert(RemoteAddr(addr));
+                }
+                let mut svc = service.clone();
+                async move { svc.call(req).await }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!("http connection ended: {e}");
+                    }
+                }
+                () = until_stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub(crate) async fn until_stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A stream that first yields bytes read before it was handed over (the
+/// request head a host already parsed, and what came after it), then reads
+/// from the stream itself.
+#[derive(Debug)]
+pub(crate) struct Prefixed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub(crate) fn new(prefix: Bytes, inner: S) -> Prefixed<S> {
+        Prefixed { prefix, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Encodes an HTTP/1.1 request head (request line, headers, blank line),
+/// for handing a connection whose head a host already parsed to
+/// [`Hub::serve_connection`](crate::Hub::serve_connection).
+///
+/// Refuses a method, target or header that could not have come from a
+/// valid request (control characters, CR or LF, an empty name).
+pub fn request_head<'a, I>(method: &str, target: &str, headers: I) -> Result<Bytes, ActionError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let bad = |what: &str| Err(ActionError::BadRequest(what.to_owned()));
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return bad("the method must be letters only");
+    }
+    if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return bad("the request target must be non-empty, without spaces or control characters");
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return bad("a header name is not a valid token");
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return bad("a header value holds CR, LF or NUL");
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn request_head_is_encoded_and_checked() {
+        let head = request_head(
+            "GET",
+            "/socket.io/?EIO=4",
+            [("Host", "a"), ("Upgrade", "websocket")],
+        )
+        .unwrap();
+        assert_eq!(
+            &head[..],
+            b"GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"
+        );
+        assert!(request_head("GET", "/a b", []).is_err());
+        assert!(request_head("G T", "/", []).is_err());
+        assert!(request_head("GET", "/", [("X", "a\r\nInjected: 1")]).is_err());
+        assert!(request_head("GET", "/", [("Bad Name", "a")]).is_err());
+    }
+
+    #[tokio::test]
+    async fn prefixed_reads_the_prefix_first() {
+        let inner: &[u8] = b" world";
+        let mut p = Prefixed::new(Bytes::from_static(b"hello"), inner);
+        let mut s = String::new();
+        p.read_to_string(&mut s).await.unwrap();
+        assert_eq!(s, "hello world");
+    }
+}

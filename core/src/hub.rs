@@ -1,0 +1,720 @@
+//! [`Hub`]: a running chat hub on its own runtime, and the host's handle
+//! on it.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use tokio::sync::{mpsc, oneshot, watch};
+use tower::ServiceExt;
+
+use crate::assets::Assets;
+use crate::backend::{Backend, Chat, Command, NamespaceListing, Target};
+use crate::chat::{self, Scope};
+use crate::config::HubConfig;
+use crate::error::{ActionError, StartError};
+use crate::events::{EventBus, EventFilter, Subscription};
+use crate::hooks::{ConnectHook, LoginHook};
+use crate::http::{Connections, HubService, Prefixed, until_stopped};
+use crate::session::{Namespace, RemoteAddr, Shared};
+use crate::value::Value;
+
+/// Event names Socket.IO reserves; emitting them is refused.
+const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The id of the hub whose runtime owns this thread (0: none).
+    static CURRENT_HUB: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A running chat hub.
+///
+/// [`Hub::start`] starts it on its own multi-thread tokio runtime, on
+/// threads of its own, so any host can run one: a plain `main`, a C
+/// program, a Node addon, or a Rust program that is itself inside tokio.
+/// The handle is cheap to clone and can be used from any thread.
+///
+/// Stop it with [`Hub::shutdown`] (or [`Hub::shutdown_async`]). Dropping
+/// the last handle also stops the hub, in the background.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("id", &self.inner.id)
+            .field("local_addr", &self.inner.local_addr)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+struct HubInner {
+    id: u64,
+    namespaces: Vec<String>,
+    limits: chat::ChatLimits,
+    local_addr: Option<SocketAddr>,
+    handle: tokio::runtime::Handle,
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+    service: HubService,
+    connections: Connections,
+    backend: Arc<dyn Backend>,
+    /// Set by the first shutdown request; actions are refused after it.
+    closing: AtomicBool,
+    stop: watch::Sender<bool>,
+    stopped: Arc<Stopped>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for HubInner {
+    fn drop(&mut self) {
+        // The last handle is gone: stop in the background (this may run in
+        // async code, so it must not wait).
+        self.closing.store(true, Ordering::Release);
+        self.stop.send_replace(true);
+    }
+}
+
+/// Set when the hub's thread has finished.
+#[derive(Default)]
+struct Stopped {
+    done: Mutex<bool>,
+    cv: Condvar,
+    notify: RwLock<Option<watch::Sender<bool>>>,
+}
+
+impl Stopped {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+        if let Some(tx) = self
+            .notify
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            tx.send_replace(true);
+        }
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.cv.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// What the runtime thread hands back once the hub is up.
+struct Ready {
+    handle: tokio::runtime::Handle,
+    commands: mpsc::UnboundedSender<Command>,
+    service: HubService,
+    connections: Connections,
+    backend: Arc<dyn Backend>,
+}
+
+impl Hub {
+    /// Starts a hub: checks the config, binds the listener (if any), starts
+    /// the runtime and the chat on every namespace. Returns once the hub
+    /// accepts connections.
+    ///
+    /// Blocks the calling thread for that short while; it is safe to call
+    /// from async code (the runtime is a separate one, on its own threads).
+    pub fn start(config: HubConfig) -> Result<Hub, StartError> {
+        config.validate()?;
+        let assets = Assets::load(&config)?;
+        let listener = match config.bind {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                l.set_nonblocking(true)
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                Some(l)
+            }
+            None => None,
+        };
+        let local_addr = match &listener {
+            Some(l) => Some(l.local_addr().map_err(StartError::Runtime)?),
+            None => None,
+        };
+        let id = NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            limits: config.limits,
+            events: EventBus::new(config.event_queue_capacity),
+            connect_hook: RwLock::new(None),
+            login_hook: RwLock::new(None),
+            hook_timeout: config.hook_timeout,
+        });
+
+        let mut rt = tokio::runtime::Builder::new_multi_thread();
+        rt.enable_all()
+            .thread_name(format!("chathub-{id}"))
+            .on_thread_start(move || CURRENT_HUB.with(|c| c.set(id)));
+        if let Some(n) = config.worker_threads {
+            rt.worker_threads(n);
+        }
+        let runtime = rt.build().map_err(StartError::Runtime)?;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = Arc::new(Stopped::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Ready>();
+        let thread_stopped = stopped.clone();
+        let thread_shared = shared.clone();
+        let shutdown_timeout = config.shutdown_timeout;
+        let namespaces = config.namespaces.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("chathub-{id}-main"))
+            .spawn(move || {
+                CURRENT_HUB.with(|c| c.set(id));
+                let deadline = runtime.block_on(run(
+                    config,
+                    assets,
+                    listener,
+                    thread_shared,
+                    stop_rx,
+                    ready_tx,
+                ));
+                // Tasks still running past the deadline are dropped here.
+                let left = deadline
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+                    .unwrap_or(shutdown_timeout)
+                    .max(Duration::from_millis(100));
+                runtime.shutdown_timeout(left);
+                thread_stopped.set();
+            })
+            .map_err(StartError::Runtime)?;
+
+        let Ok(ready) = ready_rx.recv() else {
+            // The runtime thread ended before the hub was up: it panicked.
+            let _ = thread.join();
+            return Err(StartError::Runtime(std::io::Error::other(
+                "the hub's runtime thread stopped during start",
+            )));
+        };
+        if let Some(addr) = local_addr {
+            tracing::info!(%addr, "chathub listening");
+        }
+        Ok(Hub {
+            inner: Arc::new(HubInner {
+                id,
+                namespaces,
+                limits: shared.limits,
+                local_addr,
+                handle: ready.handle,
+                commands: ready.commands,
+                shared,
+                service: ready.service,
+                connections: ready.connections,
+                backend: ready.backend,
+                closing: AtomicBool::new(false),
+                stop: stop_tx,
+                stopped,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Where the hub listens (`None` without a listener of its own).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local_addr
+    }
+
+    /// The namespaces the chat runs on.
+    pub fn namespaces(&self) -> &[String] {
+        &self.inner.namespaces
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// How many sockets are connected now, over all namespaces.
+    pub fn socket_count(&self) -> usize {
+        self.inner.backend.socket_count()
+    }
+
+    fn check_open(&self) -> Result<(), ActionError> {
+        if self.is_closed() {
+            Err(ActionError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_ns(&self, ns: &str) -> Result<(), ActionError> {
+        self.check_open()?;
+        if self.inner.namespaces.iter().any(|n| n == ns) {
+            Ok(())
+        } else {
+            Err(ActionError::UnknownNamespace(ns.to_owned()))
+        }
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), ActionError> {
+        self.inner
+            .commands
+            .send(cmd)
+            .map_err(|_| ActionError::Closed)
+    }
+
+    /// Receives the hub's events that `filter` selects. See
+    /// [`crate::events`] for the delivery rules.
+    pub fn subscribe(&self, filter: EventFilter) -> Result<Subscription, ActionError> {
+        self.check_open()?;
+        self.inner
+            .shared
+            .events
+            .subscribe(filter)
+            .ok_or(ActionError::Closed)
+    }
+
+    /// Sets (or, with `None`, removes) the hook that accepts or refuses
+    /// connections. It applies to connections made from now on.
+    pub fn set_connect_hook(&self, hook: Option<ConnectHook>) -> Result<(), ActionError> {
+        self.check_open()?;
+        *self
+            .inner
+            .shared
+            .connect_hook
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = hook;
+        Ok(())
+    }
+
+    /// Sets (or removes) the hook that accepts or refuses logins.
+    pub fn set_login_hook(&self, hook: Option<LoginHook>) -> Result<(), ActionError> {
+        self.check_open()?;
+        *self
+            .inner
+            .shared
+            .login_hook
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = hook;
+        Ok(())
+    }
+
+    /// Emits `event` with `args` (each element one argument; binary
+    /// allowed) to `target`.
+    ///
+    /// Returns at once: the target and names are checked here, delivery
+    /// happens on the hub's runtime. Emits are delivered in the order they
+    /// are made. An emit to a socket that is gone is dropped silently, as in
+    /// socket.io.
+    pub fn emit(&self, target: Target, event: &str, args: Vec<Value>) -> Result<(), ActionError> {
+        self.check_ns(target.ns())?;
+        if event.is_empty() || RESERVED_EVENTS.contains(&event) {
+            return Err(ActionError::InvalidEventName(event.to_owned()));
+        }
+        let target = match target {
+            Target::Room { ns, room } => Target::Room {
+                ns,
+                room: chat::check_room_str(&room, &self.inner.limits)
+                    .map_err(|r| ActionError::InvalidRoom(r.to_string()))?,
+            },
+            other => other,
+        };
+        self.send(Command::Emit {
+            target,
+            event: event.to_owned(),
+            args,
+        })
+    }
+
+    /// Moves a socket into `room`, leaving its current room (as its own
+    /// `join` would, without the `joined room success!` line). Resolves
+    /// once the move took effect, in order with the socket's own events.
+    pub async fn join(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError> {
+        self.check_ns(ns)?;
+        let room = chat::check_room_str(room, &self.inner.limits)
+            .map_err(|r| ActionError::InvalidRoom(r.to_string()))?;
+        self.move_socket(ns, sid, Scope::Room(room)).await
+    }
+
+    /// Takes a socket out of `room` back to the lobby. A socket that is not
+    /// in `room` stays where it is (`Ok`).
+    pub async fn leave(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError> {
+        self.check_ns(ns)?;
+        let room = chat::check_room_str(room, &self.inner.limits)
+            .map_err(|r| ActionError::InvalidRoom(r.to_string()))?;
+        // Check where it is first: a leave must not undo a later join.
+        let listing = self.rooms(ns).await?;
+        let in_room = listing
+            .rooms
+            .iter()
+            .any(|r| r.name == room && r.members.iter().any(|m| m.sid == sid));
+        if !in_room {
+            let known = listing.lobby.iter().any(|m| m.sid == sid)
+                || listing
+                    .rooms
+                    .iter()
+                    .any(|r| r.members.iter().any(|m| m.sid == sid));
+            return if known {
+                Ok(())
+            } else {
+                Err(ActionError::SocketNotFound {
+                    ns: ns.to_owned(),
+                    sid: sid.to_owned(),
+                })
+            };
+        }
+        self.move_socket(ns, sid, Scope::Lobby).await
+    }
+
+    async fn move_socket(&self, ns: &str, sid: &str, to: Scope) -> Result<(), ActionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Move {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+            to,
+            reply,
+        })?;
+        rx.await.map_err(|_| ActionError::Closed)?
+    }
+
+    /// Disconnects a socket from its namespace (the client sees
+    /// `io server disconnect`; the others get the disconnect notice).
+    pub async fn disconnect(&self, ns: &str, sid: &str) -> Result<(), ActionError> {
+        self.check_ns(ns)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Disconnect {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+            reply,
+        })?;
+        rx.await.map_err(|_| ActionError::Closed)?
+    }
+
+    /// Who is where in a namespace: the lobby and each room with its
+    /// members (id and name).
+    pub async fn rooms(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
+        self.check_ns(ns)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::List {
+            ns: ns.to_owned(),
+            reply,
+        })?;
+        rx.await.map_err(|_| ActionError::Closed)?
+    }
+
+    /// The hub's HTTP handling as a tower service, to mount in another
+    /// server (axum, hyper). It runs on the caller's runtime; the chat
+    /// itself stays on the hub's.
+    pub fn service(&self) -> HubService {
+        self.inner.service.clone()
+    }
+
+    /// Serves HTTP/1 on a connection the host accepted, as if the hub had
+    /// accepted it: `preface` holds bytes already read from it (for a
+    /// WebSocket upgrade a host parsed: the request head, see
+    /// [`request_head`](crate::request_head), then whatever followed), and
+    /// the hub reads the rest from `io`. The hub owns the connection from
+    /// then on; [`Hub::shutdown`] closes it.
+    pub fn serve_connection<I>(
+        &self,
+        io: I,
+        preface: Bytes,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), ActionError>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        self.check_open()?;
+        let connections = self.inner.connections.clone();
+        let service = self.inner.service.clone();
+        self.inner.handle.spawn(async move {
+            connections.serve(Prefixed::new(preface, io), service, remote);
+        });
+        Ok(())
+    }
+
+    /// [`Hub::serve_connection`] for a plain TCP socket (for instance one
+    /// made from a duplicated file descriptor): sets `TCP_NODELAY` and
+    /// non-blocking mode and registers it with the hub's runtime.
+    pub fn serve_tcp(
+        &self,
+        stream: std::net::TcpStream,
+        preface: Bytes,
+    ) -> Result<(), ActionError> {
+        self.check_open()?;
+        let io_err = |e: std::io::Error| ActionError::BadRequest(format!("unusable socket: {e}"));
+        stream.set_nonblocking(true).map_err(io_err)?;
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a handed-over socket: {e}");
+        }
+        let remote = stream.peer_addr().ok();
+        let stream = {
+            let _guard = self.inner.handle.enter();
+            tokio::net::TcpStream::from_std(stream).map_err(io_err)?
+        };
+        self.serve_connection(stream, preface, remote)
+    }
+
+    /// Answers one HTTP request (a long-polling `GET`/`POST` under
+    /// `/socket.io/`, or the page and bundle) on the hub's runtime and
+    /// returns the whole response. Dropping the future cancels the request
+    /// on the hub's side. The request body must already be within
+    /// [`HubConfig::max_payload`].
+    pub async fn handle_request(
+        &self,
+        req: Request<Bytes>,
+        remote: Option<SocketAddr>,
+    ) -> Result<Response<Bytes>, ActionError> {
+        self.check_open()?;
+        let service = self.inner.service.clone();
+        let task = self.inner.handle.spawn(async move {
+            let mut req = req.map(Body::from);
+            if let Some(addr) = remote {
+                req.extensions_mut().insert(RemoteAddr(addr));
+            }
+            let resp = match service.oneshot(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .map_err(|e| ActionError::BadRequest(format!("response body failed: {e}")))?;
+            Ok(Response::from_parts(parts, body))
+        });
+        let mut task = AbortOnDrop(task);
+        match (&mut task.0).await {
+            Ok(res) => res,
+            Err(_) => Err(ActionError::Closed),
+        }
+    }
+
+    /// Stops the hub gracefully and waits until it has stopped: no new
+    /// connections; every socket is disconnected from its namespace (its
+    /// client sees `io server disconnect`, the others the disconnect
+    /// notices); connections are closed; subscriptions end; the runtime
+    /// stops. Takes at most [`HubConfig::shutdown_timeout`] (tasks still
+    /// running then are dropped). Safe to call twice or from several
+    /// threads: later calls wait for the same stop.
+    ///
+    /// Called from the hub's own threads (inside a hook, say), it only asks
+    /// for the stop and returns, since waiting there would wait on itself.
+    pub fn shutdown(&self) {
+        self.request_stop();
+        if CURRENT_HUB.with(|c| c.get()) == self.inner.id {
+            return;
+        }
+        self.inner.stopped.wait();
+        if let Some(t) = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = t.join();
+        }
+    }
+
+    /// [`Hub::shutdown`] for async code: the same stop, awaited without
+    /// blocking a thread.
+    pub async fn shutdown_async(&self) {
+        self.request_stop();
+        if CURRENT_HUB.with(|c| c.get()) == self.inner.id {
+            return;
+        }
+        let mut rx = {
+            let mut notify = self
+                .inner
+                .stopped
+                .notify
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let tx = notify.get_or_insert_with(|| watch::channel(false).0);
+            let rx = tx.subscribe();
+            if *self
+                .inner
+                .stopped
+                .done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+            {
+                tx.send_replace(true);
+            }
+            rx
+        };
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    fn request_stop(&self) {
+        if !self.inner.closing.swap(true, Ordering::AcqRel) {
+            tracing::info!(hub = self.inner.id, "chathub shutting down");
+        }
+        self.inner.stop.send_replace(true);
+    }
+}
+
+/// Aborts a task when dropped (a cancelled `handle_request`).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The hub's main task: sets the chat up, serves until told to stop, then
+/// stops gracefully. Returns the shutdown deadline, if it got that far.
+async fn run(
+    config: HubConfig,
+    assets: Assets,
+    listener: Option<std::net::TcpListener>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<Ready>,
+) -> Option<Instant> {
+    let listener = match listener.map(tokio::net::TcpListener::from_std).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot register the listener: {e}");
+            return None;
+        }
+    };
+    let (backend, sio) = build_local(&config, &shared);
+    let service = HubService::new(assets, sio);
+    let connections = Connections::new(stop.clone());
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
+    let command_backend = backend.clone();
+    tokio::spawn(async move {
+        while let Some(cmd) = cmd_rx.recv().await {
+            command_backend.execute(cmd).await;
+        }
+    });
+    if ready
+        .send(Ready {
+            handle: tokio::runtime::Handle::current(),
+            commands: cmd_tx,
+            service: service.clone(),
+            connections: connections.clone(),
+            backend: backend.clone(),
+        })
+        .is_err()
+    {
+        return None;
+    }
+
+    if let Some(listener) = listener {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        if let Err(e) = stream.set_nodelay(true) {
+                            tracing::debug!("cannot set TCP_NODELAY: {e}");
+                        }
+                        connections.serve(stream, service.clone(), Some(addr));
+                    }
+                    Err(e) => {
+                        // Out of descriptors, most likely: let some close.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                },
+                () = until_stopped(&mut stop) => break,
+            }
+        }
+    } else {
+        until_stopped(&mut stop).await;
+    }
+
+    let deadline = Instant::now() + config.shutdown_timeout;
+    let tokio_deadline = tokio::time::Instant::from_std(deadline);
+    // Half the time for the sockets' leaves (notices reach the others),
+    // the rest for closing connections.
+    let half = tokio::time::Instant::now() + config.shutdown_timeout / 2;
+    backend.disconnect_all();
+    if tokio::time::timeout_at(half, backend.wait_empty())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: some sockets did not finish leaving in time");
+    }
+    if tokio::time::timeout_at(tokio_deadline, backend.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: closing the connections took too long");
+    }
+    if tokio::time::timeout_at(tokio_deadline, connections.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: some HTTP connections were still open");
+    }
+    shared.events.close();
+    Some(deadline)
+}
+
+/// Builds socketioxide with the in-memory adapter and the chat on every
+/// namespace.
+fn build_local(
+    config: &HubConfig,
+    shared: &Arc<Shared>,
+) -> (Arc<dyn Backend>, crate::http::InnerService) {
+    let builder = SocketIo::builder();
+    build_with(builder, config, shared)
+}
+
+fn build_with<A: Adapter>(
+    builder: socketioxide::SocketIoBuilder<A>,
+    config: &HubConfig,
+    shared: &Arc<Shared>,
+) -> (Arc<dyn Backend>, crate::http::InnerService)
+where
+    A: socketioxide_core::adapter::DefinedAdapter,
+{
+    let (svc, io) = builder
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
+        .connect_timeout(config.connect_timeout)
+        .max_payload(config.max_payload)
+        .ws_max_message_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
+        .ws_max_frame_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
+        .build_svc();
+    let mut namespaces = HashMap::new();
+    for path in &config.namespaces {
+        let ns = Namespace::<A>::new(path.clone(), shared.clone());
+        let _ = io.ns(path.clone(), ns.connect_handler());
+        namespaces.insert(path.clone(), ns);
+    }
+    let backend: Arc<dyn Backend> = Arc::new(Chat { io, namespaces });
+    let svc =
+        tower::util::BoxCloneSyncService::new(tower::service_fn(move |req: Request<Body>| {
+            let svc = svc.clone();
+            async move {
+                match ServiceExt::<Request<Body>>::oneshot(svc, req).await {
+                    Ok(resp) => Ok(resp.map(Body::new)),
+                    Err(never) => match never {},
+                }
+            }
+        }));
+    (backend, svc)
+}

@@ -1,0 +1,777 @@
+//! The chat on live sockets: socketioxide handlers that feed each socket's
+//! events, in the order the socket sent them, through the rules of
+//! [`crate::chat`].
+//!
+//! socketioxide calls a message handler from the socket's reader as each
+//! packet is decoded, but its own handlers spawn a task per event, so two
+//! events of one socket may run in either order. Ours do not: the handler
+//! only appends the event to the socket's [`Session`] queue, and one task at
+//! a time drains that queue. The task exists only while there is work;
+//! an idle socket costs no task.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::AckSender;
+use socketioxide::handler::{ConnectHandler, DisconnectHandler, FromMessageParts, MessageHandler};
+use socketioxide::socket::{DisconnectReason, Sid, Socket};
+use tokio::sync::{oneshot, watch};
+
+use crate::chat::{self, ChatLimits, ChatState, Move, Rejection, Scope};
+use crate::error::ActionError;
+use crate::events::{
+    Ack, ConnectEvent, CustomEvent, DisconnectEvent, EventBus, EventKinds, HubEvent, JoinEvent,
+    LoginEvent, MessageEvent, RejectedEvent, Transport,
+};
+use crate::hooks::{ConnectHook, ConnectRequest, LoginHook, LoginRequest};
+use crate::value::{ArgList, Value};
+
+/// The adapter room that holds every socket of a namespace that joined no
+/// chat room. Room names from clients and hosts are trimmed, so none can
+/// start with a space and collide with it.
+pub(crate) const LOBBY: &str = " lobby";
+
+/// The event every chat line travels in.
+const SERVER_MESSAGE: &str = "serverMessage";
+
+type SioValue = socketioxide::handler::Value;
+
+/// Hub-wide state shared by every namespace and socket.
+pub(crate) struct Shared {
+    pub(crate) limits: ChatLimits,
+    pub(crate) events: EventBus,
+    pub(crate) connect_hook: RwLock<Option<ConnectHook>>,
+    pub(crate) login_hook: RwLock<Option<LoginHook>>,
+    pub(crate) hook_timeout: Duration,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The peer address of an HTTP connection, put in the request extensions
+/// by the hub's HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteAddr(pub(crate) SocketAddr);
+
+/// One chat namespace: its sessions, by socket id.
+pub(crate) struct Namespace<A: Adapter> {
+    pub(crate) path: String,
+    pub(crate) shared: Arc<Shared>,
+    sessions: Mutex<HashMap<Sid, Arc<Session<A>>>>,
+    /// The number of sessions, watched by shutdown.
+    count: watch::Sender<usize>,
+}
+
+impl<A: Adapter> fmt::Debug for Namespace<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Adapter> Namespace<A> {
+    pub(crate) fn new(path: String, shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new(Namespace {
+            path,
+            shared,
+            sessions: Mutex::new(HashMap::new()),
+            count: watch::channel(0).0,
+        })
+    }
+
+    /// The connect handler to give socketioxide for this namespace.
+    pub(crate) fn connect_handler(self: &Arc<Self>) -> ChatConnect<A> {
+        ChatConnect { ns: self.clone() }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, Arc<Session<A>>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, session: Arc<Session<A>>) {
+        let mut map = self.sessions();
+        map.insert(session.sid, session);
+        self.count.send_replace(map.len());
+    }
+
+    fn remove(&self, session: &Arc<Session<A>>) {
+        let mut map = self.sessions();
+        if map
+            .get(&session.sid)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            map.remove(&session.sid);
+        }
+        self.count.send_replace(map.len());
+    }
+
+    pub(crate) fn session(&self, sid: Sid) -> Option<Arc<Session<A>>> {
+        self.sessions().get(&sid).cloned()
+    }
+
+    /// Every session's id and chat state, now.
+    pub(crate) fn snapshot(&self) -> Vec<(Sid, ChatState)> {
+        self.sessions()
+            .values()
+            .map(|s| (s.sid, s.state()))
+            .collect()
+    }
+
+    /// Waits until no session is left.
+    pub(crate) async fn wait_empty(&self) {
+        let mut rx = self.count.subscribe();
+        // `wait_for` only fails when the sender is gone, and `self` holds it.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sessions().len()
+    }
+}
+
+/// What is queued for a socket.
+enum Job<A: Adapter> {
+    /// An event the client sent.
+    Event {
+        socket: Arc<Socket<A>>,
+        data: SioValue,
+        ack: Option<i64>,
+    },
+    /// The host moves the socket to a room or to the lobby.
+    Move {
+        socket: Arc<Socket<A>>,
+        to: Scope,
+        done: oneshot::Sender<()>,
+    },
+    /// The socket left; `defer` lets socketioxide finish removing it.
+    Disconnect {
+        socket: Arc<Socket<A>>,
+        reason: DisconnectReason,
+        defer: fn(Arc<Socket<A>>),
+    },
+}
+
+struct Queue<A: Adapter> {
+    jobs: VecDeque<Job<A>>,
+    /// Whether a task is draining `jobs`.
+    running: bool,
+    /// Set once the disconnect job is queued: nothing is accepted after it.
+    closed: bool,
+}
+
+/// One connected socket as the chat sees it.
+pub(crate) struct Session<A: Adapter> {
+    pub(crate) sid: Sid,
+    /// The socket, for host actions (weak: the socket owns the session).
+    socket: std::sync::Weak<Socket<A>>,
+    sid_str: String,
+    ns: Arc<Namespace<A>>,
+    state: Mutex<ChatState>,
+    queue: Mutex<Queue<A>>,
+    /// Set once socketioxide confirmed the connection (`ConnectHandler::call`).
+    confirmed: std::sync::atomic::AtomicBool,
+}
+
+impl<A: Adapter> Session<A> {
+    fn new(socket: &Arc<Socket<A>>, ns: Arc<Namespace<A>>) -> Arc<Self> {
+        let sid = socket.id;
+        Arc::new(Session {
+            sid,
+            socket: Arc::downgrade(socket),
+            sid_str: sid.to_string(),
+            ns,
+            state: Mutex::new(ChatState::default()),
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                running: false,
+                closed: false,
+            }),
+            confirmed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The socket, while it is alive.
+    pub(crate) fn socket(&self) -> Option<Arc<Socket<A>>> {
+        self.socket.upgrade()
+    }
+
+    pub(crate) fn state(&self) -> ChatState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue<A>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a job; starts the draining task if none is running. Returns
+    /// the job back when the session is closed.
+    fn push(self: &Arc<Self>, job: Job<A>) -> Result<(), Job<A>> {
+        let mut q = self.lock_queue();
+        if q.closed {
+            return Err(job);
+        }
+        if matches!(job, Job::Disconnect { .. }) {
+            q.closed = true;
+        }
+        q.jobs.push_back(job);
+        if !q.running {
+            q.running = true;
+            drop(q);
+            let this = self.clone();
+            tokio::spawn(async move { this.drain().await });
+        }
+        Ok(())
+    }
+
+    /// Queues a host move behind the socket's own events; the receiver
+    /// fires once it took effect.
+    pub(crate) fn enqueue_move(
+        self: &Arc<Self>,
+        socket: Arc<Socket<A>>,
+        to: Scope,
+    ) -> Result<oneshot::Receiver<()>, ActionError> {
+        let (done, wait) = oneshot::channel();
+        self.push(Job::Move { socket, to, done })
+            .map_err(|_| self.not_found())?;
+        Ok(wait)
+    }
+
+    pub(crate) fn not_found(&self) -> ActionError {
+        ActionError::SocketNotFound {
+            ns: self.ns.path.clone(),
+            sid: self.sid_str.clone(),
+        }
+    }
+
+    async fn drain(self: Arc<Self>) {
+        loop {
+            let job = {
+                let mut q = self.lock_queue();
+                match q.jobs.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        q.running = false;
+                        return;
+                    }
+                }
+            };
+            // A panic in one job (a bug, or a host hook) must not stall the
+            // socket's queue forever.
+            if AssertUnwindSafe(self.run(job))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(sid = %self.sid, ns = %self.ns.path, "a chat job panicked; the socket goes on");
+            }
+        }
+    }
+
+    async fn run(&self, job: Job<A>) {
+        match job {
+            Job::Event { socket, data, ack } => self.on_event(&socket, data, ack).await,
+            Job::Move { socket, to, done } => {
+                self.move_to(&socket, to, true);
+                let _ = done.send(());
+            }
+            Job::Disconnect {
+                socket,
+                reason,
+                defer,
+            } => self.on_disconnect(socket, reason, defer).await,
+        }
+    }
+
+    fn events(&self) -> &EventBus {
+        &self.ns.shared.events
+    }
+
+    async fn on_event(&self, socket: &Arc<Socket<A>>, data: SioValue, ack: Option<i64>) {
+        let (text, bins) = match &data {
+            SioValue::Str(text, bins) => (text.as_str(), bins),
+            SioValue::Bytes(_) => return, // not produced by the JSON parser we use
+        };
+        let items: Vec<serde_json::Value> = match serde_json::from_str(text) {
+            Ok(items) => items,
+            Err(e) => {
+                // socketioxide read the event name already, so the rest is
+                // what is broken (too deep, for one).
+                tracing::debug!(sid = %self.sid, "unreadable event arguments: {e}");
+                self.answer(socket, ack, Err("the event's arguments cannot be read"));
+                return;
+            }
+        };
+        let Some(event) = items.first().and_then(|e| e.as_str()) else {
+            return;
+        };
+        let arg = items.get(1);
+        match event {
+            "login" => self.on_login(socket, arg, ack).await,
+            "join" => self.on_join(socket, arg, ack),
+            "clientMessage" => self.on_message(socket, arg, ack).await,
+            _ => self.on_custom(socket, event, &items[1..], bins.as_ref(), ack),
+        }
+    }
+
+    async fn on_login(
+        &self,
+        socket: &Arc<Socket<A>>,
+        arg: Option<&serde_json::Value>,
+        ack: Option<i64>,
+    ) {
+        let name = match chat::check_name(arg, &self.ns.shared.limits) {
+            Ok(name) => name,
+            Err(r) => return self.reject(socket, "login", r, ack),
+        };
+        let hook = self
+            .ns
+            .shared
+            .login_hook
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            let req = LoginRequest {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                name: name.clone(),
+                current: self.state().name,
+            };
+            if let Err(reason) = run_hook(hook(req), self.ns.shared.hook_timeout, "login").await {
+                return self.reject(socket, "login", Rejection::LoginRefused(reason), ack);
+            }
+        }
+        let (previous, scope) = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let previous = st.name.replace(name.clone());
+            (previous, st.scope())
+        };
+        self.reply(socket, &chat::logged_in_reply(&name));
+        self.broadcast(socket, &scope, &chat::logged_in_notice(&name))
+            .await;
+        self.answer(socket, ack, Ok(()));
+        if self.events().wants(EventKinds::LOGIN) {
+            self.events().publish(HubEvent::Login(LoginEvent {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                name,
+                previous,
+                room: scope.room().map(str::to_owned),
+            }));
+        }
+    }
+
+    fn on_join(&self, socket: &Arc<Socket<A>>, arg: Option<&serde_json::Value>, ack: Option<i64>) {
+        let room = match chat::check_room(arg, &self.ns.shared.limits) {
+            Ok(room) => room,
+            Err(r) => return self.reject(socket, "join", r, ack),
+        };
+        self.move_to(socket, Scope::Room(room), false);
+        self.reply(socket, chat::JOINED_REPLY);
+        self.answer(socket, ack, Ok(()));
+    }
+
+    /// Moves the socket between rooms and the lobby, in the adapter and in
+    /// its chat state, and tells the host.
+    fn move_to(&self, socket: &Arc<Socket<A>>, to: Scope, by_host: bool) {
+        let (mv, name) = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (st.move_to(to), st.name.clone())
+        };
+        let Move { from, to } = &mv;
+        match from {
+            Scope::Room(r) => socket.leave(r.clone()),
+            Scope::Lobby => socket.leave(LOBBY),
+        }
+        match to {
+            Scope::Room(r) => socket.join(r.clone()),
+            Scope::Lobby => socket.join(LOBBY),
+        }
+        if self.events().wants(EventKinds::JOIN) {
+            self.events().publish(HubEvent::Join(JoinEvent {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                name,
+                from: from.room().map(str::to_owned),
+                to: to.room().map(str::to_owned),
+                by_host,
+            }));
+        }
+    }
+
+    async fn on_message(
+        &self,
+        socket: &Arc<Socket<A>>,
+        arg: Option<&serde_json::Value>,
+        ack: Option<i64>,
+    ) {
+        let text = match chat::check_message(arg, &self.ns.shared.limits) {
+            Ok(text) => text,
+            Err(r) => return self.reject(socket, "clientMessage", r, ack),
+        };
+        let st = self.state();
+        let scope = st.scope();
+        self.reply(socket, &chat::said_reply(text));
+        self.broadcast(
+            socket,
+            &scope,
+            &chat::said_notice(st.display_name(&self.sid_str), text),
+        )
+        .await;
+        self.answer(socket, ack, Ok(()));
+        if self.events().wants(EventKinds::MESSAGE) {
+            self.events().publish(HubEvent::Message(MessageEvent {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                name: st.name,
+                room: st.room,
+                text: text.to_owned(),
+            }));
+        }
+    }
+
+    fn on_custom(
+        &self,
+        socket: &Arc<Socket<A>>,
+        event: &str,
+        args: &[serde_json::Value],
+        bins: Option<&VecDeque<Bytes>>,
+        ack: Option<i64>,
+    ) {
+        if !self.events().wants_custom(event) {
+            tracing::debug!(sid = %self.sid, event, "custom event with no host listener");
+            return;
+        }
+        let bins: Vec<Bytes> = bins
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default();
+        let args = match args
+            .iter()
+            .map(|a| Value::from_json_with_placeholders(a.clone(), &bins))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(args) => args,
+            Err(e) => {
+                tracing::debug!(sid = %self.sid, event, "bad binary placeholder: {e}");
+                self.answer(
+                    socket,
+                    ack,
+                    Err("the event's binary attachments do not match"),
+                );
+                return;
+            }
+        };
+        let ack = ack.map(|id| {
+            let sender = ack_sender(socket, id);
+            Ack::new(move |args: &[Value]| sender.send(&ArgList(args)).map_err(|e| e.to_string()))
+        });
+        self.events().publish(HubEvent::Custom(CustomEvent {
+            ns: self.ns.path.clone(),
+            sid: self.sid_str.clone(),
+            name: self.state().name,
+            event: event.to_owned(),
+            args,
+            ack,
+        }));
+    }
+
+    async fn on_disconnect(
+        &self,
+        socket: Arc<Socket<A>>,
+        reason: DisconnectReason,
+        defer: fn(Arc<Socket<A>>),
+    ) {
+        let st = self.state();
+        let scope = st.scope();
+        self.broadcast(
+            &socket,
+            &scope,
+            &chat::disconnected_notice(st.display_name(&self.sid_str)),
+        )
+        .await;
+        // Take the session out of the registry before socketioxide forgets
+        // the socket, so that a listing never shows a socket it cannot reach.
+        if let Some(me) = self.ns.session(self.sid) {
+            self.ns.remove(&me);
+        }
+        defer(socket);
+        if self.events().wants(EventKinds::DISCONNECT) {
+            self.events().publish(HubEvent::Disconnect(DisconnectEvent {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                name: st.name,
+                room: st.room,
+                reason: reason_text(reason).to_owned(),
+            }));
+        }
+    }
+
+    /// Refuses chat input: `Error: …` to the sender, the ack, the host.
+    fn reject(&self, socket: &Arc<Socket<A>>, event: &str, r: Rejection, ack: Option<i64>) {
+        let error = r.to_string();
+        self.reply(socket, &chat::error_line(&r));
+        self.answer(socket, ack, Err(&error));
+        if self.events().wants(EventKinds::REJECTED) {
+            self.events().publish(HubEvent::Rejected(RejectedEvent {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                event: event.to_owned(),
+                error,
+            }));
+        }
+    }
+
+    /// A `serverMessage` line to the socket itself.
+    fn reply(&self, socket: &Arc<Socket<A>>, line: &str) {
+        if let Err(e) = socket.emit(SERVER_MESSAGE, line) {
+            tracing::debug!(sid = %self.sid, "cannot send to the socket: {e}");
+        }
+    }
+
+    /// A `serverMessage` line to the others where the socket is.
+    async fn broadcast(&self, socket: &Arc<Socket<A>>, scope: &Scope, line: &str) {
+        let room = match scope {
+            Scope::Room(r) => r.clone(),
+            Scope::Lobby => LOBBY.to_owned(),
+        };
+        if let Err(e) = socket.broadcast().to(room).emit(SERVER_MESSAGE, line).await {
+            tracing::warn!(sid = %self.sid, ns = %self.ns.path, "broadcast failed: {e}");
+        }
+    }
+
+    /// Answers the client's ack, if it asked for one, with `{ok}` or
+    /// `{ok: false, error}`.
+    fn answer(&self, socket: &Arc<Socket<A>>, ack: Option<i64>, result: Result<(), &str>) {
+        let Some(id) = ack else { return };
+        let body = match result {
+            Ok(()) => serde_json::json!({ "ok": true }),
+            Err(error) => serde_json::json!({ "ok": false, "error": error }),
+        };
+        if let Err(e) = ack_sender(socket, id).send(&body) {
+            tracing::debug!(sid = %self.sid, "cannot send the ack: {e}");
+        }
+    }
+}
+
+fn ack_sender<A: Adapter>(socket: &Arc<Socket<A>>, id: i64) -> AckSender<A> {
+    let mut unused = SioValue::Str(Default::default(), None);
+    match AckSender::from_message_parts(socket, &mut unused, &Some(id)) {
+        Ok(sender) => sender,
+        Err(never) => match never {},
+    }
+}
+
+/// Socket.IO's own words for why a socket left.
+pub(crate) fn reason_text(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport close",
+        DisconnectReason::MultipleHttpPollingError => "multiple polling requests",
+        DisconnectReason::PacketParsingError => "parse error",
+        DisconnectReason::TransportError => "transport error",
+        DisconnectReason::HeartbeatTimeout => "ping timeout",
+        DisconnectReason::ClientNSDisconnect => "client namespace disconnect",
+        DisconnectReason::ServerNSDisconnect => "server namespace disconnect",
+        DisconnectReason::ClosingServer => "server shutting down",
+    }
+}
+
+/// Runs a host hook with the timeout, turning a panic or a timeout into a
+/// refusal.
+async fn run_hook(
+    fut: crate::hooks::HookFuture,
+    timeout: Duration,
+    what: &str,
+) -> Result<(), String> {
+    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => {
+            tracing::error!("the {what} hook panicked; refusing");
+            Err(format!("the {what} hook failed"))
+        }
+        Err(_) => {
+            tracing::warn!("the {what} hook took longer than {timeout:?}; refusing");
+            Err(format!("the {what} hook timed out"))
+        }
+    }
+}
+
+/// Parses a Socket.IO `auth` (or other) payload into a [`Value`];
+/// `{}` when absent or unreadable.
+fn parse_payload(v: Option<&SioValue>) -> Value {
+    let Some(SioValue::Str(text, bins)) = v else {
+        return Value::Object(Default::default());
+    };
+    let bins: Vec<Bytes> = bins
+        .as_ref()
+        .map(|b| b.iter().cloned().collect())
+        .unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(text.as_str())
+        .ok()
+        .and_then(|j| Value::from_json_with_placeholders(j, &bins).ok())
+        .unwrap_or_else(|| Value::Object(Default::default()))
+}
+
+fn remote_addr<A: Adapter>(socket: &Socket<A>) -> Option<SocketAddr> {
+    socket
+        .req_parts()
+        .extensions
+        .get::<RemoteAddr>()
+        .map(|r| r.0)
+}
+
+/// Marks our handler impls apart from socketioxide's closure impls.
+#[derive(Debug)]
+pub(crate) struct ChatMarker;
+
+/// The namespace connect handler: runs the connect hook (as socketioxide
+/// middleware), then sets the socket up for the chat.
+pub(crate) struct ChatConnect<A: Adapter> {
+    ns: Arc<Namespace<A>>,
+}
+
+impl<A: Adapter> Clone for ChatConnect<A> {
+    fn clone(&self) -> Self {
+        ChatConnect {
+            ns: self.ns.clone(),
+        }
+    }
+}
+
+type MiddlewareFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), Box<dyn fmt::Display + Send>>> + Send + 'a>>;
+
+impl<A: Adapter> ConnectHandler<A, ChatMarker> for ChatConnect<A> {
+    fn call_middleware<'a>(
+        &'a self,
+        socket: Arc<Socket<A>>,
+        auth: &'a Option<SioValue>,
+    ) -> MiddlewareFuture<'a> {
+        Box::pin(async move {
+            let hook = self
+                .ns
+                .shared
+                .connect_hook
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(hook) = hook {
+                let req = ConnectRequest {
+                    ns: self.ns.path.clone(),
+                    sid: socket.id.to_string(),
+                    auth: parse_payload(auth.as_ref()),
+                    remote_addr: remote_addr(&socket),
+                };
+                if let Err(reason) =
+                    run_hook(hook(req), self.ns.shared.hook_timeout, "connect").await
+                {
+                    return Err(Box::new(reason) as Box<dyn fmt::Display + Send>);
+                }
+            }
+            // Set up before socketioxide sends CONNECT, so that no event the
+            // client sends after it can find the socket without handlers.
+            let session = Session::new(&socket, self.ns.clone());
+            socket.on_fallback(ChatEvents {
+                session: session.clone(),
+            });
+            socket.on_disconnect(ChatLeave {
+                session: session.clone(),
+            });
+            socket.join(LOBBY);
+            self.ns.insert(session);
+            Ok(())
+        })
+    }
+
+    fn call(&self, socket: Arc<Socket<A>>, auth: Option<SioValue>) {
+        let Some(session) = self.ns.session(socket.id) else {
+            return;
+        };
+        session
+            .confirmed
+            .store(true, std::sync::atomic::Ordering::Release);
+        // The chapter's prompt: "please tell me your name".
+        if let Err(e) = socket.emit("login", &ArgList(&[])) {
+            tracing::debug!(sid = %socket.id, "cannot send the login prompt: {e}");
+        }
+        if self.ns.shared.events.wants(EventKinds::CONNECT) {
+            let transport = match socket.transport_type() {
+                socketioxide::TransportType::Polling => Transport::Polling,
+                socketioxide::TransportType::Websocket => Transport::Websocket,
+            };
+            self.ns
+                .shared
+                .events
+                .publish(HubEvent::Connect(ConnectEvent {
+                    ns: self.ns.path.clone(),
+                    sid: session.sid_str.clone(),
+                    auth: parse_payload(auth.as_ref()),
+                    remote_addr: remote_addr(&socket),
+                    transport,
+                }));
+        }
+    }
+}
+
+/// The socket's message handler: queues every event in arrival order.
+struct ChatEvents<A: Adapter> {
+    session: Arc<Session<A>>,
+}
+
+impl<A: Adapter> MessageHandler<A, ChatMarker> for ChatEvents<A> {
+    fn call(&self, socket: Arc<Socket<A>>, data: SioValue, ack: Option<i64>) {
+        if self.session.push(Job::Event { socket, data, ack }).is_err() {
+            tracing::debug!(sid = %self.session.sid, "event after disconnect, dropped");
+        }
+    }
+}
+
+impl<A: Adapter> Drop for ChatEvents<A> {
+    fn drop(&mut self) {
+        // socketioxide refused the socket after our middleware ran (its
+        // CONNECT could not be sent): no disconnect will come, so forget it.
+        if !self
+            .session
+            .confirmed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            self.session.ns.remove(&self.session);
+        }
+    }
+}
+
+/// The socket's disconnect handler: queues the leave behind its events.
+struct ChatLeave<A: Adapter> {
+    session: Arc<Session<A>>,
+}
+
+impl<A: Adapter> DisconnectHandler<A, ChatMarker> for ChatLeave<A> {
+    fn call_with_defer(
+        &self,
+        socket: Arc<Socket<A>>,
+        reason: DisconnectReason,
+        defer: fn(Arc<Socket<A>>),
+    ) {
+        if let Err(Job::Disconnect { socket, defer, .. }) = self.session.push(Job::Disconnect {
+            socket,
+            reason,
+            defer,
+        }) {
+            defer(socket);
+        }
+    }
+}
