@@ -182,7 +182,7 @@ impl<A: Adapter> Chat<A> {
         self.namespace(&ns)?;
         let op = self.io.of(&ns).ok_or(ActionError::Closed)?;
         let data = ArgList(&args);
-        let delivered = match target {
+        match target {
             Target::Socket { sid, .. } => {
                 let socket = Sid::from_str(&sid)
                     .ok()
@@ -195,8 +195,7 @@ impl<A: Adapter> Chat<A> {
             Target::Room { room, .. } => op.to(room).emit(&event, &data).await.map_err(delivery),
             Target::Lobby { .. } => op.to(LOBBY).emit(&event, &data).await.map_err(delivery),
             Target::Namespace { .. } => op.emit(&event, &data).await.map_err(delivery),
-        };
-        delivered
+        }
     }
 
     /// The session and its socket.

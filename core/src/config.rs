@@ -38,6 +38,11 @@ pub struct HubConfig {
     /// Largest accepted packet, in bytes (socket.io's `maxHttpBufferSize`).
     /// A larger one closes that connection. Default 1,000,000.
     pub max_payload: u64,
+    /// How many packets may wait to be written to one socket. Past it,
+    /// packets for that socket are dropped (see the README's operations
+    /// section). Default 4,096 (socketioxide's own default, 128, drops
+    /// replies under an ordinary burst).
+    pub socket_buffer: usize,
     /// Limits on names, rooms and messages.
     pub limits: ChatLimits,
     /// Origins allowed by CORS (`*` for any). Empty (the default): no CORS
@@ -75,6 +80,7 @@ impl Default for HubConfig {
             ping_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(45),
             max_payload: 1_000_000,
+            socket_buffer: 4096,
             limits: ChatLimits::default(),
             cors_origins: Vec::new(),
             serve_page: true,
@@ -131,6 +137,9 @@ impl HubConfig {
         let l = &self.limits;
         if l.max_name_len == 0 || l.max_room_len == 0 || l.max_message_len == 0 {
             return bad("the name, room and message limits must be more than zero".into());
+        }
+        if self.socket_buffer == 0 {
+            return bad("socket_buffer must be more than zero".into());
         }
         if self.worker_threads == Some(0) {
             return bad("worker_threads must be more than zero".into());

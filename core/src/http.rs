@@ -61,10 +61,10 @@ impl HubService {
 
     async fn handle(self, req: Request<Body>) -> Response<Body> {
         let path = req.uri().path();
-        if req.method() == Method::GET || req.method() == Method::HEAD {
-            if let Some(resp) = self.inner.assets.respond(path, req.headers()) {
-                return resp;
-            }
+        if (req.method() == Method::GET || req.method() == Method::HEAD)
+            && let Some(resp) = self.inner.assets.respond(path, req.headers())
+        {
+            return resp;
         }
         if path == "/socket.io" || path.starts_with("/socket.io/") {
             let req = detach_request(req);

@@ -236,6 +236,12 @@ impl Hub {
         })
     }
 
+    /// A number that tells this hub from the others in the process; its
+    /// threads are named `chathub-ID…`.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
     /// Where the hub listens (`None` without a listener of its own).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.inner.local_addr
@@ -683,19 +689,20 @@ fn build_local(
     build_with(builder, config, shared)
 }
 
-fn build_with<A: Adapter>(
+fn build_with<A>(
     builder: socketioxide::SocketIoBuilder<A>,
     config: &HubConfig,
     shared: &Arc<Shared>,
 ) -> (Arc<dyn Backend>, crate::http::InnerService)
 where
-    A: socketioxide_core::adapter::DefinedAdapter,
+    A: Adapter + socketioxide_core::adapter::DefinedAdapter,
 {
     let (svc, io) = builder
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
         .connect_timeout(config.connect_timeout)
         .max_payload(config.max_payload)
+        .max_buffer_size(config.socket_buffer)
         .ws_max_message_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
         .ws_max_frame_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
         .build_svc();

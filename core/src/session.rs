@@ -109,6 +109,9 @@ impl<A: Adapter> Namespace<A> {
         self.count.send_replace(map.len());
     }
 
+    /// Forgets a session. Shutdown waits on the count: call
+    /// [`Namespace::announce_count`] once everything about the session was
+    /// told.
     fn remove(&self, session: &Arc<Session<A>>) {
         let mut map = self.sessions();
         if map
@@ -117,7 +120,11 @@ impl<A: Adapter> Namespace<A> {
         {
             map.remove(&session.sid);
         }
-        self.count.send_replace(map.len());
+    }
+
+    fn announce_count(&self) {
+        let n = self.sessions().len();
+        self.count.send_replace(n);
     }
 
     pub(crate) fn session(&self, sid: Sid) -> Option<Arc<Session<A>>> {
@@ -519,6 +526,8 @@ impl<A: Adapter> Session<A> {
                 reason: reason_text(reason).to_owned(),
             }));
         }
+        // Last: shutdown may close the event bus as soon as this is seen.
+        self.ns.announce_count();
     }
 
     /// Refuses chat input: `Error: …` to the sender, the ack, the host.
@@ -750,6 +759,7 @@ impl<A: Adapter> Drop for ChatEvents<A> {
             .load(std::sync::atomic::Ordering::Acquire)
         {
             self.session.ns.remove(&self.session);
+            self.session.ns.announce_count();
         }
     }
 }

@@ -1,0 +1,15 @@
+#![allow(unreachable_pub, missing_docs, missing_debug_implementations)]
+
+//! End-to-end tests of the hub: real sockets, real Socket.IO clients.
+//!
+//! One test binary (one link) with a module per behaviour.
+
+mod fixture;
+
+mod chat;
+mod host_api;
+mod mount;
+mod order;
+mod shutdown;
+mod transports;
+mod validation;
