@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -136,32 +136,151 @@ fn detach_request(req: Request<Body>) -> Request<Body> {
     fresh
 }
 
-/// Tracks live HTTP connections so that shutdown can close them and wait.
+/// Tracks the hub's connections (plain HTTP and upgraded WebSocket alike)
+/// for a graceful shutdown:
+///
+/// - `live` counts open connections;
+/// - `busy` counts what a client is still doing: requests in flight and
+///   WebSockets; an idle keep-alive connection is not busy;
+/// - `stop` asks HTTP connections to finish their request and close;
+/// - `sever` cuts every connection that is still open (reads end, writes
+///   fail), for clients that would not close by themselves.
 #[derive(Debug, Clone)]
 pub(crate) struct Connections {
     stop: watch::Receiver<bool>,
+    sever: watch::Receiver<bool>,
     live: Arc<watch::Sender<usize>>,
+    busy: Arc<watch::Sender<usize>>,
 }
 
-struct LiveGuard(Arc<watch::Sender<usize>>);
+/// Counts one unit in a counter for as long as it lives.
+struct CountGuard(Arc<watch::Sender<usize>>);
 
-impl Drop for LiveGuard {
+impl CountGuard {
+    fn new(counter: &Arc<watch::Sender<usize>>) -> CountGuard {
+        counter.send_modify(|n| *n += 1);
+        CountGuard(counter.clone())
+    }
+}
+
+impl Drop for CountGuard {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n -= 1);
     }
 }
 
+/// What a connection and its request handler share: once the connection
+/// was upgraded to a WebSocket, it counts as busy until it closes.
+#[derive(Default)]
+struct ConnState {
+    upgraded: Mutex<Option<CountGuard>>,
+}
+
+type SeverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A connection's stream, counted while it lives (after a WebSocket
+/// upgrade too: the upgraded stream is this one), and cut when the hub
+/// severs its connections.
+struct Tracked<S> {
+    inner: S,
+    _live: CountGuard,
+    _state: Arc<ConnState>,
+    sever: SeverFuture,
+    severed: bool,
+}
+
+impl<S> Tracked<S> {
+    fn is_severed(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.severed && self.sever.as_mut().poll(cx).is_ready() {
+            self.severed = true;
+        }
+        self.severed
+    }
+}
+
+fn severed_error() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "the hub is shutting down")
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.is_severed(cx) {
+            // End of stream: the reader stops.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.is_severed(cx) {
+            return Poll::Ready(Err(severed_error()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.is_severed(cx) {
+            return Poll::Ready(Err(severed_error()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.is_severed(cx) {
+            return Poll::Ready(Err(severed_error()));
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Whether a request asks to become a WebSocket.
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
 impl Connections {
-    pub(crate) fn new(stop: watch::Receiver<bool>) -> Connections {
+    pub(crate) fn new(stop: watch::Receiver<bool>, sever: watch::Receiver<bool>) -> Connections {
         Connections {
             stop,
+            sever,
             live: Arc::new(watch::channel(0).0),
+            busy: Arc::new(watch::channel(0).0),
         }
     }
 
     /// Waits until every connection is closed.
-    pub(crate) async fn wait_idle(&self) {
+    pub(crate) async fn wait_closed(&self) {
         let mut rx = self.live.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Waits until no request is in flight and no WebSocket is open.
+    pub(crate) async fn wait_idle(&self) {
+        let mut rx = self.busy.subscribe();
         let _ = rx.wait_for(|n| *n == 0).await;
     }
 
@@ -171,17 +290,38 @@ impl Connections {
     where
         I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        self.live.send_modify(|n| *n += 1);
-        let guard = LiveGuard(self.live.clone());
+        let state = Arc::new(ConnState::default());
+        let mut sever = self.sever.clone();
+        let io = Tracked {
+            inner: io,
+            _live: CountGuard::new(&self.live),
+            _state: state.clone(),
+            sever: Box::pin(async move { until_stopped(&mut sever).await }),
+            severed: false,
+        };
+        let busy = self.busy.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
-            let _guard = guard;
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 if let Some(addr) = remote {
                     req.extensions_mut().insert(RemoteAddr(addr));
                 }
+                let upgrade = is_upgrade(&req);
+                let in_flight = CountGuard::new(&busy);
+                let state = state.clone();
+                let busy = busy.clone();
                 let mut svc = service.clone();
-                async move { svc.call(req).await }
+                async move {
+                    let resp = svc.call(req).await;
+                    if upgrade
+                        && matches!(&resp, Ok(r) if r.status() == StatusCode::SWITCHING_PROTOCOLS)
+                    {
+                        *state.upgraded.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(CountGuard::new(&busy));
+                    }
+                    drop(in_flight);
+                    resp
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -166,6 +166,7 @@ impl Hub {
             connect_hook: RwLock::new(None),
             login_hook: RwLock::new(None),
             hook_timeout: config.hook_timeout,
+            closing: AtomicBool::new(false),
         });
 
         let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -607,7 +608,9 @@ async fn run(
     };
     let (backend, sio) = build_local(&config, &shared);
     let service = HubService::new(assets, sio);
-    let connections = Connections::new(stop.clone());
+    let (http_stop, http_stop_rx) = watch::channel(false);
+    let (sever, sever_rx) = watch::channel(false);
+    let connections = Connections::new(http_stop_rx, sever_rx);
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let command_backend = backend.clone();
     tokio::spawn(async move {
@@ -628,55 +631,87 @@ async fn run(
         return None;
     }
 
-    if let Some(listener) = listener {
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => {
-                        if let Err(e) = stream.set_nodelay(true) {
-                            tracing::debug!("cannot set TCP_NODELAY: {e}");
-                        }
-                        connections.serve(stream, service.clone(), Some(addr));
-                    }
-                    Err(e) => {
-                        // Out of descriptors, most likely: let some close.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                },
-                () = until_stopped(&mut stop) => break,
-            }
-        }
-    } else {
-        until_stopped(&mut stop).await;
-    }
+    let accepting = listener.map(|listener| {
+        tokio::spawn(accept_loop(
+            listener,
+            connections.clone(),
+            service.clone(),
+            http_stop.subscribe(),
+        ))
+    });
+    until_stopped(&mut stop).await;
 
+    // Graceful stop, within `shutdown_timeout`:
     let deadline = Instant::now() + config.shutdown_timeout;
-    let tokio_deadline = tokio::time::Instant::from_std(deadline);
-    // Half the time for the sockets' leaves (notices reach the others),
-    // the rest for closing connections.
-    let half = tokio::time::Instant::now() + config.shutdown_timeout / 2;
+    let until = tokio::time::Instant::from_std(deadline);
+    // 1. no new socket may join; every socket leaves its namespace: its
+    //    client gets DISCONNECT ("io server disconnect"), the others get
+    //    the notices;
+    shared
+        .closing
+        .store(true, std::sync::atomic::Ordering::Release);
     backend.disconnect_all();
-    if tokio::time::timeout_at(half, backend.wait_empty())
+    if tokio::time::timeout_at(until, backend.wait_empty())
         .await
         .is_err()
     {
         tracing::warn!("shutdown: some sockets did not finish leaving in time");
     }
-    if tokio::time::timeout_at(tokio_deadline, backend.close())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown: closing the connections took too long");
+    // 2. a grace period, still serving HTTP, for the clients to read their
+    //    DISCONNECT and close (a polling client may be between two
+    //    requests); it ends as soon as no request is in flight and no
+    //    WebSocket is open;
+    let grace = (config.shutdown_timeout / 4).min(Duration::from_secs(1));
+    let _ = tokio::time::timeout(grace, connections.wait_idle()).await;
+    // 3. stop listening; idle keep-alive connections close; what is still
+    //    open belongs to clients that did not leave: cut it.
+    http_stop.send_replace(true);
+    if let Some(task) = accepting {
+        let _ = task.await;
     }
-    if tokio::time::timeout_at(tokio_deadline, connections.wait_idle())
+    sever.send_replace(true);
+    if tokio::time::timeout_at(until, connections.wait_closed())
         .await
         .is_err()
     {
-        tracing::warn!("shutdown: some HTTP connections were still open");
+        tracing::warn!("shutdown: some connections were still open at the deadline");
+    }
+    // 4. whatever is left is closed with the adapter.
+    if tokio::time::timeout_at(until, backend.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: closing the adapter took too long");
     }
     shared.events.close();
     Some(deadline)
+}
+
+/// Accepts connections until `stop` turns true, then drops the listener.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    connections: Connections,
+    service: HubService,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("cannot set TCP_NODELAY: {e}");
+                    }
+                    connections.serve(stream, service.clone(), Some(addr));
+                }
+                Err(e) => {
+                    // Out of descriptors, most likely: let some close.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            () = until_stopped(&mut stop) => break,
+        }
+    }
 }
 
 /// Builds socketioxide with the in-memory adapter and the chat on every

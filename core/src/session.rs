@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) connect_hook: RwLock<Option<ConnectHook>>,
     pub(crate) login_hook: RwLock<Option<LoginHook>>,
     pub(crate) hook_timeout: Duration,
+    /// Set when shutdown begins: new sockets are refused.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Shared {
@@ -671,6 +673,14 @@ impl<A: Adapter> ConnectHandler<A, ChatMarker> for ChatConnect<A> {
         auth: &'a Option<SioValue>,
     ) -> MiddlewareFuture<'a> {
         Box::pin(async move {
+            if self
+                .ns
+                .shared
+                .closing
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                return Err(Box::new("the server is shutting down") as Box<dyn fmt::Display + Send>);
+            }
             let hook = self
                 .ns
                 .shared

@@ -39,7 +39,7 @@ pub fn config() -> HubConfig {
     HubConfig {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         worker_threads: Some(2),
-        shutdown_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(2),
         ..Default::default()
     }
 }
