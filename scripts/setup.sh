@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what chathub's demo and tests need and the machine lacks.
+# Idempotent: run it as often as you like.
+#
+#   scripts/setup.sh          npm packages + system packages (tests)
+#   scripts/setup.sh --npm    npm packages only (the demo)
+#
+# System packages come from Debian/Ubuntu's apt (as root, or through sudo):
+# chromium (browser tests), redis-server (scale-out tests), valgrind
+# (C tests). npm packages come from package-lock.json (`npm ci`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not installed: $2" >&2; exit 1; }
+}
+need cargo "install Rust from https://rustup.rs"
+need node "install Node.js 20 or later"
+need npm "install npm (it comes with Node.js)"
+
+# npm packages of the workspace: socket.io-client (its bundle is what the
+# hub serves at /socket.io/socket.io.js), playwright-core (browser tests).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+[ "${1:-}" = "--npm" ] && exit 0
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+if [ ${#missing[@]} -gt 0 ]; then
+  need apt-get "install these yourself: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then need sudo "run as root to install ${missing[*]}"; SUDO=sudo; fi
+  echo "setup: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: ready"

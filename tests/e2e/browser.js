@@ -1,0 +1,69 @@
+'use strict';
+// Drives the chapter's chat page in a real headless Chromium (Debian's
+// `chromium`, through playwright-core; nothing is downloaded).
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const { within } = require('./helpers');
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+async function launch() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: run scripts/setup.sh (apt-get install chromium) or set CHROMIUM`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/**
+ * Opens the chat page at `url` in a fresh context and answers its login
+ * prompt with `name`. Returns helpers over the page.
+ */
+async function openChat(browser, url, name) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('dialog', (dialog) => dialog.accept(name));
+  await page.goto(url);
+  const chat = {
+    page,
+    /** The chat lines shown, oldest first (the page shows newest on top). */
+    lines: () => page.$$eval('#message > div', (divs) => divs.map((d) => d.textContent).reverse()),
+    /** Waits until a line equal to `text` is shown. */
+    async waitForLine(text) {
+      await within(
+        page.waitForFunction(
+          (t) => [...document.querySelectorAll('#message > div')].some((d) => d.textContent === t),
+          text,
+          { timeout: 0, polling: 50 },
+        ),
+        `the line ${JSON.stringify(text)} in ${name}'s page`,
+      );
+    },
+    /** Types a line and presses Enter, as a user does. */
+    async type(text) {
+      await page.fill('#input', text);
+      await page.press('#input', 'Enter');
+    },
+    close: () => context.close(),
+  };
+  await chat.waitForLine(`Currently logged in as ${name}`);
+  return chat;
+}
+
+/** Saves a screenshot under the OS temp dir; returns its path. */
+async function screenshot(page, label) {
+  const file = path.join(os.tmpdir(), `chathub-${label}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+module.exports = { launch, openChat, screenshot };
