@@ -38,12 +38,7 @@ pub(crate) type InnerService = BoxCloneSyncService<Request<Body>, Response<Body>
 /// with upgrades enabled (axum's `serve` does). Cheap to clone.
 #[derive(Clone)]
 pub struct HubService {
-    inner: Arc<ServiceParts>,
-}
-
-struct ServiceParts {
-    assets: Assets,
-    sio: InnerService,
+    inner: InnerService,
 }
 
 impl std::fmt::Debug for HubService {
@@ -53,28 +48,63 @@ impl std::fmt::Debug for HubService {
 }
 
 impl HubService {
-    pub(crate) fn new(assets: Assets, sio: InnerService) -> HubService {
-        HubService {
-            inner: Arc::new(ServiceParts { assets, sio }),
-        }
+    /// The page and bundle, then Socket.IO, behind CORS when `cors_origins`
+    /// is set.
+    pub(crate) fn new(assets: Assets, sio: InnerService, cors_origins: &[String]) -> HubService {
+        let assets = Arc::new(assets);
+        let routes = tower::service_fn(move |req: Request<Body>| {
+            let assets = assets.clone();
+            let sio = sio.clone();
+            async move { Ok::<_, Infallible>(route(&assets, sio, req).await) }
+        });
+        let inner = match cors_layer(cors_origins) {
+            Some(cors) => {
+                InnerService::new(tower::ServiceBuilder::new().layer(cors).service(routes))
+            }
+            None => InnerService::new(routes),
+        };
+        HubService { inner }
     }
+}
 
-    async fn handle(self, req: Request<Body>) -> Response<Body> {
-        let path = req.uri().path();
-        if (req.method() == Method::GET || req.method() == Method::HEAD)
-            && let Some(resp) = self.inner.assets.respond(path, req.headers())
-        {
-            return resp;
-        }
-        if path == "/socket.io" || path.starts_with("/socket.io/") {
-            let req = detach_request(req);
-            return match self.inner.sio.clone().oneshot(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            };
-        }
-        plain(StatusCode::NOT_FOUND, "not found")
+async fn route(assets: &Assets, sio: InnerService, req: Request<Body>) -> Response<Body> {
+    let path = req.uri().path();
+    if (req.method() == Method::GET || req.method() == Method::HEAD)
+        && let Some(resp) = assets.respond(path, req.headers())
+    {
+        return resp;
     }
+    if path == "/socket.io" || path.starts_with("/socket.io/") {
+        let req = detach_request(req);
+        return match sio.oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+    }
+    plain(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The CORS layer for `origins` (`*`: any origin, without credentials).
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .max_age(Duration::from_secs(600));
+    Some(if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any).allow_headers(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer
+            .allow_origin(AllowOrigin::list(list))
+            .allow_credentials(true)
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+    })
 }
 
 impl<B> Service<Request<B>> for HubService
@@ -91,8 +121,8 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req.map(Body::new)).await) })
+        let inner = self.inner.clone();
+        Box::pin(inner.oneshot(req.map(Body::new)))
     }
 }
 

@@ -607,7 +607,7 @@ async fn run(
         }
     };
     let (backend, sio) = build_local(&config, &shared);
-    let service = HubService::new(assets, sio);
+    let service = HubService::new(assets, sio, &config.cors_origins);
     let (http_stop, http_stop_rx) = watch::channel(false);
     let (sever, sever_rx) = watch::channel(false);
     let connections = Connections::new(http_stop_rx, sever_rx);

@@ -10,6 +10,10 @@ const { io } = require('socket.io-client');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const WAIT_MS = 10_000;
+/** Cargo's target directory (CARGO_TARGET_DIR, as cargo itself reads it). */
+const TARGET_DIR = process.env.CARGO_TARGET_DIR
+  ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR)
+  : path.join(ROOT, 'target');
 
 /** Rejects after `ms` with `what` in the message. */
 function within(promise, what, ms = WAIT_MS) {
@@ -77,7 +81,7 @@ async function startServer(command, args, env = {}) {
 /** The Rust example (built by `cargo build -p chathub --example chat-server`). */
 function startRustExample(env) {
   const bin = process.env.CHATHUB_RUST_EXAMPLE
-    || path.join(ROOT, 'target', 'debug', 'examples', 'chat-server');
+    || path.join(TARGET_DIR, 'debug', 'examples', 'chat-server');
   return startServer(bin, [], env);
 }
 
@@ -149,4 +153,4 @@ function client(url, ns = '/chat', opts = {}) {
   return api;
 }
 
-module.exports = { ROOT, WAIT_MS, within, startServer, startRustExample, client };
+module.exports = { ROOT, TARGET_DIR, WAIT_MS, within, startServer, startRustExample, client };

@@ -248,3 +248,55 @@ async fn the_page_and_the_client_bundle() {
         Err(chathub::StartError::File { .. })
     ));
 }
+
+#[tokio::test]
+async fn cors_origins_are_answered_when_configured() {
+    let hub = Hub::start(HubConfig {
+        cors_origins: vec!["http://app.example".into()],
+        ..no_listener()
+    })
+    .unwrap();
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/socket.io/?EIO=4&transport=polling")
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .body(Bytes::new())
+        .unwrap();
+    let resp = hub.handle_request(preflight, None).await.unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+    let open = Request::builder()
+        .uri("/socket.io/?EIO=4&transport=polling")
+        .header("origin", "http://app.example")
+        .body(Bytes::new())
+        .unwrap();
+    let resp = hub.handle_request(open, None).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let other = Request::builder()
+        .uri("/socket.io/?EIO=4&transport=polling")
+        .header("origin", "http://evil.example")
+        .body(Bytes::new())
+        .unwrap();
+    let resp = hub.handle_request(other, None).await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    hub.shutdown_async().await;
+
+    // Without the setting: no CORS headers at all (same origin only).
+    let plain = Hub::start(no_listener()).unwrap();
+    let open = Request::builder()
+        .uri("/socket.io/?EIO=4&transport=polling")
+        .header("origin", "http://app.example")
+        .body(Bytes::new())
+        .unwrap();
+    let resp = plain.handle_request(open, None).await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    plain.shutdown_async().await;
+}
