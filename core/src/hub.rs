@@ -63,7 +63,7 @@ impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
             .field("id", &self.inner.id)
-            .field("local_addr", &self.inner.local_addr)
+            .field("local_addr", &self.local_addr())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
@@ -73,8 +73,11 @@ struct HubInner {
     id: u64,
     namespaces: Vec<String>,
     limits: chat::ChatLimits,
-    local_addr: Option<SocketAddr>,
+    /// The first address the hub listens on (set at start or by `listen`).
+    local_addr: Mutex<Option<SocketAddr>>,
     handle: tokio::runtime::Handle,
+    /// Tells accept loops (of `listen`) to stop.
+    http_stop: watch::Receiver<bool>,
     commands: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
     service: HubService,
@@ -129,6 +132,7 @@ impl Stopped {
 /// What the runtime thread hands back once the hub is up.
 struct Ready {
     handle: tokio::runtime::Handle,
+    http_stop: watch::Receiver<bool>,
     commands: mpsc::UnboundedSender<Command>,
     service: HubService,
     connections: Connections,
@@ -222,8 +226,9 @@ impl Hub {
                 id,
                 namespaces,
                 limits: shared.limits,
-                local_addr,
+                local_addr: Mutex::new(local_addr),
                 handle: ready.handle,
+                http_stop: ready.http_stop,
                 commands: ready.commands,
                 shared,
                 service: ready.service,
@@ -245,7 +250,53 @@ impl Hub {
 
     /// Where the hub listens (`None` without a listener of its own).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.local_addr
+        *self
+            .inner
+            .local_addr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts listening on one more address (for a hub started with
+    /// `bind: None`, say) and returns the address bound (port 0 picks a
+    /// free port). Connections are served as on the hub's own listener;
+    /// shutdown closes it.
+    pub fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, ActionError> {
+        self.check_open()?;
+        let bind_err =
+            |e: std::io::Error| ActionError::BadRequest(format!("cannot listen on {addr}: {e}"));
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let bound = listener.local_addr().map_err(bind_err)?;
+        let listener = {
+            let _guard = self.inner.handle.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
+        };
+        self.inner.handle.spawn(accept_loop(
+            listener,
+            self.inner.connections.clone(),
+            self.inner.service.clone(),
+            self.inner.http_stop.clone(),
+        ));
+        self.inner
+            .local_addr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(bound);
+        tracing::info!(addr = %bound, "chathub listening");
+        Ok(bound)
+    }
+
+    /// Runs `task` on the hub's runtime (for hosts that have no runtime of
+    /// their own and need to await the hub's async actions). The task is
+    /// dropped when the hub stops.
+    pub fn spawn<F>(&self, task: F) -> Result<(), ActionError>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.check_open()?;
+        self.inner.handle.spawn(task);
+        Ok(())
     }
 
     /// The namespaces the chat runs on.
@@ -621,6 +672,7 @@ async fn run(
     if ready
         .send(Ready {
             handle: tokio::runtime::Handle::current(),
+            http_stop: http_stop.subscribe(),
             commands: cmd_tx,
             service: service.clone(),
             connections: connections.clone(),

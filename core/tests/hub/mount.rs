@@ -300,3 +300,26 @@ async fn cors_origins_are_answered_when_configured() {
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     plain.shutdown_async().await;
 }
+
+#[tokio::test]
+async fn a_listener_added_after_start() {
+    let hub = Hub::start(no_listener()).unwrap();
+    let addr = hub.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    assert_eq!(hub.local_addr(), Some(addr));
+    let url = format!("http://{addr}");
+    let mut a = Client::connect(&url, "/chat", TransportType::Websocket).await;
+    a.login("late").await;
+    // spawn runs on the hub's runtime and can await its actions.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let h = hub.clone();
+    hub.spawn(async move {
+        let _ = tx.send(h.rooms("/chat").await.map(|l| l.socket_count()));
+    })
+    .unwrap();
+    assert_eq!(rx.await.unwrap(), Ok(1));
+    assert!(hub.listen(addr).is_err(), "the port is taken");
+    hub.shutdown_async().await;
+    assert!(hub.listen("127.0.0.1:0".parse().unwrap()).is_err());
+    // The added listener is closed with the hub.
+    std::net::TcpListener::bind(addr).expect("the port was released");
+}
