@@ -370,6 +370,8 @@ impl Ack {
 pub struct Subscription {
     rx: mpsc::Receiver<HubEvent>,
     dropped: Arc<AtomicU64>,
+    filter: Arc<RwLock<EventFilter>>,
+    bus: std::sync::Weak<EventBus>,
 }
 
 impl Subscription {
@@ -398,6 +400,48 @@ impl Subscription {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// Changes which events this subscription receives, from the next event
+    /// on; what is queued stays. (One subscription whose filter changes
+    /// keeps every event in order, where two subscriptions would not.)
+    pub fn set_filter(&self, filter: EventFilter) {
+        self.filter_handle().set(filter);
+    }
+
+    /// The filter in force.
+    pub fn filter(&self) -> EventFilter {
+        self.filter
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A handle that changes this subscription's filter from elsewhere
+    /// (another thread) while the subscription is being read.
+    pub fn filter_handle(&self) -> FilterHandle {
+        FilterHandle {
+            filter: self.filter.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+}
+
+/// Changes a [`Subscription`]'s filter; see [`Subscription::filter_handle`].
+#[derive(Debug, Clone)]
+pub struct FilterHandle {
+    filter: Arc<RwLock<EventFilter>>,
+    bus: std::sync::Weak<EventBus>,
+}
+
+impl FilterHandle {
+    /// Sets the filter, from the next event on.
+    pub fn set(&self, filter: EventFilter) {
+        *self.filter.write().unwrap_or_else(|e| e.into_inner()) = filter;
+        if let Some(bus) = self.bus.upgrade() {
+            let subs = bus.subs.read().unwrap_or_else(|e| e.into_inner());
+            bus.recompute_mask(&subs);
+        }
+    }
 }
 
 /// Why [`Subscription::try_recv`] returned no event.
@@ -412,9 +456,15 @@ pub enum TryRecvError {
 }
 
 struct Subscriber {
-    filter: EventFilter,
+    filter: Arc<RwLock<EventFilter>>,
     tx: mpsc::Sender<HubEvent>,
     dropped: Arc<AtomicU64>,
+}
+
+impl Subscriber {
+    fn filter(&self) -> std::sync::RwLockReadGuard<'_, EventFilter> {
+        self.filter.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The hub's side of the subscriptions.
@@ -437,24 +487,30 @@ impl EventBus {
         }
     }
 
-    pub(crate) fn subscribe(&self, filter: EventFilter) -> Option<Subscription> {
+    pub(crate) fn subscribe(self: &Arc<Self>, filter: EventFilter) -> Option<Subscription> {
         let (tx, rx) = mpsc::channel(self.capacity);
         let dropped = Arc::new(AtomicU64::new(0));
+        let filter = Arc::new(RwLock::new(filter));
         let mut subs = self.subs.write().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(Ordering::Acquire) {
             return None;
         }
         subs.push(Subscriber {
-            filter,
+            filter: filter.clone(),
             tx,
             dropped: dropped.clone(),
         });
         self.recompute_mask(&subs);
-        Some(Subscription { rx, dropped })
+        Some(Subscription {
+            rx,
+            dropped,
+            filter,
+            bus: Arc::downgrade(self),
+        })
     }
 
     fn recompute_mask(&self, subs: &[Subscriber]) {
-        let mask = subs.iter().fold(0, |m, s| m | s.filter.kinds.bits());
+        let mask = subs.iter().fold(0, |m, s| m | s.filter().kinds.bits());
         self.mask.store(mask, Ordering::Release);
     }
 
@@ -471,7 +527,7 @@ impl EventBus {
         }
         let subs = self.subs.read().unwrap_or_else(|e| e.into_inner());
         subs.iter()
-            .any(|s| s.filter.wants(EventKinds::CUSTOM, Some(name)) && !s.tx.is_closed())
+            .any(|s| s.filter().wants(EventKinds::CUSTOM, Some(name)) && !s.tx.is_closed())
     }
 
     /// Hands `event` to every subscriber that wants it, never waiting.
@@ -489,7 +545,7 @@ impl EventBus {
             let subs = self.subs.read().unwrap_or_else(|e| e.into_inner());
             let wanted: Vec<&Subscriber> = subs
                 .iter()
-                .filter(|s| s.filter.wants(kind, custom_name.as_deref()))
+                .filter(|s| s.filter().wants(kind, custom_name.as_deref()))
                 .collect();
             let n = wanted.len();
             let mut event = Some(event);
@@ -556,7 +612,7 @@ mod tests {
 
     #[test]
     fn only_wanted_kinds_arrive() {
-        let bus = EventBus::new(8);
+        let bus = Arc::new(EventBus::new(8));
         assert!(!bus.wants(EventKinds::MESSAGE));
         let mut sub = bus
             .subscribe(EventFilter::kinds(EventKinds::LOGIN))
@@ -571,7 +627,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_and_counts() {
-        let bus = EventBus::new(2);
+        let bus = Arc::new(EventBus::new(2));
         let mut sub = bus.subscribe(EventFilter::all()).unwrap();
         for i in 0..5 {
             bus.publish(msg(&i.to_string()));
@@ -582,15 +638,30 @@ mod tests {
 
     #[test]
     fn custom_names_filter() {
-        let bus = EventBus::new(8);
+        let bus = Arc::new(EventBus::new(8));
         let _sub = bus.subscribe(EventFilter::custom(["ping"])).unwrap();
         assert!(bus.wants_custom("ping"));
         assert!(!bus.wants_custom("pong"));
     }
 
     #[test]
+    fn a_filter_can_change_in_place() {
+        let bus = Arc::new(EventBus::new(8));
+        let mut sub = bus
+            .subscribe(EventFilter::kinds(EventKinds::LOGIN))
+            .unwrap();
+        assert!(!bus.wants(EventKinds::MESSAGE));
+        sub.set_filter(EventFilter::kinds(EventKinds::MESSAGE));
+        assert!(bus.wants(EventKinds::MESSAGE));
+        assert!(!bus.wants(EventKinds::LOGIN));
+        bus.publish(msg("now"));
+        assert!(matches!(sub.try_recv(), Ok(HubEvent::Message(m)) if m.text == "now"));
+        assert_eq!(sub.filter().kinds, EventKinds::MESSAGE);
+    }
+
+    #[test]
     fn close_ends_subscriptions_after_queued_events() {
-        let bus = EventBus::new(8);
+        let bus = Arc::new(EventBus::new(8));
         let mut sub = bus.subscribe(EventFilter::all()).unwrap();
         bus.publish(msg("last"));
         bus.close();

@@ -166,7 +166,7 @@ impl Hub {
         let id = NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             limits: config.limits,
-            events: EventBus::new(config.event_queue_capacity),
+            events: Arc::new(EventBus::new(config.event_queue_capacity)),
             connect_hook: RwLock::new(None),
             login_hook: RwLock::new(None),
             hook_timeout: config.hook_timeout,

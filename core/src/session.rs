@@ -48,7 +48,7 @@ type SioValue = socketioxide::handler::Value;
 /// Hub-wide state shared by every namespace and socket.
 pub(crate) struct Shared {
     pub(crate) limits: ChatLimits,
-    pub(crate) events: EventBus,
+    pub(crate) events: Arc<EventBus>,
     pub(crate) connect_hook: RwLock<Option<ConnectHook>>,
     pub(crate) login_hook: RwLock<Option<LoginHook>>,
     pub(crate) hook_timeout: Duration,

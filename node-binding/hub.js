@@ -1,0 +1,761 @@
+'use strict';
+// chathub for Node.js: an existing HTTP server hands its Socket.IO chat
+// traffic (/socket.io/, same port) to chathub's Rust hub.
+//
+//   const { Hub } = require('chathub');
+//   const hub = new Hub();
+//   hub.attach(server);
+//
+// This file gives the native hub (index.js, built from src/lib.rs) the
+// shape socket.io users know. It holds no chat rule: the chat runs in Rust.
+// WebSocket connections are handed to Rust whole (their file descriptor);
+// long-polling requests cross as whole requests; TLS connections, whose
+// bytes only Node can decrypt, cross through a byte pump.
+
+const path = require('node:path');
+const native = require('./index.js');
+
+const KINDS = native.eventKinds();
+/** Event names a listener may use with `hub.on`, and the native kind each means. */
+const EVENT_NAMES = {
+  connect: 'connect',
+  connection: 'connect',
+  login: 'login',
+  join: 'join',
+  message: 'message',
+  event: 'event',
+  rejected: 'rejected',
+  disconnect: 'disconnect',
+};
+const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+const MAX_DEPTH = 64;
+
+// ---------------------------------------------------------------------------
+// Arguments: JSON with Socket.IO placeholders + Buffers.
+
+function isBinary(v) {
+  return Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+}
+
+function toBuffer(v) {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof ArrayBuffer) return Buffer.from(v);
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function deconstruct(value, buffers, depth) {
+  if (depth > MAX_DEPTH) {
+    throw new TypeError(`arguments are nested deeper than ${MAX_DEPTH} levels (or circular)`);
+  }
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'bigint') throw new TypeError('a BigInt cannot be sent');
+    if (typeof value === 'function' || typeof value === 'symbol') {
+      throw new TypeError(`a ${typeof value} cannot be sent`);
+    }
+    return value;
+  }
+  if (isBinary(value)) {
+    buffers.push(toBuffer(value));
+    return { _placeholder: true, num: buffers.length - 1 };
+  }
+  if (typeof value.toJSON === 'function') return deconstruct(value.toJSON(), buffers, depth + 1);
+  if (Array.isArray(value)) return value.map((v) => deconstruct(v, buffers, depth + 1));
+  const out = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== undefined && typeof v !== 'function') out[k] = deconstruct(v, buffers, depth + 1);
+  }
+  return out;
+}
+
+/** Encodes event arguments for the native side: [json, buffers]. */
+function encode(args) {
+  const buffers = [];
+  const json = JSON.stringify(args.map((a) => deconstruct(a, buffers, 0)));
+  return [json, buffers];
+}
+
+/** Puts the Buffers back where the placeholders are. */
+function reconstruct(value, buffers) {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => reconstruct(v, buffers));
+  if (value._placeholder === true && typeof value.num === 'number' && Object.keys(value).length === 2) {
+    return buffers[value.num];
+  }
+  for (const k of Object.keys(value)) value[k] = reconstruct(value[k], buffers);
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Checks with clear errors.
+
+function checkString(value, what) {
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string, got ${describe(value)}`);
+  return value;
+}
+
+function checkNonEmpty(value, what) {
+  checkString(value, what);
+  if (value.length === 0) throw new TypeError(`${what} must not be empty`);
+  return value;
+}
+
+function checkFunction(value, what) {
+  if (typeof value !== 'function') throw new TypeError(`${what} must be a function, got ${describe(value)}`);
+  return value;
+}
+
+function checkEvent(event) {
+  checkNonEmpty(event, 'the event name');
+  if (RESERVED.has(event)) throw new Error(`"${event}" is a reserved event name`);
+  return event;
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(String(v)).slice(0, 40)}`;
+}
+
+const OPTION_TYPES = {
+  namespaces: 'strings',
+  pingInterval: 'ms',
+  pingTimeout: 'ms',
+  connectTimeout: 'ms',
+  maxPayload: 'count',
+  socketBuffer: 'count',
+  maxNameLength: 'count',
+  maxRoomLength: 'count',
+  maxMessageLength: 'count',
+  corsOrigins: 'strings',
+  servePage: 'boolean',
+  pagePath: 'string',
+  clientDist: 'string',
+  workerThreads: 'count',
+  eventQueueCapacity: 'count',
+  hookTimeout: 'ms',
+  shutdownTimeout: 'ms',
+  path: 'string',
+};
+
+function checkOptions(options) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const out = {};
+  for (const [key, value] of Object.entries(options)) {
+    const kind = OPTION_TYPES[key];
+    if (kind === undefined) throw new TypeError(`unknown option "${key}"`);
+    if (value === undefined) continue;
+    if (kind === 'strings') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+        throw new TypeError(`option ${key} must be an array of strings`);
+      }
+    } else if (kind === 'ms' || kind === 'count') {
+      if (!Number.isInteger(value) || value <= 0 || value > 0xffffffff) {
+        throw new RangeError(`option ${key} must be a positive integer${kind === 'ms' ? ' (milliseconds)' : ''}, got ${describe(value)}`);
+      }
+    } else if (typeof value !== kind) {
+      throw new TypeError(`option ${key} must be a ${kind}, got ${describe(value)}`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function defaultClientDist() {
+  try {
+    return path.dirname(require.resolve('socket.io-client/dist/socket.io.js'));
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Targets.
+
+/** Emits to a room, the lobby, a socket or a whole namespace. */
+class BroadcastTarget {
+  #hub;
+  #kind;
+  #ns;
+  #to;
+
+  constructor(hub, kind, ns, to) {
+    this.#hub = hub;
+    this.#kind = kind;
+    this.#ns = ns;
+    this.#to = to;
+  }
+
+  /** Sends `event` with `args` (JSON values and Buffers) to the target. */
+  emit(event, ...args) {
+    checkEvent(event);
+    const [json, buffers] = encode(args);
+    this.#hub._native().emit(this.#kind, this.#ns, this.#to ?? null, event, json, buffers);
+    return true;
+  }
+}
+
+/** A connected socket, as handlers and `Namespace.socket()` give it. */
+class SocketHandle {
+  #hub;
+
+  constructor(hub, ns, id, name) {
+    this.#hub = hub;
+    /** The namespace. */
+    this.ns = ns;
+    /** The socket id. */
+    this.id = id;
+    /** The login name, or null before login. */
+    this.name = name ?? null;
+  }
+
+  /** Sends `event` to this socket. */
+  emit(event, ...args) {
+    return new BroadcastTarget(this.#hub, 'socket', this.ns, this.id).emit(event, ...args);
+  }
+
+  /** Moves the socket into `room`. */
+  join(room) {
+    return this.#hub.of(this.ns).join(this.id, room);
+  }
+
+  /** Takes the socket out of `room`, back to the lobby. */
+  leave(room) {
+    return this.#hub.of(this.ns).leave(this.id, room);
+  }
+
+  /** Disconnects the socket. */
+  disconnect() {
+    return this.#hub.of(this.ns).disconnect(this.id);
+  }
+}
+
+/** One namespace of the hub (`hub.of('/chat')`). */
+class Namespace {
+  #hub;
+
+  constructor(hub, name) {
+    this.#hub = hub;
+    /** The namespace path. */
+    this.name = name;
+  }
+
+  /** The sockets in `room`. */
+  to(room) {
+    return new BroadcastTarget(this.#hub, 'room', this.name, checkNonEmpty(room, 'the room'));
+  }
+
+  /** Same as `to`. */
+  in(room) {
+    return this.to(room);
+  }
+
+  /** The sockets in no room. */
+  lobby() {
+    return new BroadcastTarget(this.#hub, 'lobby', this.name);
+  }
+
+  /** One socket, by id. */
+  socket(id) {
+    return new SocketHandle(this.#hub, this.name, checkNonEmpty(id, 'the socket id'));
+  }
+
+  /** Sends `event` to every socket of the namespace. */
+  emit(event, ...args) {
+    return new BroadcastTarget(this.#hub, 'namespace', this.name).emit(event, ...args);
+  }
+
+  /** Moves a socket into `room` (leaving its room); resolves once done. */
+  join(id, room) {
+    return this.#hub._native().join(this.name, checkNonEmpty(id, 'the socket id'), checkString(room, 'the room'));
+  }
+
+  /** Takes a socket out of `room`, back to the lobby; resolves once done. */
+  leave(id, room) {
+    return this.#hub._native().leave(this.name, checkNonEmpty(id, 'the socket id'), checkString(room, 'the room'));
+  }
+
+  /** Disconnects a socket; resolves once done. */
+  disconnect(id) {
+    return this.#hub._native().disconnect(this.name, checkNonEmpty(id, 'the socket id'));
+  }
+
+  /** Who is where: `{ ns, lobby: [{sid, name}], rooms: [{name, members}] }`. */
+  async rooms() {
+    return JSON.parse(await this.#hub._native().rooms(this.name));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The hub.
+
+const releaseAcks = new FinalizationRegistry(({ nativeHub, id }) => {
+  try {
+    nativeHub.releaseAck(id);
+  } catch {
+    // The hub is gone: so is the ack.
+  }
+});
+
+/**
+ * A chathub hub: the chapter's chat, run in Rust, for a Node HTTP server.
+ * Every option is optional; times are in milliseconds.
+ */
+class Hub {
+  #native;
+  #listeners = new Map();
+  #handlers = new Map();
+  #closing = null;
+  #path = '/socket.io';
+  #maxPayload;
+  #servers = new Set();
+
+  constructor(options) {
+    const opts = checkOptions(options);
+    if (opts.path !== undefined) {
+      if (!opts.path.startsWith('/')) throw new TypeError('option path must start with "/"');
+      this.#path = opts.path.replace(/\/+$/, '') || '/socket.io';
+      delete opts.path;
+    }
+    if (this.#path !== '/socket.io') {
+      throw new RangeError('only the default path "/socket.io" is supported');
+    }
+    this.#maxPayload = opts.maxPayload ?? 1_000_000;
+    this.#native = new native.NativeHub({ clientDist: defaultClientDist(), ...opts });
+    this.#native.listenEvents((json, buffers, ackId) => this.#deliver(json, buffers, ackId));
+  }
+
+  /** @internal The native hub, or an Error once closed. */
+  _native() {
+    if (this.#closing) throw new Error('the hub is closed');
+    return this.#native;
+  }
+
+  /** The namespaces the chat runs on. */
+  get namespaces() {
+    return this.#native.namespaces;
+  }
+
+  /** How many sockets are connected now. */
+  get socketCount() {
+    return this.#native.socketCount;
+  }
+
+  // --- observe -------------------------------------------------------------
+
+  /**
+   * Listens to hub events: `connect` (alias `connection`), `login`, `join`,
+   * `message`, `event` (any event outside the chat), `rejected`,
+   * `disconnect`. Only events with a listener leave Rust.
+   */
+  on(name, listener) {
+    const kind = EVENT_NAMES[checkString(name, 'the event name')];
+    if (kind === undefined) {
+      throw new TypeError(`unknown hub event "${name}"; use one of ${Object.keys(EVENT_NAMES).join(', ')}`);
+    }
+    checkFunction(listener, 'the listener');
+    this._native();
+    if (!this.#listeners.has(name)) this.#listeners.set(name, []);
+    this.#listeners.get(name).push(listener);
+    this.#updateFilter();
+    return this;
+  }
+
+  /** Same as `on`. */
+  addListener(name, listener) {
+    return this.on(name, listener);
+  }
+
+  /** Listens once. */
+  once(name, listener) {
+    checkFunction(listener, 'the listener');
+    const wrapper = (...args) => {
+      this.off(name, wrapper);
+      listener(...args);
+    };
+    return this.on(name, wrapper);
+  }
+
+  /** Removes a listener added with `on`. */
+  off(name, listener) {
+    const list = this.#listeners.get(name);
+    if (list) {
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#listeners.delete(name);
+      if (!this.#closing) this.#updateFilter();
+    }
+    return this;
+  }
+
+  /** Same as `off`. */
+  removeListener(name, listener) {
+    return this.off(name, listener);
+  }
+
+  /** How many listeners `name` has. */
+  listenerCount(name) {
+    return (this.#listeners.get(name) ?? []).length;
+  }
+
+  /**
+   * Handles a client event outside the chat, as socket.io's
+   * `socket.on(event, handler)`: `handler(socket, ...args)`, with an ack
+   * function last when the client asked for one.
+   */
+  onEvent(event, handler) {
+    checkNonEmpty(event, 'the event name');
+    checkFunction(handler, 'the handler');
+    this._native();
+    if (!this.#handlers.has(event)) this.#handlers.set(event, []);
+    this.#handlers.get(event).push(handler);
+    this.#updateFilter();
+    return this;
+  }
+
+  /** Removes a handler added with `onEvent`. */
+  offEvent(event, handler) {
+    const list = this.#handlers.get(event);
+    if (list) {
+      const i = list.indexOf(handler);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#handlers.delete(event);
+      if (!this.#closing) this.#updateFilter();
+    }
+    return this;
+  }
+
+  #updateFilter() {
+    let kinds = 0;
+    for (const name of this.#listeners.keys()) kinds |= KINDS[EVENT_NAMES[name]];
+    let custom = null;
+    if (this.#handlers.size > 0) {
+      kinds |= KINDS.event;
+      // 'event' listeners want every custom event; handlers only theirs.
+      if (!this.#listeners.has('event')) custom = [...this.#handlers.keys()];
+    }
+    this.#native.setEventFilter(kinds, custom);
+  }
+
+  #deliver(json, buffers, ackId) {
+    let event;
+    try {
+      event = JSON.parse(json);
+    } catch {
+      return;
+    }
+    const type = event.type;
+    delete event.type;
+    if (event.auth !== undefined) event.auth = reconstruct(event.auth, buffers);
+    let ack = null;
+    if (ackId !== null && ackId !== undefined) {
+      const nativeHub = this.#native;
+      const token = {};
+      ack = (...args) => {
+        releaseAcks.unregister(token);
+        const [argsJson, bins] = encode(args);
+        return nativeHub.ack(ackId, argsJson, bins);
+      };
+      releaseAcks.register(ack, { nativeHub, id: ackId }, token);
+    }
+    if (type === 'event') {
+      event.args = reconstruct(event.args, buffers);
+      if (ack) event.ack = ack;
+      const handlers = this.#handlers.get(event.event) ?? [];
+      for (const handler of [...handlers]) {
+        const socket = new SocketHandle(this, event.ns, event.sid, event.name);
+        this.#call(handler, socket, ...event.args, ...(ack ? [ack] : []));
+      }
+      this.#emitLocal('event', event);
+      return;
+    }
+    this.#emitLocal(type, event);
+    if (type === 'connect') this.#emitLocal('connection', event);
+  }
+
+  #emitLocal(name, event) {
+    for (const listener of [...(this.#listeners.get(name) ?? [])]) this.#call(listener, event);
+  }
+
+  #call(fn, ...args) {
+    try {
+      const r = fn(...args);
+      if (r && typeof r.then === 'function') r.then(undefined, (e) => process.nextTick(() => { throw e; }));
+    } catch (e) {
+      // A listener's exception is the application's: surface it as Node would.
+      process.nextTick(() => { throw e; });
+    }
+  }
+
+  // --- decide --------------------------------------------------------------
+
+  /**
+   * Sets the connect hook: `hook({ ns, sid, auth, address })` may return
+   * (or resolve to) `true`/`undefined` to accept, `false` or a string (the
+   * reason) to refuse, or throw (its message is the reason). The client
+   * gets the reason as its `connect_error`. `null` removes the hook.
+   */
+  use(hook) {
+    this.#setHook('setConnectHook', hook, (req, buffers) => {
+      req.auth = reconstruct(req.auth, buffers);
+      return req;
+    });
+    return this;
+  }
+
+  /** Sets the login hook: `hook({ ns, sid, name, current })`, as `use`. */
+  useLogin(hook) {
+    this.#setHook('setLoginHook', hook, (req) => req);
+    return this;
+  }
+
+  #setHook(method, hook, prepare) {
+    const nativeHub = this._native();
+    if (hook === null || hook === undefined) {
+      nativeHub[method](null);
+      return;
+    }
+    checkFunction(hook, 'the hook');
+    nativeHub[method]((json, decisionId) => {
+      Promise.resolve()
+        .then(() => hook(prepare(JSON.parse(json), [])))
+        .then(
+          (answer) => {
+            if (answer === undefined || answer === true) return null;
+            if (answer === false) return 'refused';
+            if (typeof answer === 'string') return answer || 'refused';
+            return 'refused';
+          },
+          (err) => (err && err.message) || String(err) || 'refused',
+        )
+        .then((reason) => native.hookDecision(decisionId, reason));
+    });
+  }
+
+  // --- act -----------------------------------------------------------------
+
+  /** A namespace of the hub. */
+  of(ns) {
+    checkNonEmpty(ns, 'the namespace');
+    if (!this.namespaces.includes(ns)) throw new Error(`unknown namespace "${ns}"`);
+    return new Namespace(this, ns);
+  }
+
+  /** The sockets in `room` of the main namespace `/`. */
+  to(room) {
+    return this.of('/').to(room);
+  }
+
+  /** Same as `to`. */
+  in(room) {
+    return this.to(room);
+  }
+
+  /** The lobby of the main namespace. */
+  lobby() {
+    return this.of('/').lobby();
+  }
+
+  /** Sends `event` to every socket of the main namespace. */
+  emit(event, ...args) {
+    return this.of('/').emit(event, ...args);
+  }
+
+  // --- serve ---------------------------------------------------------------
+
+  /**
+   * Serves Socket.IO on an existing `http.Server` or `https.Server`, on
+   * its own port: requests and upgrades under `/socket.io/` go to the hub,
+   * everything else to the server's own handlers. Closing the server
+   * closes the hub.
+   */
+  attach(server) {
+    this._native();
+    if (!server || typeof server.on !== 'function' || typeof server.listeners !== 'function') {
+      throw new TypeError('attach needs an http.Server or https.Server');
+    }
+    if (this.#servers.has(server)) return this;
+    this.#servers.add(server);
+    const ours = (url) => typeof url === 'string'
+      && (url === this.#path || url.startsWith(`${this.#path}/`) || url.startsWith(`${this.#path}?`));
+
+    const previous = server.listeners('request').slice();
+    server.removeAllListeners('request');
+    server.on('request', (req, res) => {
+      if (ours(req.url)) {
+        this.#serveRequest(req, res);
+      } else {
+        for (const listener of previous) listener.call(server, req, res);
+      }
+    });
+    server.on('upgrade', (req, socket, head) => {
+      if (ours(req.url)) {
+        this.#serveUpgrade(req, socket, head);
+      } else if (server.listenerCount('upgrade') === 1) {
+        socket.destroy();
+      }
+    });
+    server.once('close', () => {
+      this.close().catch(() => {});
+    });
+    return this;
+  }
+
+  /**
+   * Listens on a port of the hub's own (no Node server in the way);
+   * resolves with the port (0: a free one).
+   */
+  async listen(port = 0, host = '127.0.0.1') {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`port must be an integer in 0..65535, got ${describe(port)}`);
+    }
+    checkString(host, 'the host');
+    return this._native().listen(host, port);
+  }
+
+  #serveRequest(req, res) {
+    let nativeHub;
+    try {
+      nativeHub = this._native();
+    } catch {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('the hub is closed');
+      return;
+    }
+    const chunks = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > this.#maxPayload) {
+        // As socket.io: a payload over the limit ends this request only.
+        tooLarge = true;
+        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+        res.end('payload too large');
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => {});
+    req.on('end', () => {
+      if (tooLarge) return;
+      let pending;
+      let done = false;
+      try {
+        pending = nativeHub.request(
+          req.method,
+          req.url,
+          req.rawHeaders,
+          Buffer.concat(chunks, size),
+          remoteOf(req.socket),
+          (error, status, headers, body) => {
+            done = true;
+            if (res.destroyed || res.writableEnded) return;
+            if (error !== null) {
+              res.writeHead(500, { 'content-type': 'text/plain' });
+              res.end(error);
+              return;
+            }
+            res.writeHead(status, headers);
+            res.end(body);
+          },
+        );
+      } catch (e) {
+        res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end(String(e.message || e));
+        return;
+      }
+      res.on('close', () => {
+        if (!done) pending.cancel();
+      });
+    });
+  }
+
+  #serveUpgrade(req, socket, head) {
+    let nativeHub;
+    try {
+      nativeHub = this._native();
+    } catch {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
+    if (socket.encrypted || fd < 0) {
+      this.#pump(nativeHub, req, socket, head);
+      return;
+    }
+    // Stop reading, keep whatever Node already buffered, hand the
+    // descriptor to Rust (it duplicates it), then let go of ours without
+    // shutting the connection down.
+    socket.pause();
+    const parts = [head];
+    let extra;
+    while ((extra = socket.read()) !== null) parts.push(extra);
+    try {
+      nativeHub.adopt(fd, req.method, req.url, req.rawHeaders, Buffer.concat(parts));
+    } catch {
+      // Not adoptable after all (a socket of another kind): pump it.
+      socket.resume();
+      this.#pump(nativeHub, req, socket, Buffer.concat(parts));
+      return;
+    }
+    socket.destroy();
+  }
+
+  #pump(nativeHub, req, socket, head) {
+    let pump;
+    try {
+      pump = nativeHub.openPump(
+        req.method,
+        req.url,
+        req.rawHeaders,
+        head,
+        remoteOf(socket),
+        (chunk) => {
+          if (chunk === null) {
+            socket.end();
+          } else if (!socket.write(chunk)) {
+            pump.pause();
+          }
+        },
+        () => socket.resume(),
+      );
+    } catch {
+      socket.destroy();
+      return;
+    }
+    socket.on('drain', () => pump.resume());
+    socket.on('data', (data) => {
+      if (!pump.write(data)) socket.pause();
+    });
+    socket.on('end', () => pump.end());
+    socket.on('close', () => pump.destroy());
+    socket.resume();
+  }
+
+  // --- stop ----------------------------------------------------------------
+
+  /**
+   * Stops the hub gracefully: every client is disconnected (`io server
+   * disconnect`), connections are closed, the hub's threads stop. Resolves
+   * once done; safe to call twice.
+   */
+  close() {
+    if (!this.#closing) this.#closing = this.#native.close();
+    return this.#closing;
+  }
+}
+
+function remoteOf(socket) {
+  const { remoteAddress, remotePort } = socket;
+  if (!remoteAddress || !remotePort) return null;
+  return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+}
+
+module.exports = { Hub, Namespace, SocketHandle, BroadcastTarget, encode, reconstruct };

@@ -1,0 +1,924 @@
+//! The native half of the `chathub` npm package: a thin napi-rs face over
+//! the `chathub` crate's host API. The JavaScript half (`hub.js`) gives it
+//! the shape Node users expect (`new Hub()`, `attach(server)`, `on()`,
+//! `to().emit()`); nothing here holds a chat rule.
+//!
+//! Values cross the boundary as JSON text plus a list of `Buffer`s, with
+//! Socket.IO's own binary placeholders (`{"_placeholder":true,"num":N}`):
+//! `hub.js` encodes and decodes them. Events reach JavaScript through weak
+//! thread-safe functions (they never keep the process alive) and only for
+//! the kinds a listener asked for.
+
+#![allow(missing_docs, unreachable_pub)] // napi-derive generates public glue.
+
+use std::net::SocketAddr;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chathub::events::{EventFilter, EventKinds, Transport};
+use chathub::{Ack, ActionError, Hub, HubConfig, HubEvent, Target, Value, hooks};
+use futures_util::future::AbortHandle;
+use napi::bindgen_prelude::{Buffer, FnArgs, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Error, Result, Status};
+use napi_derive::napi;
+use serde_json::{Value as Json, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+// ---------------------------------------------------------------------------
+// Errors: one converter.
+
+fn error(msg: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, msg.to_string())
+}
+
+fn invalid(msg: impl std::fmt::Display) -> Error {
+    Error::new(Status::InvalidArg, msg.to_string())
+}
+
+fn action_error(e: ActionError) -> Error {
+    let status = match e {
+        ActionError::UnknownNamespace(_)
+        | ActionError::InvalidRoom(_)
+        | ActionError::InvalidEventName(_)
+        | ActionError::BadRequest(_) => Status::InvalidArg,
+        _ => Status::GenericFailure,
+    };
+    Error::new(status, e.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Values: JSON with placeholders + Buffers <-> chathub::Value.
+
+fn decode_args(json: &str, attachments: Vec<Buffer>) -> Result<Vec<Value>> {
+    let parsed: Json =
+        serde_json::from_str(json).map_err(|e| invalid(format!("arguments are not JSON: {e}")))?;
+    let Json::Array(items) = parsed else {
+        return Err(invalid("arguments must be an array"));
+    };
+    let bins: Vec<Bytes> = attachments
+        .into_iter()
+        .map(|b| Bytes::copy_from_slice(&b))
+        .collect();
+    items
+        .into_iter()
+        .map(|item| Value::from_json_with_placeholders(item, &bins).map_err(invalid))
+        .collect()
+}
+
+fn buffers(bins: Vec<Bytes>) -> Vec<Buffer> {
+    bins.into_iter().map(|b| Buffer::from(b.to_vec())).collect()
+}
+
+fn args_json(args: &[Value], bins: &mut Vec<Bytes>) -> Json {
+    Json::Array(
+        args.iter()
+            .map(|a| a.to_json_with_placeholders(bins))
+            .collect(),
+    )
+}
+
+/// An event as JSON for `hub.js`, its attachments, and its ack (if any).
+fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
+    let mut bins = Vec::new();
+    let mut ack = None;
+    let body = match event {
+        HubEvent::Connect(e) => json!({
+            "type": "connect", "ns": e.ns, "sid": e.sid,
+            "auth": e.auth.to_json_with_placeholders(&mut bins),
+            "address": e.remote_addr.map(|a| a.to_string()),
+            "transport": match e.transport { Transport::Polling => "polling", Transport::Websocket => "websocket" },
+        }),
+        HubEvent::Login(e) => json!({
+            "type": "login", "ns": e.ns, "sid": e.sid, "name": e.name,
+            "previous": e.previous, "room": e.room,
+        }),
+        HubEvent::Join(e) => json!({
+            "type": "join", "ns": e.ns, "sid": e.sid, "name": e.name,
+            "from": e.from, "to": e.to, "byHost": e.by_host,
+        }),
+        HubEvent::Message(e) => json!({
+            "type": "message", "ns": e.ns, "sid": e.sid, "name": e.name,
+            "room": e.room, "text": e.text,
+        }),
+        HubEvent::Custom(e) => {
+            ack = e.ack;
+            json!({
+                "type": "event", "ns": e.ns, "sid": e.sid, "name": e.name,
+                "event": e.event, "args": args_json(&e.args, &mut bins),
+            })
+        }
+        HubEvent::Rejected(e) => json!({
+            "type": "rejected", "ns": e.ns, "sid": e.sid, "event": e.event, "error": e.error,
+        }),
+        HubEvent::Disconnect(e) => json!({
+            "type": "disconnect", "ns": e.ns, "sid": e.sid, "name": e.name,
+            "room": e.room, "reason": e.reason,
+        }),
+        other => json!({ "type": "unknown", "ns": other.ns(), "sid": other.sid() }),
+    };
+    (body.to_string(), bins, ack)
+}
+
+// ---------------------------------------------------------------------------
+// Options.
+
+/// Hub options, as `hub.js` passes them (times in milliseconds).
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct NativeOptions {
+    pub namespaces: Option<Vec<String>>,
+    pub ping_interval: Option<u32>,
+    pub ping_timeout: Option<u32>,
+    pub connect_timeout: Option<u32>,
+    pub max_payload: Option<u32>,
+    pub socket_buffer: Option<u32>,
+    pub max_name_length: Option<u32>,
+    pub max_room_length: Option<u32>,
+    pub max_message_length: Option<u32>,
+    pub cors_origins: Option<Vec<String>>,
+    pub serve_page: Option<bool>,
+    pub page_path: Option<String>,
+    pub client_dist: Option<String>,
+    pub worker_threads: Option<u32>,
+    pub event_queue_capacity: Option<u32>,
+    pub hook_timeout: Option<u32>,
+    pub shutdown_timeout: Option<u32>,
+}
+
+fn config(o: NativeOptions) -> HubConfig {
+    let ms = |v: Option<u32>, d: Duration| v.map(|v| Duration::from_millis(v.into())).unwrap_or(d);
+    let n = |v: Option<u32>, d: usize| v.map(|v| v as usize).unwrap_or(d);
+    let base = HubConfig::default();
+    let mut c = HubConfig {
+        bind: None,
+        namespaces: o.namespaces.unwrap_or(base.namespaces.clone()),
+        ping_interval: ms(o.ping_interval, base.ping_interval),
+        ping_timeout: ms(o.ping_timeout, base.ping_timeout),
+        connect_timeout: ms(o.connect_timeout, base.connect_timeout),
+        max_payload: o.max_payload.map(u64::from).unwrap_or(base.max_payload),
+        socket_buffer: n(o.socket_buffer, base.socket_buffer),
+        cors_origins: o.cors_origins.unwrap_or_default(),
+        serve_page: o.serve_page.unwrap_or(false),
+        page_path: o.page_path.map(Into::into),
+        client_dist: o.client_dist.map(Into::into),
+        worker_threads: o.worker_threads.map(|v| v as usize),
+        event_queue_capacity: n(o.event_queue_capacity, base.event_queue_capacity),
+        hook_timeout: ms(o.hook_timeout, base.hook_timeout),
+        shutdown_timeout: ms(o.shutdown_timeout, base.shutdown_timeout),
+        ..base
+    };
+    c.limits.max_name_len = n(o.max_name_length, c.limits.max_name_len);
+    c.limits.max_room_len = n(o.max_room_length, c.limits.max_room_len);
+    c.limits.max_message_len = n(o.max_message_length, c.limits.max_message_len);
+    c
+}
+
+// ---------------------------------------------------------------------------
+// Thread-safe functions.
+
+/// `(json, buffers, ackId)` for the event listener.
+type EventArgs = FnArgs<(String, Vec<Buffer>, Option<u32>)>;
+/// `(json, decisionId)` for a hook.
+type HookArgs = FnArgs<(String, Option<u32>)>;
+/// `(error, status, headers, body)` for a request's callback.
+type ResponseArgs = FnArgs<(Option<String>, u32, Vec<String>, Buffer)>;
+
+/// What an event subscription hands to JavaScript.
+struct EventMsg {
+    json: String,
+    bins: Vec<Bytes>,
+    ack: Option<Ack>,
+}
+
+/// Event listener: `(json, buffers, ack?) => void`. Weak: it never keeps
+/// the process alive; bounded queue: the forwarder blocks (its own thread)
+/// and the hub's subscription queue absorbs the rest.
+type EventFn = ThreadsafeFunction<EventMsg, (), EventArgs, Status, false, true, 1024>;
+
+/// A hook call: `(json, done) => void`.
+struct HookCall {
+    json: String,
+    done: oneshot::Sender<std::result::Result<(), String>>,
+}
+
+type HookFn = ThreadsafeFunction<HookCall, (), HookArgs, Status, false, true>;
+
+/// What a request's callback gets.
+struct RequestDone {
+    result: std::result::Result<http::Response<Bytes>, String>,
+}
+
+type RequestFn = ThreadsafeFunction<RequestDone, (), ResponseArgs, Status, false, true>;
+
+type PumpDataFn = ThreadsafeFunction<Option<Bytes>, (), Option<Buffer>, Status, false, true>;
+type PumpDrainFn = ThreadsafeFunction<(), (), (), Status, false, true>;
+
+// ---------------------------------------------------------------------------
+// The hub.
+
+/// The native hub: one `chathub::Hub` on its own runtime, without a
+/// listener of its own (`listen` adds one; `adopt`, `openPump` and
+/// `request` hand it connections and requests from a Node server).
+#[napi]
+#[derive(Debug)]
+pub struct NativeHub {
+    hub: Hub,
+    /// The event subscription's filter and the forwarder's stop signal.
+    events: Mutex<Option<(chathub::events::FilterHandle, oneshot::Sender<()>)>>,
+}
+
+#[napi]
+impl NativeHub {
+    /// Starts a hub (its own runtime and threads; no listener yet).
+    #[napi(constructor)]
+    pub fn new(options: Option<NativeOptions>) -> Result<Self> {
+        let hub = Hub::start(config(options.unwrap_or_default())).map_err(error)?;
+        Ok(NativeHub {
+            hub,
+            events: Mutex::new(None),
+        })
+    }
+
+    /// Listens on `host:port` (port 0: a free one); returns the port.
+    #[napi]
+    pub fn listen(&self, host: String, port: u32) -> Result<u32> {
+        let port = u16::try_from(port).map_err(|_| invalid("port must be 0..65535"))?;
+        let ip: std::net::IpAddr = host
+            .parse()
+            .map_err(|_| invalid(format!("host must be an IP address, not {host:?}")))?;
+        let addr = self
+            .hub
+            .listen(SocketAddr::new(ip, port))
+            .map_err(action_error)?;
+        Ok(u32::from(addr.port()))
+    }
+
+    /// The namespaces the chat runs on.
+    #[napi(getter)]
+    pub fn namespaces(&self) -> Vec<String> {
+        self.hub.namespaces().to_vec()
+    }
+
+    /// Whether `close` was called.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.hub.is_closed()
+    }
+
+    /// Sockets connected now.
+    #[napi(getter)]
+    pub fn socket_count(&self) -> u32 {
+        u32::try_from(self.hub.socket_count()).unwrap_or(u32::MAX)
+    }
+
+    /// Starts delivering events to `listener(json, buffers, ackId)`, in the
+    /// order they happen, once `setEventFilter` asks for some. One listener
+    /// per hub; a second call replaces the first.
+    #[napi(
+        ts_args_type = "listener: (json: string, buffers: Buffer[], ackId: number | null) => void"
+    )]
+    pub fn listen_events(&self, listener: Function<'_, EventArgs, ()>) -> Result<()> {
+        let mut sub = self
+            .hub
+            .subscribe(EventFilter::kinds(EventKinds::NONE))
+            .map_err(action_error)?;
+        let filter = sub.filter_handle();
+        let tsfn: EventFn = listener
+            .build_threadsafe_function::<EventMsg>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .max_queue_size::<1024>()
+            .build_callback(|ctx| {
+                let EventMsg { json, bins, ack } = ctx.value;
+                // The ack waits in a table until `ack(id)` or `releaseAck(id)`.
+                let ack = ack.map(|ack| ACKS.insert(ack));
+                Ok((json, buffers(bins), ack).into())
+            })?;
+        let (cancel, mut cancelled) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("chathub-node-events".into())
+            .spawn(move || {
+                loop {
+                    let next = futures_executor::block_on(async {
+                        tokio::select! {
+                            ev = sub.recv() => ev,
+                            _ = &mut cancelled => None,
+                        }
+                    });
+                    let Some(event) = next else { break };
+                    let (json, bins, ack) = event_json(event);
+                    // Blocking on this thread of ours: a slow JavaScript
+                    // listener fills the hub's bounded queue, never Node's.
+                    let status = tsfn.call(
+                        EventMsg { json, bins, ack },
+                        ThreadsafeFunctionCallMode::Blocking,
+                    );
+                    if status != Status::Ok {
+                        break;
+                    }
+                }
+            })
+            .map_err(error)?;
+        let old = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace((filter, cancel));
+        if let Some((_, cancel)) = old {
+            let _ = cancel.send(());
+        }
+        Ok(())
+    }
+
+    /// Which events `listenEvents` delivers: `kinds` (bits of
+    /// `eventKinds()`), and for custom events only `customEvents` (all when
+    /// null).
+    #[napi]
+    pub fn set_event_filter(&self, kinds: u32, custom_events: Option<Vec<String>>) -> Result<()> {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((filter, _)) = events.as_ref() else {
+            return Err(error("listenEvents must be called first"));
+        };
+        filter.set(EventFilter {
+            kinds: EventKinds::from_bits_truncate(kinds),
+            custom_events,
+        });
+        Ok(())
+    }
+
+    /// Answers the ack `id` (from an event) with JSON args and buffers.
+    /// Returns false if it was answered already or is unknown.
+    #[napi]
+    pub fn ack(&self, id: u32, args_json: String, attachments: Vec<Buffer>) -> Result<bool> {
+        let args = decode_args(&args_json, attachments)?;
+        match ACKS.take(id) {
+            Some(ack) => Ok(ack.send(&args).is_ok()),
+            None => Ok(false),
+        }
+    }
+
+    /// Forgets an unanswered ack (its JavaScript function was collected).
+    #[napi]
+    pub fn release_ack(&self, id: u32) {
+        let _ = ACKS.take(id);
+    }
+
+    /// Sets the connect hook: `hook(json, done)`; `done(null)` accepts,
+    /// `done(reason)` refuses. `null` removes it.
+    #[napi(ts_args_type = "hook?: ((json: string, decisionId: number) => void) | null")]
+    pub fn set_connect_hook(&self, hook: Option<Function<'_, HookArgs, ()>>) -> Result<()> {
+        let Some(hook) = hook else {
+            return self.hub.set_connect_hook(None).map_err(action_error);
+        };
+        let tsfn = Arc::new(hook_tsfn(hook)?);
+        self.hub
+            .set_connect_hook(Some(hooks::connect_hook(
+                move |req: chathub::ConnectRequest| {
+                    let mut bins = Vec::new();
+                    let body = json!({
+                        "ns": req.ns, "sid": req.sid,
+                        "auth": req.auth.to_json_with_placeholders(&mut bins),
+                        "address": req.remote_addr.map(|a| a.to_string()),
+                    });
+                    call_hook(tsfn.clone(), body.to_string())
+                },
+            )))
+            .map_err(action_error)
+    }
+
+    /// Sets the login hook: `hook(json, done)` as for connections.
+    #[napi(ts_args_type = "hook?: ((json: string, decisionId: number) => void) | null")]
+    pub fn set_login_hook(&self, hook: Option<Function<'_, HookArgs, ()>>) -> Result<()> {
+        let Some(hook) = hook else {
+            return self.hub.set_login_hook(None).map_err(action_error);
+        };
+        let tsfn = Arc::new(hook_tsfn(hook)?);
+        self.hub
+            .set_login_hook(Some(hooks::login_hook(move |req: chathub::LoginRequest| {
+                let body = json!({ "ns": req.ns, "sid": req.sid, "name": req.name, "current": req.current });
+                call_hook(tsfn.clone(), body.to_string())
+            })))
+            .map_err(action_error)
+    }
+
+    /// Emits `event` with args (JSON array with placeholders + buffers) to
+    /// `target` (`socket`, `room`, `lobby`, `namespace`) in `ns`; `to` is the
+    /// socket id or the room.
+    #[napi]
+    pub fn emit(
+        &self,
+        target: String,
+        ns: String,
+        to: Option<String>,
+        event: String,
+        args_json: String,
+        attachments: Vec<Buffer>,
+    ) -> Result<()> {
+        let args = decode_args(&args_json, attachments)?;
+        let need = |what: &str| {
+            to.clone()
+                .ok_or_else(|| invalid(format!("a {what} target needs a {what}")))
+        };
+        let target = match target.as_str() {
+            "socket" => Target::socket(ns, need("socket")?),
+            "room" => Target::room(ns, need("room")?),
+            "lobby" => Target::lobby(ns),
+            "namespace" => Target::namespace(ns),
+            other => return Err(invalid(format!("unknown target kind {other:?}"))),
+        };
+        self.hub.emit(target, &event, args).map_err(action_error)
+    }
+
+    /// Moves a socket into a room. Resolves once done.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn join<'env>(
+        &self,
+        env: &'env Env,
+        ns: String,
+        sid: String,
+        room: String,
+    ) -> Result<napi::bindgen_prelude::Object<'env>> {
+        let hub = self.hub.clone();
+        self.promise(env, async move {
+            hub.join(&ns, &sid, &room).await.map(|()| None)
+        })
+    }
+
+    /// Takes a socket out of a room, back to the lobby. Resolves once done.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn leave<'env>(
+        &self,
+        env: &'env Env,
+        ns: String,
+        sid: String,
+        room: String,
+    ) -> Result<napi::bindgen_prelude::Object<'env>> {
+        let hub = self.hub.clone();
+        self.promise(env, async move {
+            hub.leave(&ns, &sid, &room).await.map(|()| None)
+        })
+    }
+
+    /// Disconnects a socket. Resolves once done.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn disconnect<'env>(
+        &self,
+        env: &'env Env,
+        ns: String,
+        sid: String,
+    ) -> Result<napi::bindgen_prelude::Object<'env>> {
+        let hub = self.hub.clone();
+        self.promise(env, async move {
+            hub.disconnect(&ns, &sid).await.map(|()| None)
+        })
+    }
+
+    /// Who is where: resolves with the listing as a JSON string.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn rooms<'env>(
+        &self,
+        env: &'env Env,
+        ns: String,
+    ) -> Result<napi::bindgen_prelude::Object<'env>> {
+        let hub = self.hub.clone();
+        self.promise(env, async move {
+            hub.rooms(&ns)
+                .await
+                .map(|l| Some(serde_json::to_string(&l).unwrap_or_default()))
+        })
+    }
+
+    /// Takes over an upgraded connection: duplicates `fd` (the caller then
+    /// destroys its own handle), writes back nothing itself; the hub reads
+    /// the request head rebuilt from `method`, `url`, `rawHeaders`, then
+    /// `head` (bytes Node read past the head), then the socket.
+    #[napi]
+    pub fn adopt(
+        &self,
+        fd: i32,
+        method: String,
+        url: String,
+        raw_headers: Vec<String>,
+        head: Buffer,
+    ) -> Result<()> {
+        let preface = preface(&method, &url, &raw_headers, &head)?;
+        if fd < 0 {
+            return Err(invalid("fd must be a file descriptor"));
+        }
+        // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` only reads `fd`; an invalid fd
+        // makes it fail with EBADF, which we report.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(error(format!(
+                "cannot duplicate fd {fd}: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: `dup` is a fresh descriptor that nothing else owns; the
+        // TcpStream takes ownership and closes it when dropped.
+        let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
+        // Refuse what is not a connected TCP socket (a pipe, a file).
+        if let Err(e) = stream.peer_addr() {
+            return Err(invalid(format!(
+                "fd {fd} is not a connected TCP socket: {e}"
+            )));
+        }
+        self.hub.serve_tcp(stream, preface).map_err(action_error)
+    }
+
+    /// Serves a connection whose bytes Node holds (TLS): returns a pump;
+    /// `onData(buffer | null)` receives the hub's bytes (`null`: end),
+    /// `onDrain()` says the pump takes writes again.
+    #[napi(
+        ts_args_type = "method: string, url: string, rawHeaders: string[], head: Buffer, remote: string | null, onData: (chunk: Buffer | null) => void, onDrain: () => void"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_pump(
+        &self,
+        method: String,
+        url: String,
+        raw_headers: Vec<String>,
+        head: Buffer,
+        remote: Option<String>,
+        on_data: Function<'_, Option<Buffer>, ()>,
+        on_drain: Function<'_, (), ()>,
+    ) -> Result<Pump> {
+        let preface = preface(&method, &url, &raw_headers, &head)?;
+        let remote = remote.and_then(|r| r.parse().ok());
+        let data: PumpDataFn = on_data
+            .build_threadsafe_function::<Option<Bytes>>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(ctx.value.map(|b| Buffer::from(b.to_vec()))))?;
+        let drain: PumpDrainFn = on_drain
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|_| Ok(()))?;
+        let (hub_side, pump_side) = tokio::io::duplex(64 * 1024);
+        self.hub
+            .serve_connection(hub_side, preface, remote)
+            .map_err(action_error)?;
+        let (mut reader, mut writer) = tokio::io::split(pump_side);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Option<Bytes>>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let blocked = Arc::new(AtomicBool::new(false));
+        let (pause_tx, mut pause_rx) = watch::channel(false);
+        let (read_task, read_abort) = futures_util::future::abortable(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let _ = pause_rx.wait_for(|paused| !paused).await;
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        data.call(None, ThreadsafeFunctionCallMode::NonBlocking);
+                        break;
+                    }
+                    Ok(n) => {
+                        let chunk = Bytes::copy_from_slice(&buf[..n]);
+                        if data.call(Some(chunk), ThreadsafeFunctionCallMode::NonBlocking)
+                            != Status::Ok
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let (q, b) = (queued.clone(), blocked.clone());
+        let (write_task, write_abort) = futures_util::future::abortable(async move {
+            while let Some(chunk) = rx.recv().await {
+                let Some(chunk) = chunk else {
+                    let _ = writer.shutdown().await;
+                    break;
+                };
+                if writer.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                let left = q.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
+                if left < PUMP_LOW_WATER && b.swap(false, Ordering::AcqRel) {
+                    drain.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            }
+        });
+        self.hub
+            .spawn(async move {
+                let _ = read_task.await;
+            })
+            .map_err(action_error)?;
+        self.hub
+            .spawn(async move {
+                let _ = write_task.await;
+            })
+            .map_err(action_error)?;
+        Ok(Pump {
+            tx,
+            queued,
+            blocked,
+            pause: pause_tx,
+            aborts: vec![read_abort, write_abort],
+        })
+    }
+
+    /// Answers one HTTP request (long-polling) on the hub; `callback(error,
+    /// status, headers, body)` gets the response. The returned handle
+    /// cancels it.
+    #[napi(
+        ts_args_type = "method: string, url: string, rawHeaders: string[], body: Buffer, remote: string | null, callback: (error: string | null, status: number, headers: string[], body: Buffer) => void"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    pub fn request(
+        &self,
+        method: String,
+        url: String,
+        raw_headers: Vec<String>,
+        body: Buffer,
+        remote: Option<String>,
+        callback: Function<'_, ResponseArgs, ()>,
+    ) -> Result<PendingRequest> {
+        let mut builder = http::Request::builder()
+            .method(method.as_str())
+            .uri(url.as_str());
+        for pair in raw_headers.chunks(2) {
+            if let [name, value] = pair {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+        }
+        let req = builder
+            .body(Bytes::copy_from_slice(&body))
+            .map_err(|e| invalid(format!("bad request: {e}")))?;
+        let remote = remote.and_then(|r| r.parse().ok());
+        let tsfn: RequestFn = callback
+            .build_threadsafe_function::<RequestDone>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| {
+                Ok(FnArgs::from(match ctx.value.result {
+                    Ok(resp) => {
+                        let mut headers = Vec::new();
+                        for (name, value) in resp.headers() {
+                            headers.push(name.as_str().to_owned());
+                            headers.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+                        }
+                        let status = u32::from(resp.status().as_u16());
+                        (
+                            None,
+                            status,
+                            headers,
+                            Buffer::from(resp.into_body().to_vec()),
+                        )
+                    }
+                    Err(e) => (Some(e), 0, Vec::new(), Buffer::from(Vec::new())),
+                }))
+            })?;
+        let hub = self.hub.clone();
+        let (task, abort) = futures_util::future::abortable(async move {
+            let result = hub
+                .handle_request(req, remote)
+                .await
+                .map_err(|e| e.to_string());
+            tsfn.call(
+                RequestDone { result },
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        });
+        self.hub
+            .spawn(async move {
+                let _ = task.await;
+            })
+            .map_err(action_error)?;
+        Ok(PendingRequest { abort })
+    }
+
+    /// Stops the hub gracefully; resolves once it has stopped. Safe twice.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&self, env: &'env Env) -> Result<napi::bindgen_prelude::Object<'env>> {
+        // The forwarder ends by itself once the hub closes its subscriptions
+        // (after the last events, the disconnects, are delivered).
+        let hub = self.hub.clone();
+        let (deferred, promise) = env.create_deferred::<(), _>()?;
+        // Waiting blocks: do it on a thread of its own, never on Node's.
+        std::thread::Builder::new()
+            .name("chathub-node-close".into())
+            .spawn(move || {
+                hub.shutdown();
+                deferred.resolve(|_| Ok(()));
+            })
+            .map_err(error)?;
+        Ok(promise)
+    }
+}
+
+impl NativeHub {
+    /// Runs `fut` on the hub's runtime and returns a promise of its result.
+    fn promise<'e, F>(&self, env: &'e Env, fut: F) -> Result<napi::bindgen_prelude::Object<'e>>
+    where
+        F: std::future::Future<Output = std::result::Result<Option<String>, ActionError>>
+            + Send
+            + 'static,
+    {
+        let (deferred, promise) = env.create_deferred::<Option<String>, _>()?;
+        let spawned = self.hub.spawn(async move {
+            match fut.await {
+                Ok(v) => deferred.resolve(move |_| Ok(v)),
+                Err(e) => deferred.reject(action_error(e)),
+            }
+        });
+        if let Err(e) = spawned {
+            return Err(action_error(e));
+        }
+        Ok(promise)
+    }
+}
+
+/// The request head Node parsed, rebuilt, followed by the bytes it read.
+fn preface(method: &str, url: &str, raw_headers: &[String], head: &[u8]) -> Result<Bytes> {
+    if !raw_headers.len().is_multiple_of(2) {
+        return Err(invalid("rawHeaders must hold name/value pairs"));
+    }
+    let pairs = raw_headers
+        .chunks(2)
+        .map(|p| (p[0].as_str(), p[1].as_str()));
+    let req = chathub::request_head(method, url, pairs).map_err(action_error)?;
+    let mut all = Vec::with_capacity(req.len() + head.len());
+    all.extend_from_slice(&req);
+    all.extend_from_slice(head);
+    Ok(Bytes::from(all))
+}
+
+fn hook_tsfn(hook: Function<'_, HookArgs, ()>) -> Result<HookFn> {
+    hook.build_threadsafe_function::<HookCall>()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build_callback(|ctx| {
+            let HookCall { json, done } = ctx.value;
+            let id = DECISIONS.insert(done);
+            Ok((json, Some(id)).into())
+        })
+}
+
+/// Calls a JavaScript hook and waits for its `done`. The hub bounds the
+/// wait (`hookTimeout`); an unanswered decision is forgotten then.
+fn call_hook(tsfn: Arc<HookFn>, json: String) -> chathub::hooks::HookFuture {
+    Box::pin(async move {
+        let (done, answer) = oneshot::channel();
+        let status = tsfn.call(
+            HookCall { json, done },
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+        if status != Status::Ok {
+            return Err("the hook is not available".to_owned());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the hook did not answer".to_owned()))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Pending acks and hook decisions, answered from JavaScript by id.
+
+/// A table of values waiting for JavaScript, by id.
+struct Pending<T> {
+    next: AtomicUsize,
+    map: std::sync::LazyLock<Mutex<std::collections::HashMap<u32, T>>>,
+}
+
+impl<T> Pending<T> {
+    const fn new() -> Self {
+        Pending {
+            next: AtomicUsize::new(1),
+            map: std::sync::LazyLock::new(|| Mutex::new(std::collections::HashMap::new())),
+        }
+    }
+
+    fn insert(&self, v: T) -> u32 {
+        let id = (self.next.fetch_add(1, Ordering::Relaxed) % (u32::MAX as usize - 1) + 1) as u32;
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, v);
+        id
+    }
+
+    fn take(&self, id: u32) -> Option<T> {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+}
+
+static ACKS: Pending<Ack> = Pending::new();
+static DECISIONS: Pending<oneshot::Sender<std::result::Result<(), String>>> = Pending::new();
+
+/// Answers a hook call: `reason` null accepts, a string refuses.
+#[napi]
+pub fn hook_decision(id: u32, reason: Option<String>) -> bool {
+    match DECISIONS.take(id) {
+        Some(done) => done.send(reason.map_or(Ok(()), Err)).is_ok(),
+        None => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pumps and pending requests.
+
+/// Below this many queued bytes a blocked pump asks for more.
+const PUMP_LOW_WATER: usize = 64 * 1024;
+/// Above this many queued bytes `write` asks the caller to wait.
+const PUMP_HIGH_WATER: usize = 256 * 1024;
+
+/// A byte pump between a Node socket (TLS) and the hub.
+#[napi]
+#[derive(Debug)]
+pub struct Pump {
+    tx: mpsc::UnboundedSender<Option<Bytes>>,
+    queued: Arc<AtomicUsize>,
+    blocked: Arc<AtomicBool>,
+    pause: watch::Sender<bool>,
+    aborts: Vec<AbortHandle>,
+}
+
+#[napi]
+impl Pump {
+    /// Writes bytes read from the Node socket toward the hub. Returns
+    /// false when the caller should pause until `onDrain`.
+    #[napi]
+    pub fn write(&self, chunk: Buffer) -> bool {
+        let len = chunk.len();
+        let total = self.queued.fetch_add(len, Ordering::AcqRel) + len;
+        if self.tx.send(Some(Bytes::copy_from_slice(&chunk))).is_err() {
+            return true;
+        }
+        if total >= PUMP_HIGH_WATER {
+            self.blocked.store(true, Ordering::Release);
+            false
+        } else {
+            true
+        }
+    }
+
+    /// The Node socket ended: end the hub's side too.
+    #[napi]
+    pub fn end(&self) {
+        let _ = self.tx.send(None);
+    }
+
+    /// Stops sending to Node (its socket is full) until `resume`.
+    #[napi]
+    pub fn pause(&self) {
+        self.pause.send_replace(true);
+    }
+
+    /// Resumes sending to Node.
+    #[napi]
+    pub fn resume(&self) {
+        self.pause.send_replace(false);
+    }
+
+    /// Tears the pump down at once.
+    #[napi]
+    pub fn destroy(&self) {
+        for a in &self.aborts {
+            a.abort();
+        }
+    }
+}
+
+/// A request in flight; `cancel()` drops it on the hub's side.
+#[napi]
+#[derive(Debug)]
+pub struct PendingRequest {
+    abort: AbortHandle,
+}
+
+#[napi]
+impl PendingRequest {
+    /// Cancels the request (Node's response closed early).
+    #[napi]
+    pub fn cancel(&self) {
+        self.abort.abort();
+    }
+}
+
+/// The `EventKinds` bits, by event name, for `hub.js`.
+#[napi]
+pub fn event_kinds() -> std::collections::HashMap<String, u32> {
+    [
+        ("connect", EventKinds::CONNECT),
+        ("login", EventKinds::LOGIN),
+        ("join", EventKinds::JOIN),
+        ("message", EventKinds::MESSAGE),
+        ("event", EventKinds::CUSTOM),
+        ("rejected", EventKinds::REJECTED),
+        ("disconnect", EventKinds::DISCONNECT),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.bits()))
+    .collect()
+}
