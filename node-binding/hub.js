@@ -617,14 +617,8 @@ class Hub {
   }
 
   #serveRequest(req, res) {
-    let nativeHub;
-    try {
-      nativeHub = this._native();
-    } catch {
-      res.writeHead(503, { 'content-type': 'text/plain' });
-      res.end('the hub is closed');
-      return;
-    }
+    // Also while closing: clients fetch their disconnect through here.
+    const nativeHub = this.#native;
     const chunks = [];
     let size = 0;
     let tooLarge = false;
@@ -666,8 +660,9 @@ class Hub {
           },
         );
       } catch (e) {
-        res.writeHead(400, { 'content-type': 'text/plain' });
-        res.end(String(e.message || e));
+        const closed = /closed/.test(String(e && e.message));
+        res.writeHead(closed ? 503 : 400, { 'content-type': 'text/plain' });
+        res.end(String((e && e.message) || e));
         return;
       }
       res.on('close', () => {
@@ -677,13 +672,7 @@ class Hub {
   }
 
   #serveUpgrade(req, socket, head) {
-    let nativeHub;
-    try {
-      nativeHub = this._native();
-    } catch {
-      socket.destroy();
-      return;
-    }
+    const nativeHub = this.#native;
     socket.on('error', () => {});
     const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
     if (socket.encrypted || fd < 0) {
@@ -699,7 +688,11 @@ class Hub {
     while ((extra = socket.read()) !== null) parts.push(extra);
     try {
       nativeHub.adopt(fd, req.method, req.url, req.rawHeaders, Buffer.concat(parts));
-    } catch {
+    } catch (e) {
+      if (/closed/.test(String(e && e.message))) {
+        socket.destroy();
+        return;
+      }
       // Not adoptable after all (a socket of another kind): pump it.
       socket.resume();
       this.#pump(nativeHub, req, socket, Buffer.concat(parts));

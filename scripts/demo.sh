@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --npm
-exec cargo run --quiet -p chathub --example chat-server
+# The chapter's server on Node's http, its Socket.IO handed to the Rust hub.
+# (The same chat from Rust alone: cargo run -p chathub --example chat-server)
+exec node examples/node/chat-server.js

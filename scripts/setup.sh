@@ -3,7 +3,7 @@
 # Idempotent: run it as often as you like.
 #
 #   scripts/setup.sh          npm packages + system packages (tests)
-#   scripts/setup.sh --npm    npm packages only (the demo)
+#   scripts/setup.sh --npm    npm packages and the Node addon only (the demo)
 #
 # System packages come from Debian/Ubuntu's apt (as root, or through sudo):
 # chromium (browser tests), redis-server (scale-out tests), valgrind
@@ -23,6 +23,19 @@ need npm "install npm (it comes with Node.js)"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The Node addon (node-binding/): its npm packages (@napi-rs/cli, which
+# builds locally and downloads nothing else), then the build itself when the
+# .node file is missing or older than the Rust sources.
+if [ ! -d node-binding/node_modules ] || [ node-binding/package-lock.json -nt node-binding/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci (node-binding)"
+  (cd node-binding && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+addon=$(ls node-binding/chathub.*.node 2>/dev/null | head -n1 || true)
+if [ -z "$addon" ] || [ -n "$(find core/src core/assets node-binding/src node-binding/Cargo.toml Cargo.lock -newer "$addon" -print -quit)" ]; then
+  echo "setup: building the Node addon (release)"
+  (cd node-binding && npm run --silent build)
 fi
 
 [ "${1:-}" = "--npm" ] && exit 0

@@ -10,5 +10,11 @@ echo "== cargo test (workspace)"
 cargo build --workspace --examples --quiet
 cargo test --workspace
 
+echo "== Node addon (npm test in node-binding)"
+# The generated loader and types must match the Rust sources.
+git diff --exit-code -- node-binding/index.js node-binding/index.d.ts \
+  || { echo "node-binding/index.js or index.d.ts is stale: run npm run build in node-binding and commit"; exit 1; }
+(cd node-binding && npm test)
+
 echo "== end-to-end tests (node --test)"
 node --test --test-concurrency=1 tests/e2e/

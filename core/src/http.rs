@@ -308,10 +308,24 @@ impl Connections {
         let _ = rx.wait_for(|n| *n == 0).await;
     }
 
-    /// Waits until no request is in flight and no WebSocket is open.
-    pub(crate) async fn wait_idle(&self) {
+    /// Counts a request the host handed over (`Hub::handle_request`) as in
+    /// flight while the guard lives.
+    pub(crate) fn request_in_flight(&self) -> impl Send + 'static {
+        CountGuard::new(&self.busy)
+    }
+
+    /// Waits until no request has been in flight and no WebSocket open for
+    /// `quiet` in a row. (A polling client between two requests is idle for
+    /// a moment: the quiet window lets it come back for what is queued.)
+    pub(crate) async fn wait_quiet(&self, quiet: Duration) {
         let mut rx = self.busy.subscribe();
-        let _ = rx.wait_for(|n| *n == 0).await;
+        loop {
+            let _ = rx.wait_for(|n| *n == 0).await;
+            let busy_again = tokio::time::timeout(quiet, rx.wait_for(|n| *n > 0)).await;
+            if busy_again.is_err() {
+                return;
+            }
+        }
     }
 
     /// Serves HTTP/1 (with upgrades) on `io` until it closes or the hub

@@ -288,13 +288,13 @@ impl Hub {
     }
 
     /// Runs `task` on the hub's runtime (for hosts that have no runtime of
-    /// their own and need to await the hub's async actions). The task is
-    /// dropped when the hub stops.
+    /// their own and need to await the hub's async actions). Accepted until
+    /// shutdown stops serving HTTP; the task is dropped when the hub stops.
     pub fn spawn<F>(&self, task: F) -> Result<(), ActionError>
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.check_open()?;
+        self.check_serving()?;
         self.inner.handle.spawn(task);
         Ok(())
     }
@@ -316,6 +316,17 @@ impl Hub {
 
     fn check_open(&self) -> Result<(), ActionError> {
         if self.is_closed() {
+            Err(ActionError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether connections and requests handed over are still served:
+    /// until shutdown stops HTTP (after its grace period), so that clients
+    /// can fetch their disconnect.
+    fn check_serving(&self) -> Result<(), ActionError> {
+        if *self.inner.http_stop.borrow() {
             Err(ActionError::Closed)
         } else {
             Ok(())
@@ -499,7 +510,7 @@ impl Hub {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        self.check_open()?;
+        self.check_serving()?;
         let connections = self.inner.connections.clone();
         let service = self.inner.service.clone();
         self.inner.handle.spawn(async move {
@@ -516,7 +527,7 @@ impl Hub {
         stream: std::net::TcpStream,
         preface: Bytes,
     ) -> Result<(), ActionError> {
-        self.check_open()?;
+        self.check_serving()?;
         let io_err = |e: std::io::Error| ActionError::BadRequest(format!("unusable socket: {e}"));
         stream.set_nonblocking(true).map_err(io_err)?;
         if let Err(e) = stream.set_nodelay(true) {
@@ -540,9 +551,13 @@ impl Hub {
         req: Request<Bytes>,
         remote: Option<SocketAddr>,
     ) -> Result<Response<Bytes>, ActionError> {
-        self.check_open()?;
+        self.check_serving()?;
         let service = self.inner.service.clone();
+        // A long-poll in flight is a client still reading: shutdown's grace
+        // period waits for it as for one on the hub's own connections.
+        let in_flight = self.inner.connections.request_in_flight();
         let task = self.inner.handle.spawn(async move {
+            let _in_flight = in_flight;
             let mut req = req.map(Body::from);
             if let Some(addr) = remote {
                 req.extensions_mut().insert(RemoteAddr(addr));
@@ -710,11 +725,12 @@ async fn run(
         tracing::warn!("shutdown: some sockets did not finish leaving in time");
     }
     // 2. a grace period, still serving HTTP, for the clients to read their
-    //    DISCONNECT and close (a polling client may be between two
-    //    requests); it ends as soon as no request is in flight and no
-    //    WebSocket is open;
+    //    DISCONNECT and close; it ends once no request has been in flight
+    //    and no WebSocket open for a quiet moment (a polling client between
+    //    two requests comes back within it);
     let grace = (config.shutdown_timeout / 4).min(Duration::from_secs(1));
-    let _ = tokio::time::timeout(grace, connections.wait_idle()).await;
+    let quiet = Duration::from_millis(100).min(grace);
+    let _ = tokio::time::timeout(grace, connections.wait_quiet(quiet)).await;
     // 3. stop listening; idle keep-alive connections close; what is still
     //    open belongs to clients that did not leave: cut it.
     http_stop.send_replace(true);

@@ -85,6 +85,23 @@ function startRustExample(env) {
   return startServer(bin, [], env);
 }
 
+/** The Node example (plain http server + hub.attach). */
+function startNodeExample(env) {
+  return startServer(process.execPath, [path.join(ROOT, 'examples', 'node', 'chat-server.js')], env);
+}
+
+/** The Express example. */
+function startExpressExample(env) {
+  return startServer(process.execPath, [path.join(ROOT, 'examples', 'node', 'express-server.js')], env);
+}
+
+/** Every example host, by name. */
+const EXAMPLES = {
+  rust: startRustExample,
+  node: startNodeExample,
+  express: startExpressExample,
+};
+
 /**
  * A socket.io-client socket that records what it receives.
  * `line()` resolves with the next serverMessage text.
@@ -153,4 +170,6 @@ function client(url, ns = '/chat', opts = {}) {
   return api;
 }
 
-module.exports = { ROOT, TARGET_DIR, WAIT_MS, within, startServer, startRustExample, client };
+module.exports = {
+  ROOT, TARGET_DIR, WAIT_MS, EXAMPLES, within, startServer, startRustExample, startNodeExample, startExpressExample, client,
+};

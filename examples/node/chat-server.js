@@ -1,0 +1,67 @@
+'use strict';
+// The chapter's chat server, on Node's own http server, with the Socket.IO
+// part handed to chathub's Rust hub: `hub.attach(server)` where the chapter
+// has `require('socket.io')(server)`.
+//
+//   node examples/node/chat-server.js        (PORT=3000 by default)
+//
+// Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
+// joins this hub to others on the same Redis (see the README).
+
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Hub } = require('../../node-binding');
+
+const PORT = Number(process.env.PORT ?? 3000);
+const HOST = process.env.HOST ?? '127.0.0.1';
+// The chapter's page (the same file the Rust hub serves built in).
+const PAGE = path.join(__dirname, '..', '..', 'core', 'assets', 'index.html');
+
+function handler(req, res) {
+  fs.readFile(PAGE, (err, data) => {
+    if (err) {
+      res.writeHead(500);
+      res.end('Error loading index.html');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(data);
+  });
+}
+
+const server = http.createServer(handler);
+const hub = new Hub();
+hub.attach(server);
+
+// Log what happens, as the chapter's server logs `my event`.
+hub.on('connection', (e) => console.log(`[${e.ns}] ${e.sid} connected`));
+hub.on('login', (e) => console.log(`[${e.ns}] ${e.sid} logged in as ${e.name}`));
+hub.on('join', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid} joined ${e.to ?? 'the lobby'}`));
+hub.on('message', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid}: ${e.text}`));
+hub.on('disconnect', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid} disconnected (${e.reason})`));
+hub.onEvent('my event', (socket, content) => {
+  console.log(content);
+});
+
+server.listen(PORT, HOST, () => {
+  const { address, port } = server.address();
+  console.log(`chathub Node chat server listening on http://${address}:${port}/`);
+});
+
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  // The hub first: its clients get their disconnect while the server still
+  // carries their requests; then the server.
+  // The process then ends by itself once the last response is written.
+  hub.close().then(() => {
+    server.close();
+    server.closeIdleConnections();
+    console.log('chathub stopped');
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

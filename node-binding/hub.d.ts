@@ -1,0 +1,253 @@
+// Types of `require('chathub')` (hub.js). The native half's generated
+// types are in index.d.ts.
+
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+
+/** Options of a hub; every one is optional, times are in milliseconds. */
+export interface HubOptions {
+  /** Namespaces the chat runs on. Default `['/', '/chat']`. */
+  namespaces?: string[];
+  /** Engine.IO ping interval. Default 25000. */
+  pingInterval?: number;
+  /** Engine.IO ping timeout. Default 20000. */
+  pingTimeout?: number;
+  /** Time to join a namespace after the handshake. Default 45000. */
+  connectTimeout?: number;
+  /** Largest packet in bytes (socket.io's `maxHttpBufferSize`). Default 1000000. */
+  maxPayload?: number;
+  /** Packets queued per socket before drops. Default 4096. */
+  socketBuffer?: number;
+  /** Longest name, in characters. Default 64. */
+  maxNameLength?: number;
+  /** Longest room name, in characters. Default 64. */
+  maxRoomLength?: number;
+  /** Longest chat message, in characters. Default 10000. */
+  maxMessageLength?: number;
+  /** Origins allowed by CORS (`'*'`: any). Default: none (same origin). */
+  corsOrigins?: string[];
+  /** Serve the chat page at `/` (for `listen`). Default false. */
+  servePage?: boolean;
+  /** A file to serve at `/` instead of the built-in page. */
+  pagePath?: string;
+  /** `socket.io-client/dist`, for `/socket.io/socket.io.js`. Default: resolved from `socket.io-client`. */
+  clientDist?: string;
+  /** Threads of the hub's runtime. Default: one per CPU. */
+  workerThreads?: number;
+  /** Events queued for the listeners before drops. Default 10000. */
+  eventQueueCapacity?: number;
+  /** Time a `use`/`useLogin` hook may take; past it the hub refuses. Default 10000. */
+  hookTimeout?: number;
+  /** Upper bound of `close()`. Default 5000. */
+  shutdownTimeout?: number;
+  /** The Socket.IO path; only `'/socket.io'` is supported. */
+  path?: '/socket.io';
+}
+
+/** Event arguments: JSON values and Buffers, nested as you like. */
+export type Arg = null | boolean | number | string | Buffer | Arg[] | { [key: string]: Arg };
+
+/** A socket connected and passed the connect hook. */
+export interface ConnectEvent {
+  ns: string;
+  sid: string;
+  /** The handshake `auth` payload (`{}` when none). */
+  auth: Arg;
+  /** `ip:port` of the peer, when known. */
+  address: string | null;
+  transport: 'polling' | 'websocket';
+}
+
+/** A socket logged in (or renamed). */
+export interface LoginEvent {
+  ns: string;
+  sid: string;
+  name: string;
+  previous: string | null;
+  /** Its room (null: the lobby). */
+  room: string | null;
+}
+
+/** A socket changed room (`to` null: back to the lobby). */
+export interface JoinEvent {
+  ns: string;
+  sid: string;
+  name: string | null;
+  from: string | null;
+  to: string | null;
+  /** Moved by the host rather than by its own `join`. */
+  byHost: boolean;
+}
+
+/** A chat message that was delivered. */
+export interface MessageEvent {
+  ns: string;
+  sid: string;
+  name: string | null;
+  room: string | null;
+  text: string;
+}
+
+/** An event outside the chat protocol. */
+export interface CustomEvent {
+  ns: string;
+  sid: string;
+  name: string | null;
+  event: string;
+  args: Arg[];
+  /** Present when the client asked for an acknowledgement. */
+  ack?: (...args: Arg[]) => boolean;
+}
+
+/** Chat input the hub refused (the client got an `Error:` line). */
+export interface RejectedEvent {
+  ns: string;
+  sid: string;
+  event: string;
+  error: string;
+}
+
+/** A socket left its namespace. */
+export interface DisconnectEvent {
+  ns: string;
+  sid: string;
+  name: string | null;
+  room: string | null;
+  /** Socket.IO's reason: `client namespace disconnect`, `transport close`, … */
+  reason: string;
+}
+
+/** Hub events by name. */
+export interface HubEvents {
+  connect: ConnectEvent;
+  connection: ConnectEvent;
+  login: LoginEvent;
+  join: JoinEvent;
+  message: MessageEvent;
+  event: CustomEvent;
+  rejected: RejectedEvent;
+  disconnect: DisconnectEvent;
+}
+
+/** What a connect hook sees. */
+export interface ConnectRequest {
+  ns: string;
+  sid: string;
+  auth: Arg;
+  address: string | null;
+}
+
+/** What a login hook sees. */
+export interface LoginRequest {
+  ns: string;
+  sid: string;
+  name: string;
+  current: string | null;
+}
+
+/**
+ * A hook's answer: `true` or nothing accepts; `false` or a string (the
+ * reason) refuses; a thrown error refuses with its message.
+ */
+export type HookAnswer = boolean | string | void;
+
+/** A room of a listing. */
+export interface RoomInfo {
+  name: string;
+  members: { sid: string; name: string | null }[];
+}
+
+/** Who is where in a namespace. */
+export interface NamespaceListing {
+  ns: string;
+  lobby: { sid: string; name: string | null }[];
+  rooms: RoomInfo[];
+}
+
+/** Emits to a room, the lobby, a socket or a namespace. */
+export declare class BroadcastTarget {
+  /** Sends `event` with `args`. Throws on a reserved or empty event name, or on arguments that cannot be sent. */
+  emit(event: string, ...args: Arg[]): true;
+}
+
+/** A connected socket. */
+export declare class SocketHandle {
+  readonly ns: string;
+  readonly id: string;
+  /** Login name, or null before login. */
+  readonly name: string | null;
+  emit(event: string, ...args: Arg[]): true;
+  join(room: string): Promise<void>;
+  leave(room: string): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** One namespace of the hub. */
+export declare class Namespace {
+  readonly name: string;
+  to(room: string): BroadcastTarget;
+  in(room: string): BroadcastTarget;
+  lobby(): BroadcastTarget;
+  socket(id: string): SocketHandle;
+  emit(event: string, ...args: Arg[]): true;
+  /** Moves a socket into `room`; resolves once done; rejects for an unknown socket or a bad room. */
+  join(id: string, room: string): Promise<void>;
+  /** Takes a socket out of `room` (no-op if not in it). */
+  leave(id: string, room: string): Promise<void>;
+  disconnect(id: string): Promise<void>;
+  rooms(): Promise<NamespaceListing>;
+}
+
+/**
+ * The chapter's chat, run in Rust, for a Node HTTP server:
+ *
+ * ```js
+ * const { Hub } = require('chathub');
+ * const hub = new Hub();
+ * hub.attach(server);                     // like require('socket.io')(server)
+ * hub.on('login', (e) => console.log(e.name, 'logged in'));
+ * hub.to('room1').emit('serverMessage', 'hello');
+ * await hub.close();
+ * ```
+ */
+export declare class Hub {
+  constructor(options?: HubOptions);
+  readonly namespaces: string[];
+  readonly socketCount: number;
+
+  /** Listens to hub events; only events with a listener leave Rust. */
+  on<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;
+  addListener<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;
+  once<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;
+  off<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;
+  removeListener<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;
+  listenerCount(name: keyof HubEvents): number;
+
+  /** Handles a client event outside the chat: `handler(socket, ...args[, ack])`. */
+  onEvent(event: string, handler: (socket: SocketHandle, ...args: any[]) => void): this;
+  offEvent(event: string, handler: (socket: SocketHandle, ...args: any[]) => void): this;
+
+  /** Accepts or refuses connections (async allowed). `null` removes the hook. */
+  use(hook: ((req: ConnectRequest) => HookAnswer | Promise<HookAnswer>) | null): this;
+  /** Accepts or refuses logins (async allowed). `null` removes the hook. */
+  useLogin(hook: ((req: LoginRequest) => HookAnswer | Promise<HookAnswer>) | null): this;
+
+  of(ns: string): Namespace;
+  to(room: string): BroadcastTarget;
+  in(room: string): BroadcastTarget;
+  lobby(): BroadcastTarget;
+  /** Sends to every socket of the main namespace `/`. */
+  emit(event: string, ...args: Arg[]): true;
+
+  /** Serves Socket.IO on an existing server's port (`/socket.io/`); the rest stays the server's. */
+  attach(server: HttpServer | HttpsServer): this;
+  /** Listens on a port of the hub's own; resolves with the port. */
+  listen(port?: number, host?: string): Promise<number>;
+  /** Stops gracefully; resolves once stopped; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Encodes arguments as the native side takes them: JSON with placeholders, and the Buffers. */
+export declare function encode(args: Arg[]): [string, Buffer[]];
+/** Puts Buffers back in place of placeholders. */
+export declare function reconstruct<T>(value: T, buffers: Buffer[]): T;

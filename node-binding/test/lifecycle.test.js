@@ -1,0 +1,130 @@
+'use strict';
+// Creating, misusing and closing a hub; processes that exit.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { Hub } = require('..');
+const { startAttached, client, within } = require('./fixture');
+
+test('wrong types and values are TypeErrors and RangeErrors with clear messages', () => {
+  assert.throws(() => new Hub('x'), { name: 'TypeError', message: /options must be an object/ });
+  assert.throws(() => new Hub({ namespaces: '/chat' }), { name: 'TypeError', message: /namespaces must be an array of strings/ });
+  assert.throws(() => new Hub({ pingInterval: -5 }), { name: 'RangeError', message: /pingInterval must be a positive integer/ });
+  assert.throws(() => new Hub({ nope: 1 }), { name: 'TypeError', message: /unknown option "nope"/ });
+  assert.throws(() => new Hub({ namespaces: ['chat'] }), /must start with '\/'/);
+  const hub = new Hub({ workerThreads: 1 });
+  try {
+    assert.throws(() => hub.on('nonsense', () => {}), { name: 'TypeError', message: /unknown hub event "nonsense"/ });
+    assert.throws(() => hub.on('login', 'not a function'), { name: 'TypeError', message: /listener must be a function/ });
+    assert.throws(() => hub.to(5), { name: 'TypeError', message: /the room must be a string, got number/ });
+    assert.throws(() => hub.to('r').emit('connect'), /reserved event name/);
+    assert.throws(() => hub.emit(''), { name: 'TypeError', message: /event name must not be empty/ });
+    assert.throws(() => hub.of('/missing'), /unknown namespace "\/missing"/);
+    const circular = {};
+    circular.self = circular;
+    assert.throws(() => hub.emit('x', circular), { name: 'TypeError', message: /nested deeper|circular/ });
+    assert.throws(() => hub.emit('x', 10n), { name: 'TypeError', message: /BigInt/ });
+    assert.throws(() => hub.attach({}), { name: 'TypeError', message: /http.Server/ });
+    assert.throws(() => hub.use(42), { name: 'TypeError', message: /hook must be a function/ });
+    assert.throws(() => hub.onEvent('x', null), { name: 'TypeError' });
+  } finally {
+    hub.close();
+  }
+});
+
+test('close() twice, and every call after it fails with "the hub is closed"', async () => {
+  const hub = new Hub({ workerThreads: 1 });
+  const port = await hub.listen(0);
+  assert.ok(port > 0);
+  const p1 = hub.close();
+  const p2 = hub.close();
+  assert.equal(p1, p2);
+  await p1;
+  await hub.close();
+  for (const call of [
+    () => hub.emit('x'),
+    () => hub.to('r').emit('x'),
+    () => hub.on('login', () => {}),
+    () => hub.use(() => true),
+    () => hub.attach(require('node:http').createServer()),
+  ]) {
+    assert.throws(call, { message: 'the hub is closed' });
+  }
+  await assert.rejects(hub.listen(0), { message: 'the hub is closed' });
+});
+
+test('listen() serves the chat on a port of its own', async () => {
+  const hub = new Hub({ workerThreads: 1, servePage: true });
+  const port = await hub.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}`;
+  const page = await fetch(`${url}/`);
+  assert.equal(page.status, 200);
+  const c = client(url, '/chat', { transports: ['websocket'] });
+  await c.login('own port');
+  c.close();
+  await assert.rejects(hub.listen(70000), RangeError);
+  await hub.close();
+});
+
+test('events nobody listens to never reach JavaScript', async (t) => {
+  const s = await startAttached();
+  t.after(() => s.close());
+  const a = client(s.url, '/');
+  await a.login('quiet');
+  await a.say('unheard by the host');
+  const seen = [];
+  s.hub.on('message', (e) => seen.push(e.text));
+  await a.say('heard');
+  await within(new Promise((r) => { const i = setInterval(() => { if (seen.length) { clearInterval(i); r(); } }, 5); }), 'the message event');
+  assert.deepEqual(seen, ['heard']);
+  a.close();
+});
+
+/** Runs a script in a child Node process; resolves with {code, ms, stderr}. */
+function runChild(source) {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['-e', source], {
+    cwd: path.join(__dirname, '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  return within(new Promise((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal, ms: Date.now() - started, stderr }));
+  }), 'the child process to exit', 20_000);
+}
+
+const CHILD_PRELUDE = `
+  const http = require('node:http');
+  const { Hub } = require('.');
+  const { io } = require('socket.io-client');
+  const server = http.createServer((q, r) => r.end('ok'));
+  const hub = new Hub({ workerThreads: 2 });
+  hub.attach(server);
+  hub.on('login', () => {});
+  server.listen(0, '127.0.0.1', () => {
+    const c = io('http://127.0.0.1:' + server.address().port + '/chat', { transports: ['websocket'], reconnection: false });
+    c.on('login', () => c.emit('login', 'child'));
+    c.on('serverMessage', () => { STEP });
+  });
+`;
+
+test('a process with a hub exits once its work is done', async () => {
+  const r = await runChild(CHILD_PRELUDE.replace('STEP', 'c.disconnect(); server.close();'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+});
+
+test('process.exit() with a hub running and a client connected', async () => {
+  const r = await runChild(CHILD_PRELUDE.replace('STEP', 'process.exit(7);'));
+  assert.equal(r.code, 7, r.stderr);
+  assert.equal(r.signal, null);
+  assert.equal(r.stderr, '');
+});
+
+test('a hub that is never attached nor closed does not keep the process alive', async () => {
+  const r = await runChild(`const { Hub } = require('.'); const h = new Hub(); h.on('login', () => {});`);
+  assert.equal(r.code, 0, r.stderr);
+});
