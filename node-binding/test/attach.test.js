@@ -120,3 +120,21 @@ test('closing the server closes the hub', async () => {
   await s.hub.close();
   assert.throws(() => s.hub.to('r').emit('x'), /closed/);
 });
+
+test('a long-poll whose client goes away is cancelled; the hub goes on', async (t) => {
+  const s = await startAttached();
+  t.after(() => s.close());
+  // Open an Engine.IO session by hand, then start a long-poll and abort it.
+  const open = await (await fetch(`${s.url}/socket.io/?EIO=4&transport=polling`)).text();
+  const sid = JSON.parse(open.slice(1)).sid;
+  const aborter = new AbortController();
+  const poll = fetch(`${s.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { signal: aborter.signal });
+  // The first poll answers at once (the first ping); the second one waits.
+  await (await poll).text();
+  const waiting = fetch(`${s.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { signal: aborter.signal });
+  aborter.abort();
+  await assert.rejects(waiting, { name: 'AbortError' });
+  const c = client(s.url, '/', { transports: ['polling'] });
+  await c.login('after the abort');
+  c.close();
+});
