@@ -13,6 +13,7 @@ use socketioxide::socket::Sid;
 use tokio::sync::oneshot;
 
 use crate::chat::Scope;
+use crate::cluster::{LocalOps, WireTarget};
 use crate::error::ActionError;
 use crate::session::{LOBBY, Namespace};
 use crate::value::{ArgList, Value};
@@ -85,7 +86,7 @@ impl Target {
 }
 
 /// A socket in a listing.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct MemberInfo {
     /// The socket id.
     pub sid: String,
@@ -94,7 +95,7 @@ pub struct MemberInfo {
 }
 
 /// A room in a listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoomInfo {
     /// The room name.
     pub name: String,
@@ -103,7 +104,7 @@ pub struct RoomInfo {
 }
 
 /// Who is where in one namespace. Rooms appear while they have members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NamespaceListing {
     /// The namespace.
     pub ns: String,
@@ -163,6 +164,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 pub(crate) struct Chat<A: Adapter> {
     pub(crate) io: SocketIo<A>,
     pub(crate) namespaces: HashMap<String, Arc<Namespace<A>>>,
+    pub(crate) shared: Arc<crate::session::Shared>,
 }
 
 impl<A: Adapter> Chat<A> {
@@ -172,30 +174,91 @@ impl<A: Adapter> Chat<A> {
             .ok_or_else(|| ActionError::UnknownNamespace(ns.to_owned()))
     }
 
+    /// Delivers to this node's sockets; `Ok(false)` when the target is one
+    /// socket that is not here.
+    async fn emit_here(
+        &self,
+        ns: &str,
+        to: &WireTarget,
+        event: &str,
+        args: &[Value],
+    ) -> Result<bool, ActionError> {
+        self.namespace(ns)?;
+        let op = self.io.of(ns).ok_or(ActionError::Closed)?;
+        let data = ArgList(args);
+        match to {
+            WireTarget::Socket(sid) => {
+                match Sid::from_str(sid).ok().and_then(|id| op.get_socket(id)) {
+                    Some(socket) => socket
+                        .emit(event, &data)
+                        .map(|()| true)
+                        .map_err(|e| ActionError::Delivery(e.to_string())),
+                    None => Ok(false),
+                }
+            }
+            WireTarget::Room(room) => op
+                .to(room.clone())
+                .emit(event, &data)
+                .await
+                .map(|()| true)
+                .map_err(delivery),
+            WireTarget::Lobby => op
+                .to(LOBBY)
+                .emit(event, &data)
+                .await
+                .map(|()| true)
+                .map_err(delivery),
+            WireTarget::Namespace => op.emit(event, &data).await.map(|()| true).map_err(delivery),
+        }
+    }
+
     async fn emit(
         &self,
         target: Target,
         event: String,
         args: Vec<Value>,
     ) -> Result<(), ActionError> {
-        let ns = target.ns().to_owned();
-        self.namespace(&ns)?;
-        let op = self.io.of(&ns).ok_or(ActionError::Closed)?;
-        let data = ArgList(&args);
-        match target {
-            Target::Socket { sid, .. } => {
-                let socket = Sid::from_str(&sid)
-                    .ok()
-                    .and_then(|id| op.get_socket(id))
-                    .ok_or(ActionError::SocketNotFound { ns, sid })?;
-                socket
-                    .emit(&event, &data)
-                    .map_err(|e| ActionError::Delivery(e.to_string()))
-            }
-            Target::Room { room, .. } => op.to(room).emit(&event, &data).await.map_err(delivery),
-            Target::Lobby { .. } => op.to(LOBBY).emit(&event, &data).await.map_err(delivery),
-            Target::Namespace { .. } => op.emit(&event, &data).await.map_err(delivery),
+        let (ns, to) = match target {
+            Target::Socket { ns, sid } => (ns, WireTarget::Socket(sid)),
+            Target::Room { ns, room } => (ns, WireTarget::Room(room)),
+            Target::Lobby { ns } => (ns, WireTarget::Lobby),
+            Target::Namespace { ns } => (ns, WireTarget::Namespace),
+        };
+        let delivered_to_the_one = self.emit_here(&ns, &to, &event, &args).await?;
+        let only_here = matches!(to, WireTarget::Socket(_)) && delivered_to_the_one;
+        if !only_here && let Some(cluster) = self.cluster() {
+            cluster.emit(&ns, to, &event, &args);
         }
+        Ok(())
+    }
+
+    fn move_here(
+        &self,
+        ns: &str,
+        sid: &str,
+        to: Scope,
+    ) -> Result<oneshot::Receiver<()>, ActionError> {
+        let (session, socket) = self.find(ns, sid)?;
+        session.enqueue_move(socket, to)
+    }
+
+    /// Disconnects a local socket; the future resolves once its leave was
+    /// handled (the others told, the listings updated).
+    fn disconnect_here(
+        &self,
+        ns: &str,
+        sid: &str,
+    ) -> Result<impl std::future::Future<Output = ()> + Send + use<A>, ActionError> {
+        let (session, socket) = self.find(ns, sid)?;
+        let left = session.left();
+        socket
+            .disconnect()
+            .map_err(|e| ActionError::Delivery(e.to_string()))?;
+        Ok(left)
+    }
+
+    fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        self.shared.cluster.get().cloned()
     }
 
     /// The session and its socket.
@@ -222,7 +285,7 @@ impl<A: Adapter> Chat<A> {
         Ok((session, socket))
     }
 
-    fn list(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
+    fn list_here(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
         let namespace = self.namespace(ns)?;
         let mut lobby = Vec::new();
         let mut rooms: BTreeMap<String, Vec<MemberInfo>> = BTreeMap::new();
@@ -256,6 +319,40 @@ fn delivery(e: socketioxide::BroadcastError) -> ActionError {
     ActionError::Delivery(e.to_string())
 }
 
+impl<A: Adapter> LocalOps for Chat<A> {
+    fn local_emit<'a>(
+        &'a self,
+        ns: &'a str,
+        to: &'a WireTarget,
+        event: &'a str,
+        args: &'a [Value],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.emit_here(ns, to, event, args).await {
+                tracing::debug!("cluster emit not delivered here: {e}");
+            }
+        })
+    }
+
+    fn local_move(
+        &self,
+        ns: &str,
+        sid: &str,
+        to: Scope,
+    ) -> Result<oneshot::Receiver<()>, ActionError> {
+        self.move_here(ns, sid, to)
+    }
+
+    fn local_disconnect(&self, ns: &str, sid: &str) -> Result<BoxFuture<'static, ()>, ActionError> {
+        self.disconnect_here(ns, sid)
+            .map(|f| Box::pin(f) as BoxFuture<'static, ()>)
+    }
+
+    fn local_list(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
+        self.list_here(ns)
+    }
+}
+
 impl<A: Adapter> Backend for Chat<A> {
     fn execute(&self, cmd: Command) -> BoxFuture<'_, ()> {
         Box::pin(async move {
@@ -269,33 +366,56 @@ impl<A: Adapter> Backend for Chat<A> {
                         tracing::debug!("host emit not delivered: {e}");
                     }
                 }
-                Command::Move { ns, sid, to, reply } => match self.find(&ns, &sid) {
-                    Ok((session, socket)) => match session.enqueue_move(socket, to) {
+                Command::Move { ns, sid, to, reply } => {
+                    match self.move_here(&ns, &sid, to.clone()) {
                         Ok(done) => {
-                            let not_found = session.not_found();
+                            let not_found = ActionError::SocketNotFound { ns, sid };
                             tokio::spawn(async move {
                                 let _ = reply.send(done.await.map_err(|_| not_found));
+                            });
+                        }
+                        Err(ActionError::SocketNotFound { .. }) if self.cluster().is_some() => {
+                            let cluster = self.cluster();
+                            tokio::spawn(async move {
+                                if let Some(c) = cluster {
+                                    let _ = reply.send(c.remote_move(&ns, &sid, to).await);
+                                }
                             });
                         }
                         Err(e) => {
                             let _ = reply.send(Err(e));
                         }
-                    },
+                    }
+                }
+                Command::Disconnect { ns, sid, reply } => match self.disconnect_here(&ns, &sid) {
+                    Ok(left) => {
+                        tokio::spawn(async move {
+                            left.await;
+                            let _ = reply.send(Ok(()));
+                        });
+                    }
+                    Err(ActionError::SocketNotFound { .. }) if self.cluster().is_some() => {
+                        let cluster = self.cluster();
+                        tokio::spawn(async move {
+                            if let Some(c) = cluster {
+                                let _ = reply.send(c.remote_disconnect(&ns, &sid).await);
+                            }
+                        });
+                    }
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 },
-                Command::Disconnect { ns, sid, reply } => {
-                    let result = self.find(&ns, &sid).and_then(|(_, socket)| {
-                        socket
-                            .disconnect()
-                            .map_err(|e| ActionError::Delivery(e.to_string()))
-                    });
-                    let _ = reply.send(result);
-                }
-                Command::List { ns, reply } => {
-                    let _ = reply.send(self.list(&ns));
-                }
+                Command::List { ns, reply } => match (self.list_here(&ns), self.cluster()) {
+                    (Ok(listing), Some(cluster)) => {
+                        tokio::spawn(async move {
+                            let _ = reply.send(Ok(cluster.merge_listing(listing).await));
+                        });
+                    }
+                    (result, _) => {
+                        let _ = reply.send(result);
+                    }
+                },
             }
         })
     }

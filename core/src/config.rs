@@ -60,6 +60,14 @@ pub struct HubConfig {
     /// checkout. When none is found the bundle answers 404 (and a warning is
     /// logged at start).
     pub client_dist: Option<PathBuf>,
+    /// A Redis URL (`redis://host:port/db`, `redis://:password@host:port`)
+    /// that joins this hub to every other hub on the same Redis and
+    /// [`redis_prefix`](Self::redis_prefix): they act as one. `None` (the
+    /// default): the hub runs alone, in memory. See [`crate::cluster`].
+    pub redis_url: Option<String>,
+    /// The prefix of the Redis channels, so that several clusters can share
+    /// one Redis. Default `chathub`.
+    pub redis_prefix: String,
     /// Worker threads of the hub's runtime. `None`: one per CPU.
     pub worker_threads: Option<usize>,
     /// Capacity of each host event subscription's queue. Default 10,000.
@@ -86,6 +94,8 @@ impl Default for HubConfig {
             serve_page: true,
             page_path: None,
             client_dist: None,
+            redis_url: None,
+            redis_prefix: "chathub".into(),
             worker_threads: None,
             event_queue_capacity: 10_000,
             hook_timeout: Duration::from_secs(10),
@@ -140,6 +150,17 @@ impl HubConfig {
         }
         if self.socket_buffer == 0 {
             return bad("socket_buffer must be more than zero".into());
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(char::is_whitespace) {
+            return bad("redis_prefix must be a non-empty word".into());
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+        {
+            return bad("redis_url must start with redis://, rediss:// or unix://".into());
         }
         if self.worker_threads == Some(0) {
             return bad("worker_threads must be more than zero".into());

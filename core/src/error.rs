@@ -22,6 +22,10 @@ pub enum StartError {
     /// memory).
     #[error("cannot start the hub's runtime: {0}")]
     Runtime(std::io::Error),
+    /// The Redis of [`HubConfig::redis_url`](crate::HubConfig::redis_url)
+    /// could not be reached (or refused us). Start Redis, or check the URL.
+    #[error("{0}")]
+    Redis(String),
     /// A file the config names could not be read.
     #[error("cannot read {path}: {source}")]
     File {

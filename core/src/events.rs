@@ -36,8 +36,11 @@ impl EventKinds {
     pub const REJECTED: EventKinds = EventKinds(1 << 5);
     /// [`HubEvent::Disconnect`].
     pub const DISCONNECT: EventKinds = EventKinds(1 << 6);
+    /// [`HubEvent::Cluster`]: the link to the other hubs (Redis) went down
+    /// or came back.
+    pub const CLUSTER: EventKinds = EventKinds(1 << 7);
     /// Every kind.
-    pub const ALL: EventKinds = EventKinds((1 << 7) - 1);
+    pub const ALL: EventKinds = EventKinds((1 << 8) - 1);
 
     /// Whether every kind in `other` is in `self`.
     pub const fn contains(self, other: EventKinds) -> bool {
@@ -242,6 +245,19 @@ pub struct DisconnectEvent {
     pub reason: String,
 }
 
+/// The hub's link to the other hubs (through Redis) went down or came back.
+/// While it is down the hub serves its own sockets; see
+/// [`crate::HubConfig::redis_url`].
+#[derive(Debug, Clone)]
+pub struct ClusterEvent {
+    /// This hub's node id in the cluster.
+    pub node: String,
+    /// Whether the link is up now.
+    pub up: bool,
+    /// What happened, for logs.
+    pub detail: String,
+}
+
 /// Something that happened in the hub.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -260,6 +276,8 @@ pub enum HubEvent {
     Rejected(RejectedEvent),
     /// See [`DisconnectEvent`].
     Disconnect(DisconnectEvent),
+    /// See [`ClusterEvent`].
+    Cluster(ClusterEvent),
 }
 
 impl HubEvent {
@@ -273,10 +291,11 @@ impl HubEvent {
             HubEvent::Custom(_) => EventKinds::CUSTOM,
             HubEvent::Rejected(_) => EventKinds::REJECTED,
             HubEvent::Disconnect(_) => EventKinds::DISCONNECT,
+            HubEvent::Cluster(_) => EventKinds::CLUSTER,
         }
     }
 
-    /// The namespace the event happened in.
+    /// The namespace the event happened in (empty for cluster events).
     pub fn ns(&self) -> &str {
         match self {
             HubEvent::Connect(e) => &e.ns,
@@ -286,10 +305,11 @@ impl HubEvent {
             HubEvent::Custom(e) => &e.ns,
             HubEvent::Rejected(e) => &e.ns,
             HubEvent::Disconnect(e) => &e.ns,
+            HubEvent::Cluster(_) => "",
         }
     }
 
-    /// The socket the event is about.
+    /// The socket the event is about (empty for cluster events).
     pub fn sid(&self) -> &str {
         match self {
             HubEvent::Connect(e) => &e.sid,
@@ -299,6 +319,7 @@ impl HubEvent {
             HubEvent::Custom(e) => &e.sid,
             HubEvent::Rejected(e) => &e.sid,
             HubEvent::Disconnect(e) => &e.sid,
+            HubEvent::Cluster(_) => "",
         }
     }
 }

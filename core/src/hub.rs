@@ -171,6 +171,7 @@ impl Hub {
             login_hook: RwLock::new(None),
             hook_timeout: config.hook_timeout,
             closing: AtomicBool::new(false),
+            cluster: std::sync::OnceLock::new(),
         });
 
         let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -184,7 +185,7 @@ impl Hub {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = Arc::new(Stopped::default());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Ready>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Ready, StartError>>();
         let thread_stopped = stopped.clone();
         let thread_shared = shared.clone();
         let shutdown_timeout = config.shutdown_timeout;
@@ -211,12 +212,19 @@ impl Hub {
             })
             .map_err(StartError::Runtime)?;
 
-        let Ok(ready) = ready_rx.recv() else {
-            // The runtime thread ended before the hub was up: it panicked.
-            let _ = thread.join();
-            return Err(StartError::Runtime(std::io::Error::other(
-                "the hub's runtime thread stopped during start",
-            )));
+        let ready = match ready_rx.recv() {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                // The runtime thread ended before the hub was up: it panicked.
+                let _ = thread.join();
+                return Err(StartError::Runtime(std::io::Error::other(
+                    "the hub's runtime thread stopped during start",
+                )));
+            }
         };
         if let Some(addr) = local_addr {
             tracing::info!(%addr, "chathub listening");
@@ -302,6 +310,11 @@ impl Hub {
     /// The namespaces the chat runs on.
     pub fn namespaces(&self) -> &[String] {
         &self.inner.namespaces
+    }
+
+    /// This hub's node id in its Redis cluster (`None` without Redis).
+    pub fn cluster_node(&self) -> Option<String> {
+        self.inner.shared.cluster.get().map(|c| c.node().to_owned())
     }
 
     /// Whether shutdown was asked for.
@@ -663,15 +676,27 @@ async fn run(
     listener: Option<std::net::TcpListener>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-    ready: std::sync::mpsc::Sender<Ready>,
+    ready: std::sync::mpsc::Sender<Result<Ready, StartError>>,
 ) -> Option<Instant> {
     let listener = match listener.map(tokio::net::TcpListener::from_std).transpose() {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("cannot register the listener: {e}");
+            let _ = ready.send(Err(StartError::Runtime(e)));
             return None;
         }
     };
+    if let Some(url) = &config.redis_url {
+        match crate::cluster::Cluster::start(url, &config.redis_prefix, shared.events.clone()).await
+        {
+            Ok(cluster) => {
+                let _ = shared.cluster.set(cluster);
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return None;
+            }
+        }
+    }
     let (backend, sio) = build_local(&config, &shared);
     let service = HubService::new(assets, sio, &config.cors_origins);
     let (http_stop, http_stop_rx) = watch::channel(false);
@@ -685,14 +710,14 @@ async fn run(
         }
     });
     if ready
-        .send(Ready {
+        .send(Ok(Ready {
             handle: tokio::runtime::Handle::current(),
             http_stop: http_stop.subscribe(),
             commands: cmd_tx,
             service: service.clone(),
             connections: connections.clone(),
             backend: backend.clone(),
-        })
+        }))
         .is_err()
     {
         return None;
@@ -724,6 +749,10 @@ async fn run(
     {
         tracing::warn!("shutdown: some sockets did not finish leaving in time");
     }
+    // ... and the other nodes get their notices too.
+    if let Some(cluster) = shared.cluster.get() {
+        let _ = tokio::time::timeout_at(until, cluster.flush()).await;
+    }
     // 2. a grace period, still serving HTTP, for the clients to read their
     //    DISCONNECT and close; it ends once no request has been in flight
     //    and no WebSocket open for a quiet moment (a polling client between
@@ -750,6 +779,9 @@ async fn run(
         .is_err()
     {
         tracing::warn!("shutdown: closing the adapter took too long");
+    }
+    if let Some(cluster) = shared.cluster.get() {
+        cluster.close();
     }
     shared.events.close();
     Some(deadline)
@@ -815,7 +847,16 @@ where
         let _ = io.ns(path.clone(), ns.connect_handler());
         namespaces.insert(path.clone(), ns);
     }
-    let backend: Arc<dyn Backend> = Arc::new(Chat { io, namespaces });
+    let chat = Arc::new(Chat {
+        io,
+        namespaces,
+        shared: shared.clone(),
+    });
+    if let Some(cluster) = shared.cluster.get() {
+        let local: Arc<dyn crate::cluster::LocalOps> = chat.clone();
+        cluster.set_local(Arc::downgrade(&local));
+    }
+    let backend: Arc<dyn Backend> = chat;
     let svc =
         tower::util::BoxCloneSyncService::new(tower::service_fn(move |req: Request<Body>| {
             let svc = svc.clone();

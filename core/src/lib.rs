@@ -47,6 +47,7 @@
 mod assets;
 mod backend;
 pub mod chat;
+pub mod cluster;
 mod config;
 mod error;
 pub mod events;

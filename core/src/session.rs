@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) hook_timeout: Duration,
     /// Set when shutdown begins: new sockets are refused.
     pub(crate) closing: std::sync::atomic::AtomicBool,
+    /// The link to the other hubs, when a Redis URL is configured.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl fmt::Debug for Shared {
@@ -194,6 +196,8 @@ pub(crate) struct Session<A: Adapter> {
     queue: Mutex<Queue<A>>,
     /// Set once socketioxide confirmed the connection (`ConnectHandler::call`).
     confirmed: std::sync::atomic::AtomicBool,
+    /// Turns true once the socket's leave was handled (notices sent).
+    left: watch::Sender<bool>,
 }
 
 impl<A: Adapter> Session<A> {
@@ -211,7 +215,16 @@ impl<A: Adapter> Session<A> {
                 closed: false,
             }),
             confirmed: std::sync::atomic::AtomicBool::new(false),
+            left: watch::channel(false).0,
         })
+    }
+
+    /// Resolves once the socket's leave was handled.
+    pub(crate) fn left(&self) -> impl Future<Output = ()> + Send + use<A> {
+        let mut rx = self.left.subscribe();
+        async move {
+            let _ = rx.wait_for(|l| *l).await;
+        }
     }
 
     /// The socket, while it is alive.
@@ -528,6 +541,7 @@ impl<A: Adapter> Session<A> {
                 reason: reason_text(reason).to_owned(),
             }));
         }
+        self.left.send_replace(true);
         // Last: shutdown may close the event bus as soon as this is seen.
         self.ns.announce_count();
     }
@@ -554,7 +568,8 @@ impl<A: Adapter> Session<A> {
         }
     }
 
-    /// A `serverMessage` line to the others where the socket is.
+    /// A `serverMessage` line to the others where the socket is: on this
+    /// node first, then (with Redis) on the others.
     async fn broadcast(&self, socket: &Arc<Socket<A>>, scope: &Scope, line: &str) {
         let room = match scope {
             Scope::Room(r) => r.clone(),
@@ -562,6 +577,13 @@ impl<A: Adapter> Session<A> {
         };
         if let Err(e) = socket.broadcast().to(room).emit(SERVER_MESSAGE, line).await {
             tracing::warn!(sid = %self.sid, ns = %self.ns.path, "broadcast failed: {e}");
+        }
+        if let Some(cluster) = self.ns.shared.cluster.get() {
+            let to = match scope {
+                Scope::Room(r) => crate::cluster::WireTarget::Room(r.clone()),
+                Scope::Lobby => crate::cluster::WireTarget::Lobby,
+            };
+            cluster.emit(&self.ns.path, to, SERVER_MESSAGE, &[Value::from(line)]);
         }
     }
 

@@ -7,9 +7,11 @@
 mod fixture;
 
 mod chat;
+mod cluster;
 mod host_api;
 mod mount;
 mod order;
+mod redis;
 mod shutdown;
 mod transports;
 mod validation;

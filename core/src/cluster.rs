@@ -1,0 +1,791 @@
+//! Many hubs as one, over Redis pub/sub.
+//!
+//! Every hub on the same Redis and key prefix is a *node*. Whatever a node
+//! delivers to a room, the lobby or a namespace, it delivers to its own
+//! sockets first, then publishes; the other nodes deliver it to theirs.
+//! Host actions on a socket of another node (move, disconnect) and listings
+//! travel as requests that the nodes answer. Nodes know each other by a
+//! heartbeat every second.
+//!
+//! # Why not socketioxide-redis
+//!
+//! socketioxide-redis (0.4) publishes a broadcast to Redis *before* it
+//! delivers to local sockets, and returns the error without delivering
+//! when the publish fails: with Redis down, a node would stop serving its
+//! own rooms. Its remote `join`/`leave` also change adapter rooms behind
+//! the chat's back (the chat keeps each socket's room and name), and its
+//! fetched sockets carry no names for listings. This module delivers
+//! locally first, always; publishes from one ordered queue that never makes
+//! the chat wait; and routes chat-level requests to the node that owns the
+//! socket.
+//!
+//! # Faults
+//!
+//! - Redis unreachable at start: [`Hub::start`](crate::Hub::start) fails
+//!   with [`StartError::Redis`](crate::StartError::Redis).
+//! - Redis lost while running: each node keeps serving its own sockets,
+//!   logs a warning, publishes [`HubEvent::Cluster`] (`up: false`), and
+//!   reconnects by itself (backoff up to 2 s); then it publishes
+//!   `up: true` and cross-node delivery resumes. What was published while
+//!   Redis was away is lost (pub/sub keeps nothing); it is counted.
+//! - A node that dies: the others stop waiting for it after 3 s without
+//!   its heartbeat; its clients reconnect to another node.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::backend::{MemberInfo, NamespaceListing, RoomInfo};
+use crate::chat::Scope;
+use crate::error::{ActionError, StartError};
+use crate::events::{ClusterEvent, EventBus, EventKinds, HubEvent};
+use crate::value::Value;
+
+/// How often a node says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long without a heartbeat before a node counts as gone.
+const PEER_EXPIRY: Duration = Duration::from_secs(3);
+/// How long a request waits for the other nodes' answers.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How many messages may wait to be published.
+const PUBLISH_QUEUE: usize = 100_000;
+
+/// Where a cross-node emit goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WireTarget {
+    Room(String),
+    Lobby,
+    Namespace,
+    Socket(String),
+}
+
+/// A request one node makes of the others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Op {
+    /// Move `sid` to `room` (`None`: the lobby).
+    Move {
+        ns: String,
+        sid: String,
+        room: Option<String>,
+    },
+    /// Disconnect `sid`.
+    Disconnect { ns: String, sid: String },
+    /// List the namespace's local sockets.
+    List { ns: String },
+}
+
+/// A node's answer to a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Done,
+    NotFound,
+    Listing {
+        lobby: Vec<MemberInfo>,
+        rooms: Vec<RoomInfo>,
+    },
+    Failed(String),
+}
+
+/// Everything that crosses Redis (JSON; `v` is the format version).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Message {
+    /// "I am alive" (and, when `reply`, "tell me who you are").
+    Heartbeat {
+        from: String,
+        reply: bool,
+    },
+    /// Deliver an event to local sockets.
+    Emit {
+        from: String,
+        ns: String,
+        to: WireTarget,
+        event: String,
+        /// The arguments as JSON with Socket.IO placeholders.
+        args: Vec<serde_json::Value>,
+        /// The binary attachments, base64.
+        bins: Vec<String>,
+    },
+    Request {
+        from: String,
+        id: u64,
+        op: Op,
+    },
+    Reply {
+        from: String,
+        id: u64,
+        answer: Answer,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Envelope {
+    v: u8,
+    #[serde(flatten)]
+    msg: Message,
+}
+
+/// What the cluster asks of the local chat.
+pub(crate) trait LocalOps: Send + Sync + 'static {
+    /// Delivers to local sockets only.
+    fn local_emit<'a>(
+        &'a self,
+        ns: &'a str,
+        to: &'a WireTarget,
+        event: &'a str,
+        args: &'a [Value],
+    ) -> BoxFuture<'a, ()>;
+    /// Moves a local socket; the receiver fires when done. `NotFound` when
+    /// the socket is not here.
+    fn local_move(
+        &self,
+        ns: &str,
+        sid: &str,
+        to: Scope,
+    ) -> Result<oneshot::Receiver<()>, ActionError>;
+    /// Disconnects a local socket; the future resolves once its leave was
+    /// handled.
+    fn local_disconnect(&self, ns: &str, sid: &str) -> Result<BoxFuture<'static, ()>, ActionError>;
+    /// The local listing of a namespace.
+    fn local_list(&self, ns: &str) -> Result<NamespaceListing, ActionError>;
+}
+
+type Pending = HashMap<u64, mpsc::UnboundedSender<(String, Answer)>>;
+
+/// A node's link to the others.
+pub(crate) struct Cluster {
+    node: String,
+    all_channel: String,
+    own_channel: String,
+    publish: mpsc::Sender<(String, String)>,
+    up: AtomicBool,
+    peers: Mutex<HashMap<String, Instant>>,
+    pending: Mutex<Pending>,
+    next_id: AtomicU64,
+    lost: AtomicU64,
+    local: Mutex<Option<Weak<dyn LocalOps>>>,
+    events: Arc<EventBus>,
+    stop: watch::Sender<bool>,
+    /// Messages handed to the publisher and not yet sent (for shutdown).
+    queued: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .field("up", &self.up.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_error(url: &str, e: impl std::fmt::Display) -> StartError {
+    StartError::Redis(format!("cannot reach Redis at {}: {e}", redact(url)))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Cluster {
+    /// Connects to Redis (both connections) and starts the node's tasks.
+    /// Fails when Redis cannot be reached within a few seconds.
+    pub(crate) async fn start(
+        url: &str,
+        prefix: &str,
+        events: Arc<EventBus>,
+    ) -> Result<Arc<Cluster>, StartError> {
+        let client = redis::Client::open(url).map_err(|e| redis_error(url, e))?;
+        let node = socketioxide::socket::Sid::new().to_string();
+        let all_channel = format!("{prefix}#all");
+        let own_channel = format!("{prefix}#node#{node}");
+        let connect = async {
+            let publisher = client.get_multiplexed_async_connection().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&all_channel).await?;
+            pubsub.subscribe(&own_channel).await?;
+            Ok::<_, redis::RedisError>((publisher, pubsub))
+        };
+        let (publisher, pubsub) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| redis_error(url, "timed out"))?
+            .map_err(|e| redis_error(url, e))?;
+        let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        let cluster = Arc::new(Cluster {
+            node,
+            all_channel,
+            own_channel,
+            publish,
+            up: AtomicBool::new(true),
+            peers: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            lost: AtomicU64::new(0),
+            local: Mutex::new(None),
+            events,
+            stop: watch::channel(false).0,
+            queued: watch::channel(0).0,
+        });
+        tokio::spawn(publisher_task(
+            cluster.clone(),
+            client.clone(),
+            publisher,
+            publish_rx,
+        ));
+        tokio::spawn(subscriber_task(cluster.clone(), client, pubsub));
+        tokio::spawn(heartbeat_task(cluster.clone()));
+        cluster.send(
+            &cluster.all_channel,
+            Message::Heartbeat {
+                from: cluster.node.clone(),
+                reply: true,
+            },
+        );
+        tracing::info!(node = %cluster.node, url = %redact(url), "joined the Redis cluster");
+        Ok(cluster)
+    }
+
+    /// Lets the cluster reach the local chat.
+    pub(crate) fn set_local(&self, local: Weak<dyn LocalOps>) {
+        *self.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+    }
+
+    fn local(&self) -> Option<Arc<dyn LocalOps>> {
+        self.local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade)
+    }
+
+    /// This node's id.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether Redis is reachable now.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Queues a message for Redis; never waits. Dropped (and counted) when
+    /// the queue is full.
+    fn send(&self, channel: &str, msg: Message) {
+        let text = match serde_json::to_string(&Envelope { v: 1, msg }) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("cannot encode a cluster message: {e}");
+                return;
+            }
+        };
+        self.queued.send_modify(|n| *n += 1);
+        if self.publish.try_send((channel.to_owned(), text)).is_err() {
+            self.queued.send_modify(|n| *n -= 1);
+            self.count_lost();
+        }
+    }
+
+    fn count_lost(&self) {
+        let n = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                lost = n,
+                "cluster messages lost (Redis unavailable or too slow)"
+            );
+        }
+    }
+
+    /// Publishes an emit for the other nodes (the caller delivered locally).
+    pub(crate) fn emit(&self, ns: &str, to: WireTarget, event: &str, args: &[Value]) {
+        let mut bins = Vec::new();
+        let args = args
+            .iter()
+            .map(|a| a.to_json_with_placeholders(&mut bins))
+            .collect();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let bins = bins.iter().map(|b| engine.encode(b)).collect();
+        self.send(
+            &self.all_channel,
+            Message::Emit {
+                from: self.node.clone(),
+                ns: ns.to_owned(),
+                to,
+                event: event.to_owned(),
+                args,
+                bins,
+            },
+        );
+    }
+
+    /// The nodes heard from lately (without this one).
+    fn live_peers(&self) -> usize {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        peers.retain(|_, seen| now.duration_since(*seen) < PEER_EXPIRY);
+        peers.len()
+    }
+
+    /// Asks the other nodes; collects answers until `enough` says so, every
+    /// live node answered, or the timeout.
+    async fn ask(
+        &self,
+        op: Op,
+        mut enough: impl FnMut(&Answer) -> bool,
+    ) -> Result<Vec<(String, Answer)>, ActionError> {
+        if !self.is_up() {
+            return Err(ActionError::Delivery(
+                "Redis is unavailable: only this node's sockets can be reached".into(),
+            ));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        let expected = self.live_peers();
+        self.send(
+            &self.all_channel,
+            Message::Request {
+                from: self.node.clone(),
+                id,
+                op,
+            },
+        );
+        let mut answers = Vec::new();
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        while answers.len() < expected {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((from, answer))) => {
+                    let stop = enough(&answer);
+                    answers.push((from, answer));
+                    if stop {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        Ok(answers)
+    }
+
+    /// Moves a socket that is on another node.
+    pub(crate) async fn remote_move(
+        &self,
+        ns: &str,
+        sid: &str,
+        to: Scope,
+    ) -> Result<(), ActionError> {
+        let op = Op::Move {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+            room: to.room().map(str::to_owned),
+        };
+        self.decide(op, ns, sid).await
+    }
+
+    /// Disconnects a socket that is on another node.
+    pub(crate) async fn remote_disconnect(&self, ns: &str, sid: &str) -> Result<(), ActionError> {
+        let op = Op::Disconnect {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+        };
+        self.decide(op, ns, sid).await
+    }
+
+    async fn decide(&self, op: Op, ns: &str, sid: &str) -> Result<(), ActionError> {
+        let answers = self
+            .ask(op, |a| matches!(a, Answer::Done | Answer::Failed(_)))
+            .await?;
+        for (_, answer) in answers {
+            match answer {
+                Answer::Done => return Ok(()),
+                Answer::Failed(e) => return Err(ActionError::Delivery(e)),
+                _ => {}
+            }
+        }
+        Err(ActionError::SocketNotFound {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+        })
+    }
+
+    /// Adds the other nodes' sockets to a local listing.
+    pub(crate) async fn merge_listing(&self, mut listing: NamespaceListing) -> NamespaceListing {
+        let ns = listing.ns.clone();
+        let answers = match self.ask(Op::List { ns }, |_| false).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("listing this node only: {e}");
+                return listing;
+            }
+        };
+        let mut rooms: BTreeMap<String, Vec<MemberInfo>> = listing
+            .rooms
+            .drain(..)
+            .map(|r| (r.name, r.members))
+            .collect();
+        for (_, answer) in answers {
+            if let Answer::Listing {
+                lobby,
+                rooms: theirs,
+            } = answer
+            {
+                listing.lobby.extend(lobby);
+                for r in theirs {
+                    rooms.entry(r.name).or_default().extend(r.members);
+                }
+            }
+        }
+        let by_name = |a: &MemberInfo, b: &MemberInfo| (&a.name, &a.sid).cmp(&(&b.name, &b.sid));
+        listing.lobby.sort_by(by_name);
+        listing.rooms = rooms
+            .into_iter()
+            .map(|(name, mut members)| {
+                members.sort_by(by_name);
+                RoomInfo { name, members }
+            })
+            .collect();
+        listing
+    }
+
+    /// Waits (bounded by the caller) until everything queued was published.
+    pub(crate) async fn flush(&self) {
+        let mut rx = self.queued.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Stops the node's tasks.
+    pub(crate) fn close(&self) {
+        self.stop.send_replace(true);
+    }
+
+    fn set_up(&self, up: bool, detail: String) {
+        if self.up.swap(up, Ordering::AcqRel) == up {
+            return;
+        }
+        if up {
+            tracing::info!(node = %self.node, "Redis is back: cross-node delivery resumes");
+        } else {
+            tracing::warn!(node = %self.node, "Redis lost ({detail}): serving this node's sockets only, reconnecting");
+        }
+        if self.events.wants(EventKinds::CLUSTER) {
+            self.events.publish(HubEvent::Cluster(ClusterEvent {
+                node: self.node.clone(),
+                up,
+                detail,
+            }));
+        }
+    }
+
+    /// Handles one message from Redis.
+    async fn receive(self: &Arc<Self>, payload: &[u8]) {
+        let envelope: Envelope = match serde_json::from_slice(payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!("ignoring an unreadable cluster message: {e}");
+                return;
+            }
+        };
+        match envelope.msg {
+            Message::Heartbeat { from, reply } => {
+                if from == self.node {
+                    return;
+                }
+                let known = self
+                    .peers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(from, Instant::now())
+                    .is_some();
+                if reply && !known {
+                    self.send(
+                        &self.all_channel,
+                        Message::Heartbeat {
+                            from: self.node.clone(),
+                            reply: false,
+                        },
+                    );
+                }
+            }
+            Message::Emit {
+                from,
+                ns,
+                to,
+                event,
+                args,
+                bins,
+            } => {
+                if from == self.node {
+                    return;
+                }
+                let engine = base64::engine::general_purpose::STANDARD;
+                let bins: Vec<Bytes> = bins
+                    .iter()
+                    .filter_map(|b| engine.decode(b).ok().map(Bytes::from))
+                    .collect();
+                let args: Vec<Value> = match args
+                    .into_iter()
+                    .map(|a| Value::from_json_with_placeholders(a, &bins))
+                    .collect()
+                {
+                    Ok(args) => args,
+                    Err(e) => {
+                        tracing::debug!("ignoring a cluster emit: {e}");
+                        return;
+                    }
+                };
+                if let Some(local) = self.local() {
+                    local.local_emit(&ns, &to, &event, &args).await;
+                }
+            }
+            Message::Request { from, id, op } => {
+                if from == self.node {
+                    return;
+                }
+                self.answer(from, id, op);
+            }
+            Message::Reply { from, id, answer } => {
+                let tx = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&id)
+                    .cloned();
+                if let Some(tx) = tx {
+                    let _ = tx.send((from, answer));
+                }
+            }
+        }
+    }
+
+    fn answer(self: &Arc<Self>, to: String, id: u64, op: Op) {
+        let Some(local) = self.local() else { return };
+        let reply_channel = format!("{}#node#{to}", self.all_channel.trim_end_matches("#all"));
+        let reply = {
+            let this = self.clone();
+            move |answer: Answer| {
+                this.send(
+                    &reply_channel,
+                    Message::Reply {
+                        from: this.node.clone(),
+                        id,
+                        answer,
+                    },
+                );
+            }
+        };
+        let not_found = |e: &ActionError| {
+            matches!(
+                e,
+                ActionError::SocketNotFound { .. } | ActionError::UnknownNamespace(_)
+            )
+        };
+        match op {
+            Op::Move { ns, sid, room } => {
+                let to = room.map_or(Scope::Lobby, Scope::Room);
+                match local.local_move(&ns, &sid, to) {
+                    Ok(done) => {
+                        tokio::spawn(async move {
+                            reply(match done.await {
+                                Ok(()) => Answer::Done,
+                                Err(_) => Answer::NotFound,
+                            });
+                        });
+                    }
+                    Err(e) if not_found(&e) => reply(Answer::NotFound),
+                    Err(e) => reply(Answer::Failed(e.to_string())),
+                }
+            }
+            Op::Disconnect { ns, sid } => match local.local_disconnect(&ns, &sid) {
+                Ok(left) => {
+                    tokio::spawn(async move {
+                        left.await;
+                        reply(Answer::Done);
+                    });
+                }
+                Err(e) if not_found(&e) => reply(Answer::NotFound),
+                Err(e) => reply(Answer::Failed(e.to_string())),
+            },
+            Op::List { ns } => match local.local_list(&ns) {
+                Ok(l) => reply(Answer::Listing {
+                    lobby: l.lobby,
+                    rooms: l.rooms,
+                }),
+                Err(e) => reply(Answer::Failed(e.to_string())),
+            },
+        }
+    }
+}
+
+/// Publishes queued messages in order; reconnects when Redis goes away.
+async fn publisher_task(
+    cluster: Arc<Cluster>,
+    client: redis::Client,
+    conn: redis::aio::MultiplexedConnection,
+    mut rx: mpsc::Receiver<(String, String)>,
+) {
+    let mut conn = Some(conn);
+    let mut stop = cluster.stop.subscribe();
+    loop {
+        let (channel, text) = tokio::select! {
+            next = rx.recv() => match next {
+                Some(m) => m,
+                None => return,
+            },
+            () = crate::http::until_stopped(&mut stop) => return,
+        };
+        if conn.is_none() && cluster.is_up() {
+            // The subscriber says Redis is back: reconnect on demand.
+            conn = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let sent = match conn.as_mut() {
+            Some(c) => {
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(&channel).arg(&text);
+                let publish = cmd.query_async::<i64>(c);
+                matches!(
+                    tokio::time::timeout(CONNECT_TIMEOUT, publish).await,
+                    Ok(Ok(_))
+                )
+            }
+            None => false,
+        };
+        if !sent {
+            conn = None;
+            cluster.count_lost();
+        }
+        cluster.queued.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Receives from Redis; on a lost connection reports it and reconnects.
+async fn subscriber_task(cluster: Arc<Cluster>, client: redis::Client, pubsub: redis::aio::PubSub) {
+    let mut stop = cluster.stop.subscribe();
+    let mut stream = Some(pubsub.into_on_message());
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if let Some(s) = stream.as_mut() {
+            tokio::select! {
+                msg = s.next() => match msg {
+                    Some(msg) => {
+                        cluster.receive(msg.get_payload_bytes()).await;
+                        continue;
+                    }
+                    None => {
+                        stream = None;
+                        cluster.set_up(false, "the connection to Redis closed".into());
+                    }
+                },
+                () = crate::http::until_stopped(&mut stop) => return,
+            }
+        }
+        // Reconnect, with a growing pause between attempts.
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = crate::http::until_stopped(&mut stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+        let attempt = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&cluster.all_channel).await?;
+            pubsub.subscribe(&cluster.own_channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+            Ok(Ok(pubsub)) => {
+                stream = Some(pubsub.into_on_message());
+                backoff = Duration::from_millis(100);
+                cluster.set_up(true, "reconnected".into());
+                cluster.send(
+                    &cluster.all_channel,
+                    Message::Heartbeat {
+                        from: cluster.node.clone(),
+                        reply: true,
+                    },
+                );
+            }
+            Ok(Err(e)) => tracing::debug!("Redis reconnect failed: {e}"),
+            Err(_) => tracing::debug!("Redis reconnect timed out"),
+        }
+    }
+}
+
+async fn heartbeat_task(cluster: Arc<Cluster>) {
+    let mut stop = cluster.stop.subscribe();
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = crate::http::until_stopped(&mut stop) => return,
+        }
+        if cluster.is_up() {
+            cluster.send(
+                &cluster.all_channel,
+                Message::Heartbeat {
+                    from: cluster.node.clone(),
+                    reply: false,
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_json() {
+        let m = Envelope {
+            v: 1,
+            msg: Message::Emit {
+                from: "n1".into(),
+                ns: "/chat".into(),
+                to: WireTarget::Room("r".into()),
+                event: "serverMessage".into(),
+                args: vec![serde_json::json!("hi")],
+                bins: vec![],
+            },
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains(r#""t":"emit""#), "{text}");
+        let back: Envelope = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back.msg, Message::Emit { to: WireTarget::Room(r), .. } if r == "r"));
+    }
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("redis://:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,254 @@
+//! Several hubs on one Redis act as one; Redis outages are survived.
+
+use std::time::Duration;
+
+use chathub::events::{EventFilter, EventKinds};
+use chathub::{ActionError, Hub, HubConfig, HubEvent, StartError, Target, Value};
+use rust_socketio::TransportType;
+
+use crate::fixture::{Client, Events, Incoming, TestHub, config};
+use crate::redis::{RedisServer, available};
+
+fn node(redis: &RedisServer) -> TestHub {
+    TestHub::with(HubConfig {
+        redis_url: Some(redis.url()),
+        ..config()
+    })
+}
+
+async fn connect(hub: &TestHub, ns: &str, name: &str) -> Client {
+    let mut c = Client::connect(&hub.url, ns, TransportType::Websocket).await;
+    c.login(name).await;
+    c
+}
+
+#[tokio::test]
+async fn chat_crosses_the_nodes() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut ann = connect(&a, "/chat", "ann").await;
+    let mut bob = connect(&b, "/chat", "bob").await;
+    ann.expect_line("User bob Logged in").await;
+    bob.say("from b").await;
+    ann.expect_line("bob said: from b").await;
+    ann.say("from a").await;
+    bob.expect_line("ann said: from a").await;
+    // Rooms span nodes; the lobby stays apart.
+    let mut cat = connect(&b, "/chat", "cat").await;
+    ann.expect_line("User cat Logged in").await;
+    bob.expect_line("User cat Logged in").await;
+    ann.join("r").await;
+    cat.join("r").await;
+    ann.say("in r").await;
+    cat.expect_line("ann said: in r").await;
+    bob.say("lobby only").await;
+    cat.say("r again").await;
+    ann.expect_line("cat said: r again").await;
+    // Namespaces stay apart across nodes too.
+    let mut root = connect(&a, "/", "root").await;
+    let mut root_b = connect(&b, "/", "rootb").await;
+    root.expect_line("User rootb Logged in").await;
+    root_b.say("only /").await;
+    root.expect_line("rootb said: only /").await;
+    // Disconnect notices cross.
+    cat.disconnect().await;
+    ann.expect_line("User cat disconnected").await;
+}
+
+#[tokio::test]
+async fn host_actions_and_listings_cross_the_nodes() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut b_events = b.events();
+    let mut ann = connect(&a, "/chat", "ann").await;
+    let mut bob = connect(&b, "/chat", "bob").await;
+    let bob_sid = b_events.connected("/chat").await;
+    ann.expect_line("User bob Logged in").await;
+
+    // Emits from a's host reach b's sockets.
+    a.hub
+        .emit(
+            Target::socket("/chat", &bob_sid),
+            "news",
+            vec![Value::from("direct")],
+        )
+        .unwrap();
+    assert_eq!(
+        bob.next().await,
+        Incoming::Event("news".into(), vec![serde_json::json!("direct")])
+    );
+    a.hub
+        .emit(
+            Target::lobby("/chat"),
+            "serverMessage",
+            vec![Value::from("lobby everywhere")],
+        )
+        .unwrap();
+    ann.expect_line("lobby everywhere").await;
+    bob.expect_line("lobby everywhere").await;
+
+    // a's host moves bob (on b) into a room, and it takes effect on b.
+    a.hub.join("/chat", &bob_sid, "vip").await.unwrap();
+    ann.join("vip").await;
+    bob.say("bob in vip").await;
+    ann.expect_line("bob said: bob in vip").await;
+    a.hub
+        .emit(
+            Target::room("/chat", "vip"),
+            "serverMessage",
+            vec![Value::from("vip news")],
+        )
+        .unwrap();
+    ann.expect_line("vip news").await;
+    bob.expect_line("vip news").await;
+
+    // Listings show both nodes' sockets, with names.
+    let listing = a.hub.rooms("/chat").await.unwrap();
+    assert_eq!(listing.rooms.len(), 1, "{listing:?}");
+    let names: Vec<_> = listing.rooms[0]
+        .members
+        .iter()
+        .map(|m| m.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["ann", "bob"]);
+    assert_eq!(b.hub.rooms("/chat").await.unwrap(), listing);
+
+    // Leave and disconnect, across nodes.
+    a.hub.leave("/chat", &bob_sid, "vip").await.unwrap();
+    let listing = a.hub.rooms("/chat").await.unwrap();
+    assert_eq!(listing.lobby.len(), 1);
+    a.hub.disconnect("/chat", &bob_sid).await.unwrap();
+    loop {
+        match bob.next().await {
+            Incoming::Close => break,
+            Incoming::Event(..) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // (ann is in vip and bob left it: the notice went to the lobby.)
+    let listing = a.hub.rooms("/chat").await.unwrap();
+    assert!(listing.lobby.is_empty(), "{listing:?}");
+    // A socket nowhere: not found, once every node has answered.
+    let started = std::time::Instant::now();
+    let err = a
+        .hub
+        .join("/chat", "AAAAAAAAAAAAAAAA", "r")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ActionError::SocketNotFound { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered without waiting out the timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_outage_keeps_local_chat_and_heals() {
+    if !available() {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut a_cluster = Events(
+        a.hub
+            .subscribe(EventFilter::kinds(EventKinds::CLUSTER))
+            .unwrap(),
+    );
+    let mut b_cluster = Events(
+        b.hub
+            .subscribe(EventFilter::kinds(EventKinds::CLUSTER))
+            .unwrap(),
+    );
+    let mut ann = connect(&a, "/", "ann").await;
+    let mut amy = connect(&a, "/", "amy").await;
+    ann.expect_line("User amy Logged in").await;
+    let mut bob = connect(&b, "/", "bob").await;
+    ann.expect_line("User bob Logged in").await;
+    amy.expect_line("User bob Logged in").await;
+
+    redis.stop();
+    for events in [&mut a_cluster, &mut b_cluster] {
+        let HubEvent::Cluster(e) = events.next().await else {
+            panic!()
+        };
+        assert!(!e.up, "{e:?}");
+    }
+    // Each node still serves its own sockets.
+    ann.say("during the outage").await;
+    amy.expect_line("ann said: during the outage").await;
+    bob.say("alone on b").await;
+    // Host actions that need the other nodes say why they cannot.
+    let err = a.hub.join("/", "AAAAAAAAAAAAAAAA", "r").await.unwrap_err();
+    assert!(matches!(err, ActionError::Delivery(_)), "{err}");
+
+    redis.restart();
+    for events in [&mut a_cluster, &mut b_cluster] {
+        let HubEvent::Cluster(e) = events.next().await else {
+            panic!()
+        };
+        assert!(e.up, "{e:?}");
+    }
+    // Cross-node delivery is back, without restarting any hub.
+    bob.say("after the outage").await;
+    ann.expect_line("bob said: after the outage").await;
+    amy.expect_line("bob said: after the outage").await;
+    ann.say("back").await;
+    bob.expect_line("ann said: back").await;
+}
+
+#[test]
+fn start_fails_clearly_when_redis_is_unreachable() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = Hub::start(HubConfig {
+        redis_url: Some(format!("redis://127.0.0.1:{port}")),
+        ..config()
+    })
+    .unwrap_err();
+    assert!(matches!(err, StartError::Redis(_)), "{err}");
+    assert!(err.to_string().contains("cannot reach Redis"), "{err}");
+    let err = Hub::start(HubConfig {
+        redis_url: Some("http://nope".into()),
+        ..config()
+    })
+    .unwrap_err();
+    assert!(matches!(err, StartError::InvalidConfig(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_node_that_stops_leaves_the_others_serving() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let mut ann = connect(&a, "/", "ann").await;
+    {
+        let b = node(&redis);
+        let mut bob = connect(&b, "/", "bob").await;
+        ann.expect_line("User bob Logged in").await;
+        bob.say("bye").await;
+        ann.expect_line("bob said: bye").await;
+        b.hub.shutdown();
+        // b's sockets left: a's clients are told.
+        ann.expect_line("User bob disconnected").await;
+    }
+    let mut amy = connect(&a, "/", "amy").await;
+    ann.expect_line("User amy Logged in").await;
+    amy.say("still here").await;
+    ann.expect_line("amy said: still here").await;
+    assert_eq!(a.hub.rooms("/").await.unwrap().lobby.len(), 2);
+}
