@@ -1,8 +1,11 @@
 # chathub's top-level commands; each is a script in scripts/.
-.PHONY: demo test lint setup
+.PHONY: demo demo-cluster test lint setup
 
 demo:   ## the chapter's chat at http://127.0.0.1:3000/
 	@scripts/demo.sh
+
+demo-cluster:  ## two hubs (Node :3000, Rust :3001) on one Redis
+	@scripts/demo-cluster.sh
 
 test:   ## every test (installs what is missing first)
 	@scripts/test.sh

@@ -32,6 +32,10 @@ export interface HubOptions {
   pagePath?: string;
   /** `socket.io-client/dist`, for `/socket.io/socket.io.js`. Default: resolved from `socket.io-client`. */
   clientDist?: string;
+  /** A Redis URL: every hub on the same Redis (and prefix) acts as one. Default: none (alone, in memory). */
+  redisUrl?: string;
+  /** The Redis channel prefix. Default `chathub`. */
+  redisPrefix?: string;
   /** Threads of the hub's runtime. Default: one per CPU. */
   workerThreads?: number;
   /** Events queued for the listeners before drops. Default 10000. */
@@ -117,6 +121,13 @@ export interface DisconnectEvent {
   reason: string;
 }
 
+/** The link to the other hubs (Redis) went down (`up: false`) or came back. */
+export interface ClusterEvent {
+  node: string;
+  up: boolean;
+  detail: string;
+}
+
 /** Hub events by name. */
 export interface HubEvents {
   connect: ConnectEvent;
@@ -127,6 +138,7 @@ export interface HubEvents {
   event: CustomEvent;
   rejected: RejectedEvent;
   disconnect: DisconnectEvent;
+  cluster: ClusterEvent;
 }
 
 /** What a connect hook sees. */
@@ -213,7 +225,10 @@ export declare class Namespace {
 export declare class Hub {
   constructor(options?: HubOptions);
   readonly namespaces: string[];
+  /** Sockets connected to this hub now. */
   readonly socketCount: number;
+  /** This hub's node id in its Redis cluster, or null without Redis. */
+  readonly clusterNode: string | null;
 
   /** Listens to hub events; only events with a listener leave Rust. */
   on<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;

@@ -26,6 +26,7 @@ const EVENT_NAMES = {
   event: 'event',
   rejected: 'rejected',
   disconnect: 'disconnect',
+  cluster: 'cluster',
 };
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const MAX_DEPTH = 64;
@@ -131,6 +132,8 @@ const OPTION_TYPES = {
   servePage: 'boolean',
   pagePath: 'string',
   clientDist: 'string',
+  redisUrl: 'string',
+  redisPrefix: 'string',
   workerThreads: 'count',
   eventQueueCapacity: 'count',
   hookTimeout: 'ms',
@@ -339,9 +342,14 @@ class Hub {
     return this.#native.namespaces;
   }
 
-  /** How many sockets are connected now. */
+  /** How many sockets are connected now (to this hub). */
   get socketCount() {
     return this.#native.socketCount;
+  }
+
+  /** This hub's node id in its Redis cluster, or null without Redis. */
+  get clusterNode() {
+    return this.#native.clusterNode;
   }
 
   // --- observe -------------------------------------------------------------
@@ -349,7 +357,8 @@ class Hub {
   /**
    * Listens to hub events: `connect` (alias `connection`), `login`, `join`,
    * `message`, `event` (any event outside the chat), `rejected`,
-   * `disconnect`. Only events with a listener leave Rust.
+   * `disconnect`, `cluster` (the Redis link went down or came back). Only
+   * events with a listener leave Rust.
    */
   on(name, listener) {
     const kind = EVENT_NAMES[checkString(name, 'the event name')];

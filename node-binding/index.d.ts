@@ -23,7 +23,9 @@ export declare class NativeHub {
   get namespaces(): Array<string>
   /** Whether `close` was called. */
   get closed(): boolean
-  /** Sockets connected now. */
+  /** This hub's node id in its Redis cluster (null without Redis). */
+  get clusterNode(): string | null
+  /** Sockets connected now (on this hub). */
   get socketCount(): number
   /**
    * Starts delivering events to `listener(json, buffers, ackId)`, in the
@@ -132,6 +134,8 @@ export interface NativeOptions {
   servePage?: boolean
   pagePath?: string
   clientDist?: string
+  redisUrl?: string
+  redisPrefix?: string
   workerThreads?: number
   eventQueueCapacity?: number
   hookTimeout?: number

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p chathub --example chat-server
 //! HOST=0.0.0.0 PORT=8080 RUST_LOG=chathub=debug cargo run -p chathub --example chat-server
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run -p chathub --example chat-server
 //! ```
 //!
 //! Serves the chat page at `http://HOST:PORT/` and logs every event, as the
@@ -29,8 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()
         .map_err(|e| format!("PORT must be a port number: {e}"))?;
 
+    // REDIS_URL joins this hub to the others on the same Redis.
+    let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
     let hub = Hub::start(HubConfig {
         bind: Some(SocketAddr::new(host, port)),
+        redis_url,
         ..Default::default()
     })?;
     let addr = hub.local_addr().expect("the hub has a listener");
@@ -72,6 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 e.ns,
                 e.name.as_deref().unwrap_or(&e.sid),
                 e.reason
+            ),
+            HubEvent::Cluster(e) => println!(
+                "redis link {}: {}",
+                if e.up { "up" } else { "down" },
+                e.detail
             ),
             _ => {}
         }

@@ -15,7 +15,7 @@ const app = express();
 app.get('/', (req, res) => res.sendFile(path.join(__dirname, '..', '..', 'core', 'assets', 'index.html')));
 app.get('/health', (req, res) => res.json({ ok: true, sockets: hub.socketCount }));
 
-const hub = new Hub();
+const hub = new Hub({ redisUrl: process.env.REDIS_URL || undefined });
 hub.onEvent('my event', (socket, content) => console.log(content));
 hub.on('message', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid}: ${e.text}`));
 

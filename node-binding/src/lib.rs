@@ -119,6 +119,9 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "type": "disconnect", "ns": e.ns, "sid": e.sid, "name": e.name,
             "room": e.room, "reason": e.reason,
         }),
+        HubEvent::Cluster(e) => json!({
+            "type": "cluster", "node": e.node, "up": e.up, "detail": e.detail,
+        }),
         other => json!({ "type": "unknown", "ns": other.ns(), "sid": other.sid() }),
     };
     (body.to_string(), bins, ack)
@@ -144,6 +147,8 @@ pub struct NativeOptions {
     pub serve_page: Option<bool>,
     pub page_path: Option<String>,
     pub client_dist: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
     pub worker_threads: Option<u32>,
     pub event_queue_capacity: Option<u32>,
     pub hook_timeout: Option<u32>,
@@ -166,6 +171,8 @@ fn config(o: NativeOptions) -> HubConfig {
         serve_page: o.serve_page.unwrap_or(false),
         page_path: o.page_path.map(Into::into),
         client_dist: o.client_dist.map(Into::into),
+        redis_url: o.redis_url,
+        redis_prefix: o.redis_prefix.unwrap_or(base.redis_prefix.clone()),
         worker_threads: o.worker_threads.map(|v| v as usize),
         event_queue_capacity: n(o.event_queue_capacity, base.event_queue_capacity),
         hook_timeout: ms(o.hook_timeout, base.hook_timeout),
@@ -270,7 +277,13 @@ impl NativeHub {
         self.hub.is_closed()
     }
 
-    /// Sockets connected now.
+    /// This hub's node id in its Redis cluster (null without Redis).
+    #[napi(getter)]
+    pub fn cluster_node(&self) -> Option<String> {
+        self.hub.cluster_node()
+    }
+
+    /// Sockets connected now (on this hub).
     #[napi(getter)]
     pub fn socket_count(&self) -> u32 {
         u32::try_from(self.hub.socket_count()).unwrap_or(u32::MAX)
@@ -917,6 +930,7 @@ pub fn event_kinds() -> std::collections::HashMap<String, u32> {
         ("event", EventKinds::CUSTOM),
         ("rejected", EventKinds::REJECTED),
         ("disconnect", EventKinds::DISCONNECT),
+        ("cluster", EventKinds::CLUSTER),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.bits()))

@@ -1,0 +1,162 @@
+'use strict';
+// Scale-out: hubs in separate processes — the Rust example, the C example
+// and a Node host (this test process, through the addon) — on one real
+// redis-server act as one hub; a Redis outage keeps local chat going and
+// heals by itself.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { Hub } = require('../../node-binding');
+const { EXAMPLES, ROOT, client, within } = require('./helpers');
+const { RedisServer } = require('./redis');
+
+/** The hosts in other processes: the Rust example, and the C one when built. */
+function otherHosts() {
+  const hosts = [['rust', EXAMPLES.rust]];
+  if (EXAMPLES.c) hosts.push(['c', EXAMPLES.c]);
+  return hosts;
+}
+
+/** A Node host in this process: an http server with a hub attached. */
+async function nodeHost(redisUrl) {
+  const server = http.createServer((req, res) => res.end('node host'));
+  const hub = new Hub({ redisUrl, workerThreads: 2, shutdownTimeout: 2000 });
+  hub.attach(server);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    hub,
+    async stop() {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function nextCluster(hub, up) {
+  return within(new Promise((resolve) => {
+    const l = (e) => {
+      if (e.up === up) {
+        hub.off('cluster', l);
+        resolve(e);
+      }
+    };
+    hub.on('cluster', l);
+  }), `the cluster link to go ${up ? 'up' : 'down'}`);
+}
+
+test('hubs in separate processes act as one over Redis', async (t) => {
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const env = { REDIS_URL: redis.url };
+  const node = await nodeHost(redis.url);
+  t.after(() => node.stop());
+  const others = [];
+  for (const [name, start] of otherHosts()) {
+    const server = await start(env);
+    t.after(() => server.stop());
+    others.push({ name, server });
+  }
+  const nodes = [{ name: 'node', url: node.url }, ...others.map((o) => ({ name: o.name, url: o.server.url }))];
+  const clients = [];
+  t.after(() => clients.forEach((c) => c.close()));
+  const connect = (n, ns = '/chat') => {
+    const c = client(n.url, ns, { transports: ['websocket'] });
+    clients.push(c);
+    return c;
+  };
+
+  await t.test('lobby and room chat, notices and namespaces cross every node', async () => {
+    const users = [];
+    for (const n of nodes) {
+      const c = connect(n);
+      await c.login(`u-${n.name}`);
+      for (const earlier of users) await earlier.expectLine(`User u-${n.name} Logged in`);
+      users.push(c);
+    }
+    // Lobby: each one's line reaches every other node.
+    for (const [i, c] of users.entries()) {
+      await c.say(`hello from ${nodes[i].name}`);
+      for (const [j, other] of users.entries()) {
+        if (j !== i) await other.expectLine(`u-${nodes[i].name} said: hello from ${nodes[i].name}`);
+      }
+    }
+    // A room that spans the nodes; the lobby does not hear it.
+    const lobbyWatcher = connect(nodes[0]);
+    await lobbyWatcher.login('watcher');
+    for (const c of users) await c.expectLine('User watcher Logged in');
+    for (const c of users) await c.join('span');
+    await users[0].say('in span');
+    for (const c of users.slice(1)) await c.expectLine(`u-${nodes[0].name} said: in span`);
+    // The other namespace hears nothing of it.
+    const rootA = connect(nodes[0], '/');
+    await rootA.login('rootA');
+    const rootB = connect(nodes[nodes.length - 1], '/');
+    await rootB.login('rootB');
+    await rootA.expectLine('User rootB Logged in');
+    // A disconnect on one node is announced on the others.
+    users.at(-1).close();
+    for (const c of users.slice(0, -1)) await c.expectLine(`User u-${nodes.at(-1).name} disconnected`);
+    // The watcher (lobby) heard none of the room: its next line is this one.
+    await rootA.say('ns check');
+    await rootB.expectLine('rootA said: ns check');
+    await lobbyWatcher.say('lobby again');
+  });
+
+  await t.test("the Node host's actions and listings reach the other nodes", async () => {
+    const far = nodes[1];
+    const c = connect(far);
+    await c.login('far');
+    const sid = c.socket.id;
+    node.hub.of('/chat').socket(sid).emit('news', 'direct across');
+    assert.deepEqual(await c.event('news'), ['direct across']);
+    await node.hub.of('/chat').join(sid, 'moved');
+    let listing = await node.hub.of('/chat').rooms();
+    const moved = listing.rooms.find((r) => r.name === 'moved');
+    assert.deepEqual(moved && moved.members, [{ sid, name: 'far' }]);
+    node.hub.of('/chat').to('moved').emit('serverMessage', 'to the moved');
+    await c.expectLine('to the moved');
+    await node.hub.of('/chat').leave(sid, 'moved');
+    listing = await node.hub.of('/chat').rooms();
+    assert.ok(listing.lobby.some((m) => m.sid === sid), JSON.stringify(listing));
+    await node.hub.of('/chat').disconnect(sid);
+    assert.equal(await c.disconnected(), 'io server disconnect');
+    await assert.rejects(node.hub.of('/chat').join('AAAAAAAAAAAAAAAA', 'r'), /no socket/);
+  });
+
+  await t.test('a Redis outage: local chat goes on, cross-node chat comes back', async () => {
+    const here = connect(nodes[0], '/');
+    await here.login('here1');
+    const here2 = connect(nodes[0], '/');
+    await here2.login('here2');
+    await here.expectLine('User here2 Logged in');
+    const there = connect(nodes[1], '/');
+    await there.login('there');
+    await here.expectLine('User there Logged in');
+    await here2.expectLine('User there Logged in');
+
+    const down = nextCluster(node.hub, false);
+    await redis.stop();
+    await down;
+    for (const o of others) await o.server.waitForLine(/redis link down/);
+    await here.say('during the outage');
+    await here2.expectLine('here1 said: during the outage');
+    await there.say('alone over there');
+
+    const up = nextCluster(node.hub, true);
+    await redis.restart();
+    // Every hub reconnects by itself: this process's says so by an event,
+    // the others in their logs.
+    await up;
+    for (const o of others) await o.server.waitForLine(/redis link up/);
+    await there.say('after the outage');
+    await here.expectLine('there said: after the outage');
+    await here2.expectLine('there said: after the outage');
+    await here.say('back here');
+    await there.expectLine('here1 said: back here');
+  });
+});
