@@ -277,6 +277,11 @@ impl Cluster {
             .and_then(Weak::upgrade)
     }
 
+    /// Messages lost (not published) so far.
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
     /// This node's id.
     pub(crate) fn node(&self) -> &str {
         &self.node

@@ -7,6 +7,56 @@ use std::time::Duration;
 use crate::chat::ChatLimits;
 use crate::error::StartError;
 
+/// How much one socket may send. Each event costs one event token and its
+/// size in byte tokens; tokens come back at the per-second rate, up to the
+/// burst. An event with no token left is dropped and its sender gets
+/// `Error: too many events, slow down` (at most once a second); after
+/// `strikes` dropped events in a row the socket is disconnected (reason
+/// `flood`). A rate of 0 turns that limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimits {
+    /// Events per second, sustained. Default 100.
+    pub events_per_sec: u32,
+    /// Events at once above the rate. Default 200.
+    pub event_burst: u32,
+    /// Bytes per second, sustained. Default 1,000,000.
+    pub bytes_per_sec: u64,
+    /// Bytes at once above the rate. Default 2,000,000.
+    pub byte_burst: u64,
+    /// Dropped events in a row before a disconnect. Default 50.
+    pub strikes: u32,
+    /// Events waiting in one socket's queue (behind a slow login hook, say)
+    /// before further ones are dropped as flood. Default 1,024.
+    pub max_queued_events: usize,
+}
+
+impl Default for FloodLimits {
+    fn default() -> Self {
+        FloodLimits {
+            events_per_sec: 100,
+            event_burst: 200,
+            bytes_per_sec: 1_000_000,
+            byte_burst: 2_000_000,
+            strikes: 50,
+            max_queued_events: 1024,
+        }
+    }
+}
+
+impl FloodLimits {
+    /// No limit at all (tests, trusted clients).
+    pub fn off() -> FloodLimits {
+        FloodLimits {
+            events_per_sec: 0,
+            event_burst: 0,
+            bytes_per_sec: 0,
+            byte_burst: 0,
+            strikes: 0,
+            max_queued_events: usize::MAX,
+        }
+    }
+}
+
 /// Everything a hub can be told before it starts. Build one with
 /// `HubConfig::default()` and change the fields you need:
 ///
@@ -43,6 +93,16 @@ pub struct HubConfig {
     /// section). Default 4,096 (socketioxide's own default, 128, drops
     /// replies under an ordinary burst).
     pub socket_buffer: usize,
+    /// A connection whose writes have been blocked this long (its client
+    /// reads nothing) is cut; its sockets leave with reason `slow
+    /// consumer`. Default 10 s.
+    pub slow_consumer_timeout: Duration,
+    /// Per-socket flood limits (see [`FloodLimits`]).
+    pub flood: FloodLimits,
+    /// Most connections at once from one IP address on the hub's own
+    /// listener (0: no limit, the default: users behind one NAT share an
+    /// address).
+    pub max_connections_per_ip: usize,
     /// Limits on names, rooms and messages.
     pub limits: ChatLimits,
     /// Origins allowed by CORS (`*` for any). Empty (the default): no CORS
@@ -89,6 +149,9 @@ impl Default for HubConfig {
             connect_timeout: Duration::from_secs(45),
             max_payload: 1_000_000,
             socket_buffer: 4096,
+            slow_consumer_timeout: Duration::from_secs(10),
+            flood: FloodLimits::default(),
+            max_connections_per_ip: 0,
             limits: ChatLimits::default(),
             cors_origins: Vec::new(),
             serve_page: true,
@@ -136,6 +199,7 @@ impl HubConfig {
             ("connect_timeout", self.connect_timeout),
             ("hook_timeout", self.hook_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("slow_consumer_timeout", self.slow_consumer_timeout),
         ] {
             if d.is_zero() {
                 return bad(format!("{name} must be more than zero"));
@@ -147,6 +211,15 @@ impl HubConfig {
         let l = &self.limits;
         if l.max_name_len == 0 || l.max_room_len == 0 || l.max_message_len == 0 {
             return bad("the name, room and message limits must be more than zero".into());
+        }
+        let f = &self.flood;
+        if (f.events_per_sec > 0 && f.event_burst == 0)
+            || (f.bytes_per_sec > 0 && f.byte_burst == 0)
+        {
+            return bad("a flood limit with a rate needs a burst of at least 1".into());
+        }
+        if f.max_queued_events == 0 {
+            return bad("flood.max_queued_events must be more than zero".into());
         }
         if self.socket_buffer == 0 {
             return bad("socket_buffer must be more than zero".into());

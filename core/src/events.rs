@@ -39,8 +39,10 @@ impl EventKinds {
     /// [`HubEvent::Cluster`]: the link to the other hubs (Redis) went down
     /// or came back.
     pub const CLUSTER: EventKinds = EventKinds(1 << 7);
+    /// [`HubEvent::Limit`]: a socket went over a limit (flood, slow reader).
+    pub const LIMIT: EventKinds = EventKinds(1 << 8);
     /// Every kind.
-    pub const ALL: EventKinds = EventKinds((1 << 8) - 1);
+    pub const ALL: EventKinds = EventKinds((1 << 9) - 1);
 
     /// Whether every kind in `other` is in `self`.
     pub const fn contains(self, other: EventKinds) -> bool {
@@ -258,6 +260,23 @@ pub struct ClusterEvent {
     pub detail: String,
 }
 
+/// A socket went over one of the hub's limits (see the README's
+/// operations section): its events were dropped, or it was disconnected.
+#[derive(Debug, Clone)]
+pub struct LimitEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// Its name, if it logged in.
+    pub name: Option<String>,
+    /// Which limit: `events per second`, `bytes per second`, `queued
+    /// events`, `slow consumer`.
+    pub limit: String,
+    /// Whether the socket was disconnected for it (else: events dropped).
+    pub disconnected: bool,
+}
+
 /// Something that happened in the hub.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -278,6 +297,8 @@ pub enum HubEvent {
     Disconnect(DisconnectEvent),
     /// See [`ClusterEvent`].
     Cluster(ClusterEvent),
+    /// See [`LimitEvent`].
+    Limit(LimitEvent),
 }
 
 impl HubEvent {
@@ -292,6 +313,7 @@ impl HubEvent {
             HubEvent::Rejected(_) => EventKinds::REJECTED,
             HubEvent::Disconnect(_) => EventKinds::DISCONNECT,
             HubEvent::Cluster(_) => EventKinds::CLUSTER,
+            HubEvent::Limit(_) => EventKinds::LIMIT,
         }
     }
 
@@ -305,6 +327,7 @@ impl HubEvent {
             HubEvent::Custom(e) => &e.ns,
             HubEvent::Rejected(e) => &e.ns,
             HubEvent::Disconnect(e) => &e.ns,
+            HubEvent::Limit(e) => &e.ns,
             HubEvent::Cluster(_) => "",
         }
     }
@@ -319,6 +342,7 @@ impl HubEvent {
             HubEvent::Custom(e) => &e.sid,
             HubEvent::Rejected(e) => &e.sid,
             HubEvent::Disconnect(e) => &e.sid,
+            HubEvent::Limit(e) => &e.sid,
             HubEvent::Cluster(_) => "",
         }
     }

@@ -181,6 +181,17 @@ pub(crate) struct Connections {
     sever: watch::Receiver<bool>,
     live: Arc<watch::Sender<usize>>,
     busy: Arc<watch::Sender<usize>>,
+    limits: ConnLimits,
+    per_ip: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// The connection-level limits, from the config.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnLimits {
+    pub(crate) slow_consumer_timeout: Duration,
+    pub(crate) max_per_ip: usize,
+    pub(crate) slow: Arc<SlowCut>,
+    pub(crate) refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Counts one unit in a counter for as long as it lives.
@@ -199,11 +210,52 @@ impl Drop for CountGuard {
     }
 }
 
-/// What a connection and its request handler share: once the connection
-/// was upgraded to a WebSocket, it counts as busy until it closes.
+/// The Engine.IO sessions whose connection was cut because its client read
+/// nothing for [`HubConfig::slow_consumer_timeout`](crate::HubConfig);
+/// their sockets' leaves say `slow consumer`. Entries expire after a minute.
+#[derive(Debug, Default)]
+pub(crate) struct SlowCut {
+    cut: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl SlowCut {
+    fn insert(&self, sid: String) {
+        let mut cut = self.cut.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        cut.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+        cut.insert(sid, now);
+    }
+
+    /// Whether the session `sid` was cut for reading nothing.
+    pub(crate) fn contains(&self, sid: &str) -> bool {
+        self.cut
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(sid)
+    }
+}
+
+/// What a connection, its request handler and the sockets on it share:
+/// once upgraded to a WebSocket it counts as busy until it closes; the
+/// Engine.IO session it carries (for the slow-consumer cut).
 #[derive(Default)]
 struct ConnState {
     upgraded: Mutex<Option<CountGuard>>,
+    engine_sid: Mutex<Option<String>>,
+}
+
+/// The connection a request came on, in the request's extensions.
+#[derive(Clone)]
+pub(crate) struct ConnHandle(Arc<ConnState>);
+
+impl ConnHandle {
+    /// Records the Engine.IO session this connection carries.
+    pub(crate) fn set_engine_sid(&self, sid: &str) {
+        let mut s = self.0.engine_sid.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_none() {
+            *s = Some(sid.to_owned());
+        }
+    }
 }
 
 type SeverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -214,9 +266,14 @@ type SeverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Tracked<S> {
     inner: S,
     _live: CountGuard,
-    _state: Arc<ConnState>,
+    _ip: Option<IpGuard>,
+    state: Arc<ConnState>,
     sever: SeverFuture,
     severed: bool,
+    /// Runs while writes are blocked; fires after the slow-consumer timeout.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    stall_limit: Duration,
+    slow: Arc<SlowCut>,
 }
 
 impl<S> Tracked<S> {
@@ -225,6 +282,53 @@ impl<S> Tracked<S> {
             self.severed = true;
         }
         self.severed
+    }
+
+    /// After a write attempt: a completed one clears the stall clock, a
+    /// blocked one starts it; true when it ran out (the client reads
+    /// nothing): the connection is then cut.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>, attempt: &Poll<T>) -> bool {
+        if attempt.is_ready() {
+            self.stall = None;
+            return false;
+        }
+        let limit = self.stall_limit;
+        let timer = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let sid = self
+            .state
+            .engine_sid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        tracing::info!(sid = ?sid, "cutting a connection whose client reads nothing (slow consumer)");
+        if let Some(sid) = sid {
+            self.slow.insert(sid);
+        }
+        self.severed = true;
+        true
+    }
+}
+
+/// Counts one connection from an IP address while it lives.
+struct IpGuard {
+    ip: std::net::IpAddr,
+    counts: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Drop for IpGuard {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -255,14 +359,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.is_severed(cx) {
             return Poll::Ready(Err(severed_error()));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let attempt = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if self.stalled(cx, &attempt) {
+            return Poll::Ready(Err(severed_error()));
+        }
+        attempt
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.is_severed(cx) {
             return Poll::Ready(Err(severed_error()));
         }
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let attempt = Pin::new(&mut self.inner).poll_flush(cx);
+        if self.stalled(cx, &attempt) {
+            return Poll::Ready(Err(severed_error()));
+        }
+        attempt
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -277,12 +389,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.is_severed(cx) {
             return Poll::Ready(Err(severed_error()));
         }
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let attempt = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if self.stalled(cx, &attempt) {
+            return Poll::Ready(Err(severed_error()));
+        }
+        attempt
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// The `sid` query parameter of an Engine.IO request.
+fn query_sid(uri: &http::Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sid="))
+        .filter(|s| !s.is_empty())
 }
 
 /// Whether a request asks to become a WebSocket.
@@ -293,13 +417,41 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
 }
 
 impl Connections {
-    pub(crate) fn new(stop: watch::Receiver<bool>, sever: watch::Receiver<bool>) -> Connections {
+    pub(crate) fn new(
+        stop: watch::Receiver<bool>,
+        sever: watch::Receiver<bool>,
+        limits: ConnLimits,
+    ) -> Connections {
         Connections {
             stop,
             sever,
             live: Arc::new(watch::channel(0).0),
             busy: Arc::new(watch::channel(0).0),
+            limits,
+            per_ip: Default::default(),
         }
+    }
+
+    /// Counts a connection from `remote` against the per-IP limit; `None`
+    /// when it is over (the caller drops the connection).
+    fn admit_ip(&self, remote: Option<SocketAddr>) -> Result<Option<IpGuard>, ()> {
+        let (Some(addr), max) = (remote, self.limits.max_per_ip) else {
+            return Ok(None);
+        };
+        if max == 0 {
+            return Ok(None);
+        }
+        let ip = addr.ip();
+        let mut counts = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return Err(());
+        }
+        *n += 1;
+        Ok(Some(IpGuard {
+            ip,
+            counts: self.per_ip.clone(),
+        }))
     }
 
     /// Waits until every connection is closed.
@@ -334,14 +486,25 @@ impl Connections {
     where
         I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        let Ok(ip_guard) = self.admit_ip(remote) else {
+            self.limits
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(?remote, "refusing a connection: too many from this address");
+            return;
+        };
         let state = Arc::new(ConnState::default());
         let mut sever = self.sever.clone();
         let io = Tracked {
             inner: io,
             _live: CountGuard::new(&self.live),
-            _state: state.clone(),
+            _ip: ip_guard,
+            state: state.clone(),
             sever: Box::pin(async move { until_stopped(&mut sever).await }),
             severed: false,
+            stall: None,
+            stall_limit: self.limits.slow_consumer_timeout,
+            slow: self.limits.slow.clone(),
         };
         let busy = self.busy.clone();
         let mut stop = self.stop.clone();
@@ -351,6 +514,11 @@ impl Connections {
                     req.extensions_mut().insert(RemoteAddr(addr));
                 }
                 let upgrade = is_upgrade(&req);
+                if upgrade && let Some(sid) = query_sid(req.uri()) {
+                    // A polling session moving to this WebSocket.
+                    ConnHandle(state.clone()).set_engine_sid(sid);
+                }
+                req.extensions_mut().insert(ConnHandle(state.clone()));
                 let in_flight = CountGuard::new(&busy);
                 let state = state.clone();
                 let busy = busy.clone();

@@ -28,6 +28,25 @@ use crate::http::{Connections, HubService, Prefixed, until_stopped};
 use crate::session::{Namespace, RemoteAddr, Shared};
 use crate::value::Value;
 
+/// What the hub refused or lost so far (counters since start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct HubStats {
+    /// Sockets connected now (to this hub).
+    pub sockets: usize,
+    /// Packets not sent because a socket's queue was full (a slow reader).
+    pub packets_dropped: u64,
+    /// Client events dropped for the flood limits.
+    pub events_dropped: u64,
+    /// Sockets disconnected for flooding.
+    pub flood_disconnects: u64,
+    /// Sockets whose connection was cut for reading nothing.
+    pub slow_consumer_disconnects: u64,
+    /// Connections refused by the per-IP limit.
+    pub connections_refused: u64,
+    /// Messages for the other hubs lost while Redis was unavailable.
+    pub cluster_messages_lost: u64,
+}
+
 /// Event names Socket.IO reserves; emitting them is refused.
 const RESERVED_EVENTS: [&str; 6] = [
     "connect",
@@ -166,6 +185,9 @@ impl Hub {
         let id = NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             limits: config.limits,
+            flood: config.flood,
+            stats: Default::default(),
+            slow_cut: Default::default(),
             events: Arc::new(EventBus::new(config.event_queue_capacity)),
             connect_hook: RwLock::new(None),
             login_hook: RwLock::new(None),
@@ -320,6 +342,21 @@ impl Hub {
     /// Whether shutdown was asked for.
     pub fn is_closed(&self) -> bool {
         self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// The hub's counters: what it refused or lost.
+    pub fn stats(&self) -> HubStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &self.inner.shared.stats;
+        HubStats {
+            sockets: self.socket_count(),
+            packets_dropped: st.packets_dropped.load(Relaxed),
+            events_dropped: st.events_dropped.load(Relaxed),
+            flood_disconnects: st.flood_disconnects.load(Relaxed),
+            slow_consumer_disconnects: st.slow_disconnects.load(Relaxed),
+            connections_refused: st.connections_refused.load(Relaxed),
+            cluster_messages_lost: self.inner.shared.cluster.get().map_or(0, |c| c.lost()),
+        }
     }
 
     /// How many sockets are connected now, over all namespaces.
@@ -701,7 +738,16 @@ async fn run(
     let service = HubService::new(assets, sio, &config.cors_origins);
     let (http_stop, http_stop_rx) = watch::channel(false);
     let (sever, sever_rx) = watch::channel(false);
-    let connections = Connections::new(http_stop_rx, sever_rx);
+    let connections = Connections::new(
+        http_stop_rx,
+        sever_rx,
+        crate::http::ConnLimits {
+            slow_consumer_timeout: config.slow_consumer_timeout,
+            max_per_ip: config.max_connections_per_ip,
+            slow: shared.slow_cut.clone(),
+            refused: shared.stats.connections_refused.clone(),
+        },
+    );
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let command_backend = backend.clone();
     tokio::spawn(async move {

@@ -54,17 +54,18 @@ pub mod events;
 pub mod hooks;
 mod http;
 mod hub;
+mod limits;
 mod session;
 mod value;
 
 pub use backend::{MemberInfo, NamespaceListing, RoomInfo, Target};
 pub use chat::ChatLimits;
-pub use config::HubConfig;
+pub use config::{FloodLimits, HubConfig};
 pub use error::{ActionError, StartError};
 pub use events::{Ack, AckError, EventFilter, EventKinds, HubEvent, Subscription};
 pub use hooks::{ConnectHook, ConnectRequest, HookResult, LoginHook, LoginRequest};
 pub use http::{HubService, request_head};
-pub use hub::Hub;
+pub use hub::{Hub, HubStats};
 pub use value::{MissingAttachment, Value};
 
 /// The HTTP body type of [`HubService`] responses.

@@ -15,6 +15,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -45,9 +46,30 @@ const SERVER_MESSAGE: &str = "serverMessage";
 
 type SioValue = socketioxide::handler::Value;
 
+/// Counters of what the hub refused or lost; see [`crate::HubStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) packets_dropped: AtomicU64,
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) flood_disconnects: AtomicU64,
+    pub(crate) slow_disconnects: AtomicU64,
+    pub(crate) connections_refused: Arc<AtomicU64>,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Hub-wide state shared by every namespace and socket.
 pub(crate) struct Shared {
     pub(crate) limits: ChatLimits,
+    pub(crate) flood: crate::config::FloodLimits,
+    pub(crate) stats: Stats,
+    /// Engine.IO session ids whose connection was cut for reading nothing
+    /// (the sockets' leaves say `slow consumer`).
+    pub(crate) slow_cut: Arc<crate::http::SlowCut>,
     pub(crate) events: Arc<EventBus>,
     pub(crate) connect_hook: RwLock<Option<ConnectHook>>,
     pub(crate) login_hook: RwLock<Option<LoginHook>>,
@@ -198,16 +220,20 @@ pub(crate) struct Session<A: Adapter> {
     confirmed: std::sync::atomic::AtomicBool,
     /// Turns true once the socket's leave was handled (notices sent).
     left: watch::Sender<bool>,
+    /// Flood limits of this socket.
+    limiter: Mutex<crate::limits::Limiter>,
+    /// Why the hub ended the socket, when it did (`flood`).
+    ended_by: Mutex<Option<&'static str>>,
 }
 
 impl<A: Adapter> Session<A> {
     fn new(socket: &Arc<Socket<A>>, ns: Arc<Namespace<A>>) -> Arc<Self> {
         let sid = socket.id;
+        let limiter = crate::limits::Limiter::new(&ns.shared.flood, std::time::Instant::now());
         Arc::new(Session {
             sid,
             socket: Arc::downgrade(socket),
             sid_str: sid.to_string(),
-            ns,
             state: Mutex::new(ChatState::default()),
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
@@ -216,6 +242,9 @@ impl<A: Adapter> Session<A> {
             }),
             confirmed: std::sync::atomic::AtomicBool::new(false),
             left: watch::channel(false).0,
+            limiter: Mutex::new(limiter),
+            ended_by: Mutex::new(None),
+            ns,
         })
     }
 
@@ -241,10 +270,16 @@ impl<A: Adapter> Session<A> {
     }
 
     /// Queues a job; starts the draining task if none is running. Returns
-    /// the job back when the session is closed.
+    /// the job back when the session is closed (or, for a client event,
+    /// when its queue is full).
     fn push(self: &Arc<Self>, job: Job<A>) -> Result<(), Job<A>> {
         let mut q = self.lock_queue();
         if q.closed {
+            return Err(job);
+        }
+        if matches!(job, Job::Event { .. })
+            && q.jobs.len() >= self.ns.shared.flood.max_queued_events
+        {
             return Err(job);
         }
         if matches!(job, Job::Disconnect { .. }) {
@@ -334,7 +369,9 @@ impl<A: Adapter> Session<A> {
                 // socketioxide read the event name already, so the rest is
                 // what is broken (too deep, for one).
                 tracing::debug!(sid = %self.sid, "unreadable event arguments: {e}");
-                self.answer(socket, ack, Err("the event's arguments cannot be read"));
+                let error = "the event's arguments cannot be read";
+                self.reply(socket, &format!("Error: {error}"));
+                self.answer(socket, ack, Err(error));
                 return;
             }
         };
@@ -518,6 +555,17 @@ impl<A: Adapter> Session<A> {
         reason: DisconnectReason,
         defer: fn(Arc<Socket<A>>),
     ) {
+        let shared = &self.ns.shared;
+        let slow = shared.slow_cut.contains(&self.sid_str);
+        let reason_text = match *self.ended_by.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(by) => by,
+            None if slow => {
+                Stats::add(&shared.stats.slow_disconnects, 1);
+                self.limit_event("slow consumer", true);
+                "slow consumer"
+            }
+            None => reason_text(reason),
+        };
         let st = self.state();
         let scope = st.scope();
         self.broadcast(
@@ -538,7 +586,7 @@ impl<A: Adapter> Session<A> {
                 sid: self.sid_str.clone(),
                 name: st.name,
                 room: st.room,
-                reason: reason_text(reason).to_owned(),
+                reason: reason_text.to_owned(),
             }));
         }
         self.left.send_replace(true);
@@ -564,7 +612,85 @@ impl<A: Adapter> Session<A> {
     /// A `serverMessage` line to the socket itself.
     fn reply(&self, socket: &Arc<Socket<A>>, line: &str) {
         if let Err(e) = socket.emit(SERVER_MESSAGE, line) {
+            Stats::add(&self.ns.shared.stats.packets_dropped, 1);
             tracing::debug!(sid = %self.sid, "cannot send to the socket: {e}");
+        }
+    }
+
+    /// Tells the host that this socket went over a limit.
+    fn limit_event(&self, limit: &str, disconnected: bool) {
+        let events = &self.ns.shared.events;
+        if events.wants(EventKinds::LIMIT) {
+            events.publish(HubEvent::Limit(crate::events::LimitEvent {
+                ns: self.ns.path.clone(),
+                sid: self.sid_str.clone(),
+                name: self.state().name,
+                limit: limit.to_owned(),
+                disconnected,
+            }));
+        }
+    }
+
+    /// Applies the flood limits to an incoming event; false: drop it.
+    fn admit(&self, socket: &Arc<Socket<A>>, data: &SioValue) -> bool {
+        let size = match data {
+            SioValue::Str(text, bins) => {
+                text.len() + bins.as_ref().map_or(0, |b| b.iter().map(Bytes::len).sum())
+            }
+            SioValue::Bytes(b) => b.len(),
+        };
+        let verdict = {
+            let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
+            if limiter.is_off() {
+                return true;
+            }
+            limiter.admit(std::time::Instant::now(), size)
+        };
+        self.apply(socket, verdict)
+    }
+
+    /// Counts an event dropped because the socket's queue is full.
+    fn queue_full(&self, socket: &Arc<Socket<A>>) {
+        let verdict = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .strike(std::time::Instant::now(), "queued events");
+        self.apply(socket, verdict);
+    }
+
+    fn apply(&self, socket: &Arc<Socket<A>>, verdict: crate::limits::Admit) -> bool {
+        use crate::limits::Admit;
+        let stats = &self.ns.shared.stats;
+        match verdict {
+            Admit::Yes => true,
+            Admit::Drop { warn, limit } => {
+                Stats::add(&stats.events_dropped, 1);
+                if warn {
+                    self.reply(socket, &format!("Error: too many {limit}, slow down"));
+                    self.limit_event(limit, false);
+                }
+                false
+            }
+            Admit::Disconnect { limit } => {
+                Stats::add(&stats.events_dropped, 1);
+                let first = self
+                    .ended_by
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .replace("flood")
+                    .is_none();
+                if first {
+                    Stats::add(&stats.flood_disconnects, 1);
+                    tracing::info!(sid = %self.sid, ns = %self.ns.path, limit, "disconnecting a flooding socket");
+                    self.reply(socket, &format!("Error: too many {limit}, disconnected"));
+                    self.limit_event(limit, true);
+                    if let Err(e) = socket.clone().disconnect() {
+                        tracing::debug!(sid = %self.sid, "cannot disconnect a flooding socket: {e}");
+                    }
+                }
+                false
+            }
         }
     }
 
@@ -575,8 +701,13 @@ impl<A: Adapter> Session<A> {
             Scope::Room(r) => r.clone(),
             Scope::Lobby => LOBBY.to_owned(),
         };
-        if let Err(e) = socket.broadcast().to(room).emit(SERVER_MESSAGE, line).await {
-            tracing::warn!(sid = %self.sid, ns = %self.ns.path, "broadcast failed: {e}");
+        match socket.broadcast().to(room).emit(SERVER_MESSAGE, line).await {
+            Ok(()) => {}
+            Err(socketioxide::BroadcastError::Socket(errors)) => {
+                // Sockets whose queue is full (slow readers) miss the line.
+                Stats::add(&self.ns.shared.stats.packets_dropped, errors.len() as u64);
+            }
+            Err(e) => tracing::warn!(sid = %self.sid, ns = %self.ns.path, "broadcast failed: {e}"),
         }
         if let Some(cluster) = self.ns.shared.cluster.get() {
             let to = match scope {
@@ -596,6 +727,7 @@ impl<A: Adapter> Session<A> {
             Err(error) => serde_json::json!({ "ok": false, "error": error }),
         };
         if let Err(e) = ack_sender(socket, id).send(&body) {
+            Stats::add(&self.ns.shared.stats.packets_dropped, 1);
             tracing::debug!(sid = %self.sid, "cannot send the ack: {e}");
         }
     }
@@ -723,6 +855,15 @@ impl<A: Adapter> ConnectHandler<A, ChatMarker> for ChatConnect<A> {
                     return Err(Box::new(reason) as Box<dyn fmt::Display + Send>);
                 }
             }
+            // The connection this socket came on knows its session id now
+            // (for the slow-consumer cut).
+            if let Some(conn) = socket
+                .req_parts()
+                .extensions
+                .get::<crate::http::ConnHandle>()
+            {
+                conn.set_engine_sid(&socket.id.to_string());
+            }
             // Set up before socketioxide sends CONNECT, so that no event the
             // client sends after it can find the socket without handlers.
             let session = Session::new(&socket, self.ns.clone());
@@ -775,8 +916,18 @@ struct ChatEvents<A: Adapter> {
 
 impl<A: Adapter> MessageHandler<A, ChatMarker> for ChatEvents<A> {
     fn call(&self, socket: Arc<Socket<A>>, data: SioValue, ack: Option<i64>) {
-        if self.session.push(Job::Event { socket, data, ack }).is_err() {
-            tracing::debug!(sid = %self.session.sid, "event after disconnect, dropped");
+        // Limits first, here in the socket's reader: a flood never reaches
+        // the queue.
+        if !self.session.admit(&socket, &data) {
+            return;
+        }
+        if let Err(Job::Event { socket, .. }) = self.session.push(Job::Event { socket, data, ack })
+        {
+            if self.session.lock_queue().closed {
+                tracing::debug!(sid = %self.session.sid, "event after disconnect, dropped");
+            } else {
+                self.session.queue_full(&socket);
+            }
         }
     }
 }

@@ -74,7 +74,7 @@ test('hubs in separate processes act as one over Redis', async (t) => {
     const users = [];
     for (const n of nodes) {
       const c = connect(n);
-      await c.login(`u-${n.name}`);
+      await c.loginAmid(`u-${n.name}`);
       for (const earlier of users) await earlier.expectLine(`User u-${n.name} Logged in`);
       users.push(c);
     }
@@ -87,16 +87,16 @@ test('hubs in separate processes act as one over Redis', async (t) => {
     }
     // A room that spans the nodes; the lobby does not hear it.
     const lobbyWatcher = connect(nodes[0]);
-    await lobbyWatcher.login('watcher');
+    await lobbyWatcher.loginAmid('watcher');
     for (const c of users) await c.expectLine('User watcher Logged in');
     for (const c of users) await c.join('span');
     await users[0].say('in span');
     for (const c of users.slice(1)) await c.expectLine(`u-${nodes[0].name} said: in span`);
     // The other namespace hears nothing of it.
     const rootA = connect(nodes[0], '/');
-    await rootA.login('rootA');
+    await rootA.loginAmid('rootA');
     const rootB = connect(nodes[nodes.length - 1], '/');
-    await rootB.login('rootB');
+    await rootB.loginAmid('rootB');
     await rootA.expectLine('User rootB Logged in');
     // A disconnect on one node is announced on the others.
     users.at(-1).close();
@@ -110,7 +110,7 @@ test('hubs in separate processes act as one over Redis', async (t) => {
   await t.test("the Node host's actions and listings reach the other nodes", async () => {
     const far = nodes[1];
     const c = connect(far);
-    await c.login('far');
+    await c.loginAmid('far');
     const sid = c.socket.id;
     node.hub.of('/chat').socket(sid).emit('news', 'direct across');
     assert.deepEqual(await c.event('news'), ['direct across']);
@@ -130,12 +130,12 @@ test('hubs in separate processes act as one over Redis', async (t) => {
 
   await t.test('a Redis outage: local chat goes on, cross-node chat comes back', async () => {
     const here = connect(nodes[0], '/');
-    await here.login('here1');
+    await here.loginAmid('here1');
     const here2 = connect(nodes[0], '/');
-    await here2.login('here2');
+    await here2.loginAmid('here2');
     await here.expectLine('User here2 Logged in');
     const there = connect(nodes[1], '/');
-    await there.login('there');
+    await there.loginAmid('there');
     await here.expectLine('User there Logged in');
     await here2.expectLine('User there Logged in');
 

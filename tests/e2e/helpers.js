@@ -157,6 +157,19 @@ function client(url, ns = '/chat', opts = {}) {
       socket.emit('login', name);
       await api.expectLine(`Currently logged in as ${name}`);
     },
+    /**
+     * Logs in where other hubs' login notices may still be on their way
+     * (they may arrive before our own reply).
+     */
+    async loginAmid(name) {
+      await api.loginPrompt();
+      socket.emit('login', name);
+      for (;;) {
+        const line = await api.line();
+        if (line === `Currently logged in as ${name}`) return;
+        if (!line.endsWith('Logged in')) throw new Error(`unexpected before our login: ${line}`);
+      }
+    },
     async join(room) {
       socket.emit('join', room);
       await api.expectLine('joined room success!');

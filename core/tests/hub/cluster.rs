@@ -16,10 +16,21 @@ fn node(redis: &RedisServer) -> TestHub {
     })
 }
 
+/// Connects and logs in. A login notice of another node may still be on
+/// its way when this one connects: it may arrive before our own reply.
 async fn connect(hub: &TestHub, ns: &str, name: &str) -> Client {
     let mut c = Client::connect(&hub.url, ns, TransportType::Websocket).await;
-    c.login(name).await;
-    c
+    c.emit("login", serde_json::json!(name)).await;
+    loop {
+        let line = c.next_line().await;
+        if line == format!("Currently logged in as {name}") {
+            return c;
+        }
+        assert!(
+            line.ends_with("Logged in"),
+            "unexpected before our login: {line}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -30,8 +41,13 @@ async fn chat_crosses_the_nodes() {
     let redis = RedisServer::start();
     let a = node(&redis);
     let b = node(&redis);
-    let mut ann = connect(&a, "/chat", "ann").await;
-    let mut bob = connect(&b, "/chat", "bob").await;
+    // Both connect first: a login notice crossing the nodes must not race
+    // with the other's own login.
+    let mut ann = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
+    let mut bob = Client::connect(&b.url, "/chat", TransportType::Websocket).await;
+    ann.login("ann").await;
+    bob.expect_line("User ann Logged in").await;
+    bob.login("bob").await;
     ann.expect_line("User bob Logged in").await;
     bob.say("from b").await;
     ann.expect_line("bob said: from b").await;

@@ -8,6 +8,7 @@ mod fixture;
 
 mod chat;
 mod cluster;
+mod edges;
 mod host_api;
 mod mount;
 mod order;
