@@ -4,6 +4,7 @@
 //! cargo run -p chathub --example chat-server
 //! HOST=0.0.0.0 PORT=8080 RUST_LOG=chathub=debug cargo run -p chathub --example chat-server
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run -p chathub --example chat-server
+//! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators)
 //! ```
 //!
 //! Serves the chat page at `http://HOST:PORT/` and logs every event, as the
@@ -32,9 +33,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // REDIS_URL joins this hub to the others on the same Redis.
     let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    // FLOOD_LIMITS=off lifts the per-socket flood limits (load generators
+    // send far more than people do).
+    let flood = match std::env::var("FLOOD_LIMITS").as_deref() {
+        Ok("off") => chathub::FloodLimits::off(),
+        _ => chathub::FloodLimits::default(),
+    };
     let hub = Hub::start(HubConfig {
         bind: Some(SocketAddr::new(host, port)),
         redis_url,
+        flood,
         ..Default::default()
     })?;
     let addr = hub.local_addr().expect("the hub has a listener");

@@ -45,6 +45,8 @@ pub struct HubStats {
     pub connections_refused: u64,
     /// Messages for the other hubs lost while Redis was unavailable.
     pub cluster_messages_lost: u64,
+    /// Tasks alive on the hub's runtime now (a leak shows here).
+    pub tasks: usize,
 }
 
 /// Event names Socket.IO reserves; emitting them is refused.
@@ -356,6 +358,7 @@ impl Hub {
             slow_consumer_disconnects: st.slow_disconnects.load(Relaxed),
             connections_refused: st.connections_refused.load(Relaxed),
             cluster_messages_lost: self.inner.shared.cluster.get().map_or(0, |c| c.lost()),
+            tasks: self.inner.handle.metrics().num_alive_tasks(),
         }
     }
 

@@ -612,7 +612,9 @@ impl<A: Adapter> Session<A> {
     /// A `serverMessage` line to the socket itself.
     fn reply(&self, socket: &Arc<Socket<A>>, line: &str) {
         if let Err(e) = socket.emit(SERVER_MESSAGE, line) {
-            Stats::add(&self.ns.shared.stats.packets_dropped, 1);
+            if is_full(&e) {
+                Stats::add(&self.ns.shared.stats.packets_dropped, 1);
+            }
             tracing::debug!(sid = %self.sid, "cannot send to the socket: {e}");
         }
     }
@@ -704,8 +706,13 @@ impl<A: Adapter> Session<A> {
         match socket.broadcast().to(room).emit(SERVER_MESSAGE, line).await {
             Ok(()) => {}
             Err(socketioxide::BroadcastError::Socket(errors)) => {
-                // Sockets whose queue is full (slow readers) miss the line.
-                Stats::add(&self.ns.shared.stats.packets_dropped, errors.len() as u64);
+                // Sockets whose queue is full (slow readers) miss the line;
+                // closed ones are leaving anyway.
+                let full = errors
+                    .iter()
+                    .filter(|e| matches!(e, socketioxide::SocketError::InternalChannelFull))
+                    .count();
+                Stats::add(&self.ns.shared.stats.packets_dropped, full as u64);
             }
             Err(e) => tracing::warn!(sid = %self.sid, ns = %self.ns.path, "broadcast failed: {e}"),
         }
@@ -727,10 +734,20 @@ impl<A: Adapter> Session<A> {
             Err(error) => serde_json::json!({ "ok": false, "error": error }),
         };
         if let Err(e) = ack_sender(socket, id).send(&body) {
-            Stats::add(&self.ns.shared.stats.packets_dropped, 1);
+            if is_full(&e) {
+                Stats::add(&self.ns.shared.stats.packets_dropped, 1);
+            }
             tracing::debug!(sid = %self.sid, "cannot send the ack: {e}");
         }
     }
+}
+
+/// Whether a send failed because the socket's queue is full.
+fn is_full(e: &socketioxide::SendError) -> bool {
+    matches!(
+        e,
+        socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)
+    )
 }
 
 fn ack_sender<A: Adapter>(socket: &Arc<Socket<A>>, id: i64) -> AckSender<A> {
@@ -873,7 +890,6 @@ impl<A: Adapter> ConnectHandler<A, ChatMarker> for ChatConnect<A> {
             socket.on_disconnect(ChatLeave {
                 session: session.clone(),
             });
-            socket.join(LOBBY);
             self.ns.insert(session);
             Ok(())
         })
@@ -886,9 +902,15 @@ impl<A: Adapter> ConnectHandler<A, ChatMarker> for ChatConnect<A> {
         session
             .confirmed
             .store(true, std::sync::atomic::Ordering::Release);
-        // The chapter's prompt: "please tell me your name".
+        // The chapter's prompt, "please tell me your name", first of all.
         if let Err(e) = socket.emit("login", &ArgList(&[])) {
             tracing::debug!(sid = %socket.id, "cannot send the login prompt: {e}");
+        }
+        // Into the lobby only now that CONNECT and the prompt are sent: no
+        // lobby line may reach a client before them. (Its own events may
+        // have moved it to a room already: then it stays there.)
+        if session.state().room.is_none() {
+            socket.join(LOBBY);
         }
         if self.ns.shared.events.wants(EventKinds::CONNECT) {
             let transport = match socket.transport_type() {

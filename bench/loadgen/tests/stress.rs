@@ -1,0 +1,224 @@
+//! Stress of the hub through real sockets from another process (this
+//! crate's load generator): connection churn and shutdown under load.
+//!
+//! Scaled for CI by default; the full runs (10,000 connections, 5 cycles)
+//! are `CHURN_CLIENTS=10000 CHURN_CYCLES=5 cargo test --release -p
+//! chathub-loadgen --test stress churn` (see docs/BENCHMARKS.md).
+
+#![allow(missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chathub::{FloodLimits, Hub, HubConfig};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn hub() -> Hub {
+    Hub::start(HubConfig {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        flood: FloodLimits::off(),
+        worker_threads: Some(2),
+        event_queue_capacity: 1_000_000,
+        ..Default::default()
+    })
+    .expect("the hub starts")
+}
+
+struct Loadgen {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Loadgen {
+    fn start(args: &[&str]) -> Loadgen {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chathub-loadgen"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the load generator");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Loadgen {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// The next JSON line it prints (blocking; it prints on progress).
+    fn line(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        let n = self
+            .stdout
+            .read_line(&mut line)
+            .expect("read the load generator");
+        assert!(n > 0, "the load generator ended early");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    fn go_on(&mut self) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn wait(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the load generator failed: {status}");
+    }
+}
+
+/// Resident memory of this process (the hub runs in it), in kB.
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn churn_leaves_nothing_behind() {
+    let clients = env_or("CHURN_CLIENTS", 1000);
+    let cycles = env_or("CHURN_CYCLES", 3).max(2);
+    let hub = hub();
+    let url = format!("http://{}", hub.local_addr().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut leaves = hub
+        .subscribe(chathub::EventFilter::kinds(chathub::EventKinds::DISCONNECT))
+        .unwrap();
+    let mut left = 0;
+    let mut load = Loadgen::start(&[
+        "churn",
+        "--url",
+        &url,
+        "--clients",
+        &clients.to_string(),
+        "--cycles",
+        &cycles.to_string(),
+        "--wait",
+    ]);
+    let mut rss = Vec::new();
+    let mut tasks = Vec::new();
+    for cycle in 1..=cycles {
+        let progress = load.line();
+        assert_eq!(progress["cycle"], cycle);
+        // Every socket of the cycle has left (the closes are handled
+        // asynchronously): wait for each one's disconnect event.
+        while left < clients * cycle {
+            let event = rt
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_secs(60), leaves.recv()).await
+                })
+                .expect("every socket leaves")
+                .expect("the subscription is open");
+            assert!(matches!(event, chathub::HubEvent::Disconnect(_)));
+            left += 1;
+        }
+        assert_eq!(hub.socket_count(), 0);
+        let listing = rt.block_on(hub.rooms("/chat")).unwrap();
+        assert!(
+            listing.rooms.is_empty() && listing.lobby.is_empty(),
+            "after cycle {cycle}: {listing:?}"
+        );
+        rss.push(rss_kb());
+        tasks.push(hub.stats().tasks);
+        eprintln!(
+            "churn: cycle {cycle} of {clients} clients, RSS {} kB, stats {:?}",
+            rss_kb(),
+            hub.stats()
+        );
+        if cycle < cycles {
+            load.go_on();
+        }
+    }
+    let _final = load.line();
+    load.wait();
+    let first = rss[0] as f64;
+    let last = *rss.last().unwrap() as f64;
+    assert!(
+        last <= first * 1.10,
+        "RSS grew from {first} kB to {last} kB over {cycles} cycles: {rss:?}"
+    );
+    // No task left behind: as many after the last cycle as after the first.
+    assert!(
+        tasks.last() <= tasks.first(),
+        "tasks after each cycle: {tasks:?}"
+    );
+    hub.shutdown();
+}
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn shutdown_under_load_reaches_every_client() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Panics on the hub's own threads (its runtime is named chathub-N).
+        if std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("chathub-"))
+        {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+        }
+        default_hook(info);
+    }));
+    let clients = env_or("SHUTDOWN_CLIENTS", 1000);
+    let hub = hub();
+    let url = format!("http://{}", hub.local_addr().unwrap());
+    let mut load = Loadgen::start(&[
+        "chat",
+        "--url",
+        &url,
+        "--clients",
+        &clients.to_string(),
+        "--period-ms",
+        "100",
+        "--duration",
+        "120",
+    ]);
+    let ready = load.line();
+    assert_eq!(ready["ready"], clients);
+    let started = Instant::now();
+    hub.shutdown();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "shutdown took {took:?} (bound: 5 s)"
+    );
+    let result = load.line();
+    load.wait();
+    let endings = result["endings"].as_object().unwrap();
+    let told: u64 = ["disconnect packet", "connection closed"]
+        .iter()
+        .filter_map(|k| endings.get(*k).and_then(|v| v.as_u64()))
+        .sum();
+    assert_eq!(
+        told as usize, clients,
+        "every client saw a disconnect: {endings:?}"
+    );
+    assert!(
+        endings
+            .get("disconnect packet")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as usize
+            >= clients * 9 / 10,
+        "most clients got the proper disconnect packet: {endings:?}"
+    );
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "nothing panicked");
+}
