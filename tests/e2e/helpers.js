@@ -9,7 +9,8 @@ const readline = require('node:readline');
 const { io } = require('socket.io-client');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const WAIT_MS = 10_000;
+/** How long any wait may take (CHATHUB_E2E_WAIT_MS: longer under valgrind). */
+const WAIT_MS = Number(process.env.CHATHUB_E2E_WAIT_MS) || 10_000;
 /** Cargo's target directory (CARGO_TARGET_DIR, as cargo itself reads it). */
 const TARGET_DIR = process.env.CARGO_TARGET_DIR
   ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR)
