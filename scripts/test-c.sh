@@ -51,8 +51,8 @@ VALGRIND=(valgrind -q --error-exitcode=1 --leak-check=full
 CHATHUB_C_HOST="$OUT/chat_host" CHATHUB_C_WRAPPER="${VALGRIND[*]}" CHATHUB_E2E_WAIT_MS=60000 \
   node --test --test-concurrency=1 tests/e2e/c-host.test.js
 
-echo "== C example: make -C examples/c"
-make --no-print-directory -C examples/c PROFILE=debug
-make --no-print-directory -C examples/c PROFILE=debug check-pkg-config
+echo "== C example: make -C examples/c (as the README says: a release build)"
+make --no-print-directory -C examples/c
+make --no-print-directory -C examples/c check-pkg-config
 CHATHUB_C_EXAMPLE="$ROOT/examples/c/chat_server" \
   node --test --test-concurrency=1 tests/e2e/c-example.test.js
