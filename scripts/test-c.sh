@@ -44,9 +44,11 @@ CHATHUB_C_HOST="$OUT/chat_host-asan" \
   node --test --test-concurrency=1 tests/e2e/c-host.test.js
 
 echo "== C tests: valgrind"
+# (Relative paths only: the e2e test splits CHATHUB_C_WRAPPER on spaces and
+# runs it from the repository root.)
 VALGRIND=(valgrind -q --error-exitcode=1 --leak-check=full
   --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible
-  --suppressions="$ROOT/tests/c/valgrind.supp")
+  --suppressions=tests/c/valgrind.supp)
 "${VALGRIND[@]}" "$OUT/misuse"
 CHATHUB_C_HOST="$OUT/chat_host" CHATHUB_C_WRAPPER="${VALGRIND[*]}" CHATHUB_E2E_WAIT_MS=60000 \
   node --test --test-concurrency=1 tests/e2e/c-host.test.js

@@ -18,7 +18,7 @@
 //! - Most functions return a [`chathub_result`]; [`chathub_result_text`]
 //!   names a code and [`chathub_last_error_message`] gives the details of
 //!   the last failure on the calling thread.
-//! - Every exported function runs inside one panic guard ([`guard`]): a
+//! - Every exported function runs inside one panic guard (`guard`): a
 //!   panic becomes `CHATHUB_RESULT_PANIC` (or NULL / 0 / nothing for
 //!   functions that return no result), never an unwind into C.
 //! - Every pointer is checked for NULL (`CHATHUB_RESULT_NULL_PARAMETER`) and
@@ -38,6 +38,8 @@
 
 // The C names are the ABI: `chathub_hub`, not `ChathubHub`.
 #![allow(non_camel_case_types)]
+// Every unsafe block says why it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod cast;
 mod config;
