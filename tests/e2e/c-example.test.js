@@ -2,7 +2,8 @@
 // The C example (examples/c/chat_server, built by `make -C examples/c`) with
 // the reference client: the chapter's page and bundle, the chat over both
 // transports, the chapter's log lines (`console.log(content)` for
-// `my event`), and clean stops on SIGINT and SIGTERM.
+// `my event`), the page in a headless Chromium, and clean stops on SIGINT
+// and SIGTERM.
 //
 //   CHATHUB_C_EXAMPLE=path/to/chat_server   (default: examples/c/chat_server)
 
@@ -11,6 +12,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, startServer, client } = require('./helpers');
+const { launch, openChat, screenshot } = require('./browser');
 
 const BIN = process.env.CHATHUB_C_EXAMPLE || path.join(ROOT, 'examples', 'c', 'chat_server');
 const skip = fs.existsSync(BIN) ? false : `${BIN} is not built (make -C examples/c)`;
@@ -51,6 +53,31 @@ test('the C example serves the chapter chat', { skip }, async (t) => {
       bob.close();
     }
   });
+});
+
+test('two browser tabs chat through the C example', { skip }, async (t) => {
+  const server = await startServer(BIN, []);
+  t.after(() => server.stop());
+  const browser = await launch();
+  t.after(() => browser.close());
+
+  const ann = await openChat(browser, server.url + '/', 'ann');
+  const bob = await openChat(browser, server.url + '/', 'bob');
+  await ann.waitForLine('User bob Logged in');
+  await ann.type('hello bob');
+  await bob.waitForLine('ann said: hello bob');
+  await ann.type('/j room1');
+  await ann.waitForLine('joined room success!');
+  await bob.type('/j room1');
+  await bob.waitForLine('joined room success!');
+  await bob.type('hi in room1');
+  await ann.waitForLine('bob said: hi in room1');
+  t.diagnostic(`screenshot: ${await screenshot(ann.page, 'c-example')}`);
+  await bob.close();
+  await ann.waitForLine('User bob disconnected');
+  await server.waitForLine(/ ann: hello bob$/);
+  await server.waitForLine(/ bob joined room1$/);
+  await server.waitForLine(/ bob disconnected \(/);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
