@@ -259,7 +259,9 @@ typedef struct {
  * `chathub_hub_subscribe`; `event` and its strings are valid until the
  * callback returns. Runs on the subscription's own thread, one event at
  * a time. It must not unwind (no C++ exception, no `longjmp`) out of the
- * callback, and must not call `chathub_hub_free` on its own hub.
+ * callback, must not call `chathub_hub_free` on its own hub, and must not
+ * wait for a thread that is inside `chathub_hub_stop` of its hub (that
+ * stop waits for the callback).
  */
 typedef void (*chathub_event_callback)(void *userdata,
                                        const chathub_event *event);

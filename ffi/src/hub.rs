@@ -60,7 +60,9 @@ pub enum chathub_target {
 /// `chathub_hub_subscribe`; `event` and its strings are valid until the
 /// callback returns. Runs on the subscription's own thread, one event at
 /// a time. It must not unwind (no C++ exception, no `longjmp`) out of the
-/// callback, and must not call `chathub_hub_free` on its own hub.
+/// callback, must not call `chathub_hub_free` on its own hub, and must not
+/// wait for a thread that is inside `chathub_hub_stop` of its hub (that
+/// stop waits for the callback).
 pub type chathub_event_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const chathub_event)>;
 
