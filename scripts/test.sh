@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of chathub: the Rust crates, then the end-to-end tests
-# (Node's test runner driving the examples with socket.io-client and a
-# headless Chromium).
+# Runs every test of chathub: the Rust crates, the C ABI (scripts/test-c.sh:
+# C programs under AddressSanitizer/UBSan and valgrind, the C example), then
+# the end-to-end tests (Node's test runner driving the examples with
+# socket.io-client and a headless Chromium). Honours CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,6 +10,9 @@ scripts/setup.sh
 echo "== cargo test (workspace)"
 cargo build --workspace --examples --quiet
 cargo test --workspace
+
+echo "== C ABI (scripts/test-c.sh)"
+scripts/test-c.sh
 
 echo "== Node addon (npm test in node-binding)"
 # The generated loader and types must match the Rust sources.

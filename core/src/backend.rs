@@ -151,8 +151,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Runs one host action. Returns once it was handed on (an emit) or
     /// queued behind the socket's events (a move).
     fn execute(&self, cmd: Command) -> BoxFuture<'_, ()>;
-    /// Disconnects every socket from its namespace (shutdown).
-    fn disconnect_all(&self);
+    /// Disconnects every socket from its namespace (shutdown); returns the
+    /// Engine.IO session ids of those on long-polling.
+    fn disconnect_all(&self) -> Vec<String>;
     /// Waits until every socket's leave was handled.
     fn wait_empty(&self) -> BoxFuture<'_, ()>;
     /// Closes every connection and the adapter.
@@ -420,16 +421,23 @@ impl<A: Adapter> Backend for Chat<A> {
         })
     }
 
-    fn disconnect_all(&self) {
+    fn disconnect_all(&self) -> Vec<String> {
+        let mut polling = Vec::new();
         for ns in self.namespaces.keys() {
             if let Some(op) = self.io.of(ns) {
                 for socket in op.sockets() {
+                    if socket.transport_type() == socketioxide::TransportType::Polling {
+                        polling.push(socket.id.to_string());
+                    }
                     if let Err(e) = socket.disconnect() {
                         tracing::debug!("cannot disconnect a socket at shutdown: {e}");
                     }
                 }
             }
         }
+        polling.sort();
+        polling.dedup();
+        polling
     }
 
     fn wait_empty(&self) -> BoxFuture<'_, ()> {

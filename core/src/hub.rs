@@ -791,7 +791,7 @@ async fn run(
     shared
         .closing
         .store(true, std::sync::atomic::Ordering::Release);
-    backend.disconnect_all();
+    let polling = backend.disconnect_all();
     if tokio::time::timeout_at(until, backend.wait_empty())
         .await
         .is_err()
@@ -822,7 +822,20 @@ async fn run(
     {
         tracing::warn!("shutdown: some connections were still open at the deadline");
     }
-    // 4. whatever is left is closed with the adapter.
+    // 4. long-polling sessions whose client did not close them are closed
+    //    as their client would (an Engine.IO CLOSE packet), so that none
+    //    outlives the hub; one already gone just answers an error;
+    let closes = polling.into_iter().map(|sid| {
+        let req = Request::builder()
+            .method(http::Method::POST)
+            .uri(format!("/socket.io/?EIO=4&transport=polling&sid={sid}"))
+            .header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+            .body(Body::from("1"))
+            .expect("a valid request");
+        service.clone().oneshot(req)
+    });
+    let _ = tokio::time::timeout_at(until, futures_util::future::join_all(closes)).await;
+    // 5. whatever is left is closed with the adapter.
     if tokio::time::timeout_at(until, backend.close())
         .await
         .is_err()

@@ -9,7 +9,8 @@ const readline = require('node:readline');
 const { io } = require('socket.io-client');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const WAIT_MS = 10_000;
+/** How long any wait may take (CHATHUB_E2E_WAIT_MS: longer under valgrind). */
+const WAIT_MS = Number(process.env.CHATHUB_E2E_WAIT_MS) || 10_000;
 /** Cargo's target directory (CARGO_TARGET_DIR, as cargo itself reads it). */
 const TARGET_DIR = process.env.CARGO_TARGET_DIR
   ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR)
@@ -95,11 +96,18 @@ function startExpressExample(env) {
   return startServer(process.execPath, [path.join(ROOT, 'examples', 'node', 'express-server.js')], env);
 }
 
-/** Every example host, by name. */
+/** The C example (built by `make -C examples/c`); null when not built. */
+const C_EXAMPLE = process.env.CHATHUB_C_EXAMPLE || path.join(ROOT, 'examples', 'c', 'chat_server');
+function startCExample(env) {
+  return startServer(C_EXAMPLE, [], env);
+}
+
+/** Every example host, by name (the C one once it is built). */
 const EXAMPLES = {
   rust: startRustExample,
   node: startNodeExample,
   express: startExpressExample,
+  ...(require('node:fs').existsSync(C_EXAMPLE) ? { c: startCExample } : {}),
 };
 
 /**

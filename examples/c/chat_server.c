@@ -1,0 +1,219 @@
+/*
+ * The chapter's chat, served by a C program through libchathub.
+ *
+ *   make -C examples/c && examples/c/chat_server
+ *   PORT=8080 HOST=0.0.0.0 examples/c/chat_server
+ *   REDIS_URL=redis://127.0.0.1:6379 examples/c/chat_server   (one hub among many)
+ *   FLOOD_LIMITS=off examples/c/chat_server                   (for load generators)
+ *
+ * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
+ * the chapter's server logs it (`console.log(content)` for `my event`), and
+ * Ctrl-C (SIGINT) or SIGTERM stops the hub cleanly: the clients see
+ * `io server disconnect`, then the program exits with status 0.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chathub.h"
+
+/* Prints `what` and the last error, and says whether `r` was a failure. */
+static int failed(chathub_result r, const char *what) {
+  if (r == CHATHUB_RESULT_OK) return 0;
+  fprintf(stderr, "chat_server: %s: %s (%s)\n", what, chathub_result_text(r),
+          chathub_last_error_message());
+  return 1;
+}
+
+/* Writes one JSON string (starting at its opening quote) decoded, and
+ * returns the position after its closing quote. The hub's JSON is valid,
+ * so only the escapes of RFC 8259 occur. */
+static const char *put_json_string(const char *p) {
+  p++; /* the opening quote */
+  while (*p && *p != '"') {
+    if (*p != '\\') {
+      putchar(*p++);
+      continue;
+    }
+    p++;
+    switch (*p) {
+      case 'n': putchar('\n'); break;
+      case 't': putchar('\t'); break;
+      case 'r': putchar('\r'); break;
+      case 'b': putchar('\b'); break;
+      case 'f': putchar('\f'); break;
+      case 'u': {
+        unsigned long cp = strtoul((char[]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
+        p += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && p[1] == '\\' && p[2] == 'u') {
+          unsigned long lo = strtoul((char[]){p[3], p[4], p[5], p[6], 0}, NULL, 16);
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          p += 6;
+        }
+        if (cp < 0x80) {
+          putchar((int)cp);
+        } else if (cp < 0x800) {
+          putchar((int)(0xC0 | (cp >> 6)));
+          putchar((int)(0x80 | (cp & 0x3F)));
+        } else if (cp < 0x10000) {
+          putchar((int)(0xE0 | (cp >> 12)));
+          putchar((int)(0x80 | ((cp >> 6) & 0x3F)));
+          putchar((int)(0x80 | (cp & 0x3F)));
+        } else {
+          putchar((int)(0xF0 | (cp >> 18)));
+          putchar((int)(0x80 | ((cp >> 12) & 0x3F)));
+          putchar((int)(0x80 | ((cp >> 6) & 0x3F)));
+          putchar((int)(0x80 | (cp & 0x3F)));
+        }
+        break;
+      }
+      default: putchar(*p); break; /* \" \\ \/ */
+    }
+    if (*p) p++;
+  }
+  return *p ? p + 1 : p;
+}
+
+/* console.log(content) for each argument of a JSON array: a string as its
+ * text, anything else as its JSON. */
+static void log_arguments(const char *json) {
+  const char *p = json + 1; /* after '[' */
+  while (*p && *p != ']') {
+    while (*p == ',' || *p == ' ') p++;
+    if (*p == ']' || !*p) break;
+    if (*p == '"') {
+      p = put_json_string(p);
+    } else {
+      int depth = 0, in_string = 0;
+      for (; *p; p++) {
+        if (in_string) {
+          if (*p == '\\' && p[1]) putchar(*p++);
+          else if (*p == '"') in_string = 0;
+        } else if (*p == '"') {
+          in_string = 1;
+        } else if (*p == '[' || *p == '{') {
+          depth++;
+        } else if (*p == ']' || *p == '}') {
+          if (depth == 0) break;
+          depth--;
+        } else if (*p == ',' && depth == 0) {
+          break;
+        }
+        putchar(*p);
+      }
+    }
+    putchar('\n');
+  }
+}
+
+/* The event callback: runs on the hub's event thread, one event at a time,
+ * so printing needs no lock. The event's strings are valid until it
+ * returns. */
+static void on_event(void *userdata, const chathub_event *event) {
+  (void)userdata;
+  const char *ns = chathub_event_ns(event, NULL);
+  const char *sid = chathub_event_sid(event, NULL);
+  const char *name = chathub_event_name(event, NULL);
+  const char *who = name ? name : sid;
+  const char *room = chathub_event_room(event, NULL);
+  switch (chathub_event_kind(event)) {
+    case CHATHUB_KIND_CONNECT:
+      printf("[%s] %s connected\n", ns, sid);
+      break;
+    case CHATHUB_KIND_LOGIN:
+      printf("[%s] %s logged in as %s\n", ns, sid, name);
+      break;
+    case CHATHUB_KIND_JOIN:
+      printf("[%s] %s joined %s\n", ns, who, room ? room : "the lobby");
+      break;
+    case CHATHUB_KIND_MESSAGE:
+      printf("[%s] %s: %s\n", ns, who, chathub_event_text(event, NULL));
+      break;
+    case CHATHUB_KIND_CUSTOM:
+      /* The chapter's server: socket.on('my event', content => console.log(content)) */
+      log_arguments(chathub_event_args_json(event, NULL));
+      break;
+    case CHATHUB_KIND_REJECTED:
+      printf("[%s] %s %s: %s\n", ns, sid, chathub_event_event_name(event, NULL),
+             chathub_event_error(event, NULL));
+      break;
+    case CHATHUB_KIND_DISCONNECT:
+      printf("[%s] %s disconnected (%s)\n", ns, who, chathub_event_reason(event, NULL));
+      break;
+    case CHATHUB_KIND_CLUSTER:
+      printf("redis link %s: %s\n", chathub_event_flag(event) ? "up" : "down",
+             chathub_event_reason(event, NULL));
+      break;
+    default:
+      break;
+  }
+  fflush(stdout);
+}
+
+int main(void) {
+  const char *host = getenv("HOST") ? getenv("HOST") : "127.0.0.1";
+  const char *port = getenv("PORT") ? getenv("PORT") : "3000";
+  char addr[300];
+  snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+
+  /* SIGINT and SIGTERM are blocked here, before the hub starts, so that
+   * every thread of the hub inherits the mask and only sigwait() below
+   * receives them: no signal handler runs at all. */
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0) {
+    perror("chat_server: pthread_sigmask");
+    return 1;
+  }
+
+  chathub_config *config = NULL;
+  if (failed(chathub_config_new(&config), "config")) return 1;
+  if (failed(chathub_config_set_bind(config, addr), "PORT/HOST")) {
+    chathub_config_free(config);
+    return 1;
+  }
+  const char *redis_url = getenv("REDIS_URL");
+  if (redis_url && redis_url[0] && failed(chathub_config_set_redis_url(config, redis_url), "REDIS_URL")) {
+    chathub_config_free(config);
+    return 1;
+  }
+  const char *flood = getenv("FLOOD_LIMITS");
+  if (flood && strcmp(flood, "off") == 0 &&
+      failed(chathub_config_set_flood_limits(config, 0, 0, 0, 0, 0, SIZE_MAX), "FLOOD_LIMITS")) {
+    chathub_config_free(config);
+    return 1;
+  }
+  chathub_hub *hub = NULL;
+  chathub_result started = chathub_hub_start(config, &hub);
+  chathub_config_free(config); /* the hub keeps its own copy */
+  if (failed(started, "start")) return 1;
+
+  uint16_t bound = 0;
+  if (failed(chathub_hub_subscribe(hub, CHATHUB_KIND_ALL, on_event, NULL), "subscribe") ||
+      failed(chathub_hub_port(hub, &bound), "port")) {
+    chathub_hub_free(hub);
+    return 1;
+  }
+  printf("chathub C chat server listening on http://%s%s%s:%u/\n", strchr(host, ':') ? "[" : "",
+         host, strchr(host, ':') ? "]" : "", (unsigned)bound);
+  fflush(stdout);
+
+  int sig = 0;
+  if (sigwait(&stop_signals, &sig) != 0) perror("chat_server: sigwait");
+
+  /* Graceful: every client is told `io server disconnect`; the callback
+   * receives the disconnects, and runs no more once stop returns. */
+  if (failed(chathub_hub_stop(hub), "stop")) {
+    chathub_hub_free(hub);
+    return 1;
+  }
+  chathub_hub_free(hub);
+  printf("chathub stopped\n");
+  return 0;
+}

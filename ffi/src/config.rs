@@ -1,0 +1,604 @@
+//! `chathub_config`: what a hub starts from (a `chathub::HubConfig`).
+//!
+//! A config is a plain value owned by C: build it with
+//! [`chathub_config_new`], change it with the setters, start any number of
+//! hubs from it with `chathub_hub_start` (which copies it), free it with
+//! [`chathub_config_free`]. Use a config from one thread at a time. The
+//! setters check only what C could get wrong in the translation (NULL,
+//! UTF-8, the syntax of an address); the values themselves are checked by
+//! the core when the hub starts (`CHATHUB_RESULT_INVALID_CONFIG`).
+
+use std::ffi::c_char;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chathub::HubConfig;
+
+use crate::cast::{self, Opaque};
+use crate::guard;
+use crate::result::{Failure, chathub_result};
+
+/// A hub's configuration (opaque). Defaults: those of `chathub::HubConfig`
+/// (listen on `127.0.0.1:3000`, namespaces `/` and `/chat`, …; the README's
+/// Configuration table lists them).
+#[derive(Debug)]
+pub struct chathub_config {
+    _private: [u8; 0],
+}
+
+impl Opaque for chathub_config {
+    type Inner = HubConfig;
+}
+
+/// Runs `f` on the config behind `config` (checked for NULL).
+///
+/// # Safety
+/// `config` is NULL or a live config used by this thread only.
+unsafe fn with_config(
+    config: *mut chathub_config,
+    f: impl FnOnce(&mut HubConfig) -> Result<(), Failure>,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above.
+        let config = unsafe { cast::borrow_mut(config, "config") }?;
+        f(config)
+    })
+}
+
+/// Runs `f` with the config and a string argument (checked for NULL and
+/// UTF-8).
+///
+/// # Safety
+/// As [`with_config`]; `value` is NULL or a NUL-terminated string valid
+/// during the call.
+unsafe fn with_config_str(
+    config: *mut chathub_config,
+    value: *const c_char,
+    what: &str,
+    f: impl FnOnce(&mut HubConfig, &str) -> Result<(), Failure>,
+) -> chathub_result {
+    let body = |c: &mut HubConfig| {
+        // SAFETY: the caller's contract above.
+        let value = unsafe { cast::string(value, what) }?;
+        f(c, value)
+    };
+    // SAFETY: the caller's contract above.
+    unsafe { with_config(config, body) }
+}
+
+/// Makes a config with the defaults and writes it to `*out_config`.
+///
+/// Ownership: the caller owns the config and frees it with
+/// `chathub_config_free`.
+///
+/// # Safety
+/// `out_config` is NULL (refused) or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_new(
+    out_config: *mut *mut chathub_config,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { cast::out(out_config, "out_config") }?;
+        out.write(cast::into_raw(HubConfig::default()));
+        Ok(())
+    })
+}
+
+/// Frees a config. NULL is fine. Hubs started from it are not affected.
+///
+/// # Safety
+/// `config` is NULL or a config from `chathub_config_new` not yet freed and
+/// not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_free(config: *mut chathub_config) {
+    guard::value(|| {
+        // SAFETY: the caller's contract above.
+        drop(unsafe { cast::take(config) });
+    })
+}
+
+/// Sets the listen address, `"IP:PORT"` (`"127.0.0.1:3000"`,
+/// `"[::1]:0"`, `"0.0.0.0:8080"`). Port 0 lets the system pick a free port
+/// (`chathub_hub_port` tells which). `CHATHUB_RESULT_INVALID_ARGUMENT` when
+/// it does not parse. The string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `addr` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_bind(
+    config: *mut chathub_config,
+    addr: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, addr, "addr", |c, addr| {
+            let parsed: SocketAddr = addr.parse().map_err(|e| {
+                Failure::invalid(format!(
+                    "{addr:?} is not an address like 127.0.0.1:3000: {e}"
+                ))
+            })?;
+            c.bind = Some(parsed);
+            Ok(())
+        })
+    }
+}
+
+/// Removes every namespace (the defaults `/` and `/chat` included); add the
+/// ones wanted with `chathub_config_add_namespace`. A hub needs at least
+/// one.
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_clear_namespaces(
+    config: *mut chathub_config,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.namespaces.clear();
+            Ok(())
+        })
+    }
+}
+
+/// Adds a namespace the chat runs on (`"/"`, `"/chat"`). Checked at start:
+/// it must begin with `/`, not end with `/`, hold no space, control
+/// character, `,` or `?`, and not be listed twice. The string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `ns` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_add_namespace(
+    config: *mut chathub_config,
+    ns: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, ns, "ns", |c, ns| {
+            c.namespaces.push(ns.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// Sets the chat's limits, in characters: the longest name, room name and
+/// message (defaults 64, 64, 10,000). Each must be more than zero (checked
+/// at start).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_limits(
+    config: *mut chathub_config,
+    max_name_len: usize,
+    max_room_len: usize,
+    max_message_len: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.limits.max_name_len = max_name_len;
+            c.limits.max_room_len = max_room_len;
+            c.limits.max_message_len = max_message_len;
+            Ok(())
+        })
+    }
+}
+
+/// Sets the Engine.IO ping interval, in milliseconds (default 25,000).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_ping_interval_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.ping_interval = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets how long to wait for a pong, in milliseconds (default 20,000).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_ping_timeout_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.ping_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets how long a client may take to join a namespace after the
+/// handshake, in milliseconds (default 45,000).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_connect_timeout_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.connect_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the largest accepted packet, in bytes (default 1,000,000; at least
+/// 64). A larger packet closes that connection.
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_max_payload(
+    config: *mut chathub_config,
+    bytes: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.max_payload = bytes;
+            Ok(())
+        })
+    }
+}
+
+/// Sets how many packets may wait to be written to one socket (default
+/// 4,096).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_socket_buffer(
+    config: *mut chathub_config,
+    packets: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.socket_buffer = packets;
+            Ok(())
+        })
+    }
+}
+
+/// Adds an origin allowed by CORS (`"https://example.org"`, or `"*"` for
+/// any). By default there is none: only same-origin pages can use
+/// long-polling. The string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `origin` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_add_cors_origin(
+    config: *mut chathub_config,
+    origin: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, origin, "origin", |c, origin| {
+            c.cors_origins.push(origin.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// Sets whether `GET /` serves the chat page (default true).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_serve_page(
+    config: *mut chathub_config,
+    serve: bool,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.serve_page = serve;
+            Ok(())
+        })
+    }
+}
+
+/// Sets a file to serve at `GET /` instead of the built-in chat page. It
+/// is read when the hub starts (`CHATHUB_RESULT_IO` if it cannot be). The
+/// string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `path` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_page_path(
+    config: *mut chathub_config,
+    path: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, path, "path", |c, path| {
+            c.page_path = Some(PathBuf::from(path));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the `dist` folder of the npm package `socket.io-client`, served at
+/// `/socket.io/socket.io.js`. Without it the hub looks at
+/// `CHATHUB_CLIENT_DIST`, then `node_modules/socket.io-client/dist` in the
+/// working directory or above. The string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `path` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_client_dist(
+    config: *mut chathub_config,
+    path: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, path, "path", |c, path| {
+            c.client_dist = Some(PathBuf::from(path));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the number of worker threads of the hub's runtime; 0 means one per
+/// CPU (the default).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_worker_threads(
+    config: *mut chathub_config,
+    threads: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.worker_threads = (threads > 0).then_some(threads);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the capacity of each event subscription's queue (default 10,000).
+/// Past it, events for a slow callback are dropped, never the chat.
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_event_queue_capacity(
+    config: *mut chathub_config,
+    events: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.event_queue_capacity = events;
+            Ok(())
+        })
+    }
+}
+
+/// Sets how long a connect or login hook may take before the hub refuses,
+/// in milliseconds (default 10,000).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_hook_timeout_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.hook_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the upper bound of a graceful stop, in milliseconds (default
+/// 5,000).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_shutdown_timeout_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.shutdown_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets a Redis URL (`redis://host:port`, `redis://:password@host:port/db`):
+/// every hub on the same Redis and prefix acts as one (see the README's
+/// scale-out section). `chathub_hub_start` then fails with
+/// `CHATHUB_RESULT_REDIS_UNAVAILABLE` when Redis cannot be reached. The
+/// string is copied; NULL is refused (the default is no Redis).
+///
+/// # Safety
+/// `config` is NULL or a live config; `url` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_redis_url(
+    config: *mut chathub_config,
+    url: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, url, "url", |c, url| {
+            c.redis_url = Some(url.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// Sets the prefix of the Redis channels (default `chathub`), so that
+/// several clusters can share one Redis. The string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `prefix` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_redis_prefix(
+    config: *mut chathub_config,
+    prefix: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, prefix, "prefix", |c, prefix| {
+            c.redis_prefix = prefix.to_owned();
+            Ok(())
+        })
+    }
+}
+
+/// Sets the per-socket flood limits (see the README's operations section):
+/// events and bytes per second with their bursts (a rate of 0 turns that
+/// limit off), the dropped events in a row before a disconnect (0: never),
+/// and the events that may wait in one socket's queue.
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_flood_limits(
+    config: *mut chathub_config,
+    events_per_sec: u32,
+    event_burst: u32,
+    bytes_per_sec: u64,
+    byte_burst: u64,
+    strikes: u32,
+    max_queued_events: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.flood = chathub::FloodLimits {
+                events_per_sec,
+                event_burst,
+                bytes_per_sec,
+                byte_burst,
+                strikes,
+                max_queued_events,
+            };
+            Ok(())
+        })
+    }
+}
+
+/// Sets how long a connection's writes may stay blocked (its client reads
+/// nothing) before it is cut, in milliseconds (default 10,000).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_slow_consumer_timeout_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.slow_consumer_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the most connections at once from one IP address on the hub's own
+/// listener (0, the default: no limit).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_max_connections_per_ip(
+    config: *mut chathub_config,
+    max: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.max_connections_per_ip = max;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr;
+
+    #[test]
+    fn setters_check_null_and_utf8_and_change_the_config() {
+        let mut config = ptr::null_mut();
+        // SAFETY: every pointer below is NULL, a live config, or a literal.
+        unsafe {
+            assert_eq!(
+                chathub_config_new(ptr::null_mut()),
+                chathub_result::NullParameter
+            );
+            assert_eq!(chathub_config_new(&mut config), chathub_result::Ok);
+            assert_eq!(
+                chathub_config_set_bind(ptr::null_mut(), c"127.0.0.1:0".as_ptr()),
+                chathub_result::NullParameter
+            );
+            assert_eq!(
+                chathub_config_set_bind(config, ptr::null()),
+                chathub_result::NullParameter
+            );
+            assert_eq!(
+                chathub_config_set_bind(config, c"nowhere".as_ptr()),
+                chathub_result::InvalidArgument
+            );
+            let bad = [0xffu8, 0];
+            assert_eq!(
+                chathub_config_add_namespace(config, bad.as_ptr().cast()),
+                chathub_result::InvalidUtf8
+            );
+            assert_eq!(
+                chathub_config_set_bind(config, c"127.0.0.1:0".as_ptr()),
+                chathub_result::Ok
+            );
+            assert_eq!(chathub_config_clear_namespaces(config), chathub_result::Ok);
+            assert_eq!(
+                chathub_config_add_namespace(config, c"/x".as_ptr()),
+                chathub_result::Ok
+            );
+            assert_eq!(
+                chathub_config_set_worker_threads(config, 0),
+                chathub_result::Ok
+            );
+            let inner = cast::borrow(config.cast_const(), "config").unwrap();
+            assert_eq!(inner.bind, Some("127.0.0.1:0".parse().unwrap()));
+            assert_eq!(inner.namespaces, ["/x"]);
+            assert_eq!(inner.worker_threads, None);
+            chathub_config_free(config);
+            chathub_config_free(ptr::null_mut());
+        }
+    }
+}

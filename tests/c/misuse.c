@@ -1,0 +1,424 @@
+/*
+ * Misuse of the C API, with no client: NULL for every pointer, invalid
+ * UTF-8 for every string, bad arguments, a config that cannot start, a port
+ * in use, calls after stop, stop twice (also from two threads at once),
+ * free(NULL) everywhere, free of a running hub, and the result texts.
+ * Run under AddressSanitizer + UBSan and under valgrind by scripts/test-c.sh.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+/* Invalid UTF-8: a lone continuation byte, an overlong NUL, a UTF-16
+ * surrogate, a truncated sequence. */
+static const char *const BAD_UTF8[] = {"\x80", "\xc0\x80", "\xed\xa0\x80", "ab\xe2\x82"};
+#define N_BAD (sizeof BAD_UTF8 / sizeof BAD_UTF8[0])
+
+static atomic_int callbacks_after_stop;
+static atomic_int stop_returned;
+
+static void count_event(void *userdata, const chathub_event *event) {
+  (void)event;
+  atomic_fetch_add((atomic_int *)userdata, 1);
+  if (atomic_load(&stop_returned)) atomic_fetch_add(&callbacks_after_stop, 1);
+}
+
+static bool accept_all(void *userdata, const chathub_event *request, char *reason,
+                       size_t reason_len) {
+  (void)userdata;
+  (void)request;
+  (void)reason;
+  (void)reason_len;
+  return true;
+}
+
+static chathub_config *quick_config(void) {
+  chathub_config *config = NULL;
+  EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_bind(config, "127.0.0.1:0"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_worker_threads(config, 2), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_shutdown_timeout_ms(config, 2000), CHATHUB_RESULT_OK);
+  return config;
+}
+
+static void result_texts(void) {
+  for (uint32_t code = 0; code <= CHATHUB_RESULT_FAILED; code++) {
+    const char *text = chathub_result_text(code);
+    CHECK(text != NULL && strcmp(text, "unknown result code") != 0);
+  }
+  CHECK(strcmp(chathub_result_text(CHATHUB_RESULT_OK), "ok") == 0);
+  CHECK(strcmp(chathub_result_text(4000000000u), "unknown result code") == 0);
+  CHECK(chathub_version() != NULL && strlen(chathub_version()) > 0);
+  CHECK(chathub_last_error_message() != NULL);
+}
+
+static void config_misuse(void) {
+  EXPECT(chathub_config_new(NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  chathub_config_free(NULL);
+
+  /* NULL config, for every setter. */
+  EXPECT(chathub_config_set_bind(NULL, "127.0.0.1:0"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_clear_namespaces(NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_namespace(NULL, "/x"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_limits(NULL, 1, 1, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_ping_interval_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_ping_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_connect_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_max_payload(NULL, 100), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_socket_buffer(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_cors_origin(NULL, "*"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_serve_page(NULL, false), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_page_path(NULL, "/x"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_client_dist(NULL, "/x"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_worker_threads(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_event_queue_capacity(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_hook_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_shutdown_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_redis_url(NULL, "redis://127.0.0.1:1"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_redis_prefix(NULL, "p"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_flood_limits(NULL, 1, 1, 1, 1, 1, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_slow_consumer_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_max_connections_per_ip(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+
+  chathub_config *config = NULL;
+  EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
+  CHECK(config != NULL);
+
+  /* NULL strings. */
+  EXPECT(chathub_config_set_bind(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_namespace(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_cors_origin(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_page_path(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_client_dist(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_redis_url(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_redis_prefix(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  CHECK(strstr(chathub_last_error_message(), "is NULL") != NULL);
+
+  /* Invalid UTF-8, for every string setter. */
+  for (size_t i = 0; i < N_BAD; i++) {
+    EXPECT(chathub_config_set_bind(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_add_namespace(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_add_cors_origin(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_set_page_path(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_set_client_dist(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_set_redis_url(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_set_redis_prefix(config, BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+  }
+  CHECK(strstr(chathub_last_error_message(), "UTF-8") != NULL);
+
+  /* Malformed addresses. */
+  EXPECT(chathub_config_set_bind(config, ""), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set_bind(config, "localhost:3000"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set_bind(config, "127.0.0.1"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set_bind(config, "127.0.0.1:70000"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set_bind(config, "[::1]:0"), CHATHUB_RESULT_OK);
+
+  /* Every setter with a plain value. */
+  EXPECT(chathub_config_set_limits(config, 10, 10, 100), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_ping_interval_ms(config, 1000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_ping_timeout_ms(config, 1000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_connect_timeout_ms(config, 1000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_max_payload(config, 10000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_socket_buffer(config, 16), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_add_cors_origin(config, "*"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_serve_page(config, true), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_client_dist(config, "/nonexistent"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_worker_threads(config, 0), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_event_queue_capacity(config, 8), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_hook_timeout_ms(config, 100), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_shutdown_timeout_ms(config, 1000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_flood_limits(config, 10, 20, 1000, 2000, 5, 64), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_slow_consumer_timeout_ms(config, 500), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_max_connections_per_ip(config, 100), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_redis_prefix(config, "tests"), CHATHUB_RESULT_OK);
+  chathub_config_free(config);
+
+  /* A Redis URL nothing answers at: a clear start error. */
+  chathub_config *redis = NULL;
+  EXPECT(chathub_config_new(&redis), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_bind(redis, "127.0.0.1:0"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_redis_url(redis, "redis://127.0.0.1:1"), CHATHUB_RESULT_OK);
+  chathub_hub *nohub = NULL;
+  EXPECT(chathub_hub_start(redis, &nohub), CHATHUB_RESULT_REDIS_UNAVAILABLE);
+  CHECK(nohub == NULL);
+  CHECK(strstr(chathub_last_error_message(), "cannot reach Redis") != NULL);
+  CHECK(strcmp(chathub_result_text(CHATHUB_RESULT_REDIS_UNAVAILABLE), "Redis could not be reached") == 0);
+  EXPECT(chathub_config_set_redis_url(redis, "http://nope"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(redis, &nohub), CHATHUB_RESULT_INVALID_CONFIG);
+  chathub_config_free(redis);
+}
+
+static void start_misuse(void) {
+  chathub_hub *hub = NULL;
+  chathub_config *config = quick_config();
+  EXPECT(chathub_hub_start(NULL, &hub), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_start(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  CHECK(hub == NULL);
+
+  /* Values the core refuses: no namespace, a bad one, a zero limit. */
+  EXPECT(chathub_config_clear_namespaces(config), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_INVALID_CONFIG);
+  CHECK(strstr(chathub_last_error_message(), "namespace") != NULL);
+  EXPECT(chathub_config_add_namespace(config, "chat"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_INVALID_CONFIG);
+  CHECK(strstr(chathub_last_error_message(), "must start with '/'") != NULL);
+  EXPECT(chathub_config_clear_namespaces(config), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_add_namespace(config, "/chat"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_limits(config, 0, 64, 64), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_INVALID_CONFIG);
+  EXPECT(chathub_config_set_limits(config, 64, 64, 1000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_page_path(config, "/nonexistent/page.html"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_IO);
+  CHECK(hub == NULL);
+  chathub_config_free(config);
+
+  /* A port in use. */
+  config = quick_config();
+  chathub_hub *first = NULL;
+  EXPECT(chathub_hub_start(config, &first), CHATHUB_RESULT_OK);
+  uint16_t port = 0;
+  EXPECT(chathub_hub_port(first, &port), CHATHUB_RESULT_OK);
+  CHECK(port != 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)port);
+  EXPECT(chathub_config_set_bind(config, addr), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_BIND_FAILED);
+  CHECK(hub == NULL);
+  chathub_config_free(config);
+  /* Freeing a running hub stops it. */
+  chathub_hub_free(first);
+  chathub_hub_free(NULL);
+}
+
+/* Every function of a running hub with NULL / invalid UTF-8 / bad values. */
+static void hub_misuse(chathub_hub *hub) {
+  uint16_t port = 0;
+  size_t count = 99;
+  char *json = NULL;
+  int events = 0;
+  EXPECT(chathub_hub_port(NULL, &port), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_port(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_socket_count(NULL, &count), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_socket_count(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_socket_count(hub, &count), CHATHUB_RESULT_OK);
+  CHECK(count == 0);
+  EXPECT(chathub_hub_stop(NULL), CHATHUB_RESULT_NULL_PARAMETER);
+
+  EXPECT(chathub_hub_subscribe(NULL, CHATHUB_KIND_ALL, count_event, &events),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_subscribe(hub, CHATHUB_KIND_ALL, NULL, &events),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_subscribe(hub, 0, count_event, &events), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_hub_subscribe(hub, 1u << 20, count_event, &events),
+         CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_hub_set_connect_hook(NULL, accept_all, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_set_login_hook(NULL, accept_all, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_set_connect_hook(hub, accept_all, NULL), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_set_login_hook(hub, accept_all, NULL), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_set_connect_hook(hub, NULL, NULL), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_set_login_hook(hub, NULL, NULL), CHATHUB_RESULT_OK);
+
+  /* emit: NULL for each pointer. */
+  EXPECT(chathub_hub_emit(NULL, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, NULL, NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, NULL, "[]", NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", NULL, NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_SOCKET, "/", NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_ROOM, "/", NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e",
+                          "[{\"_placeholder\":true,\"num\":0}]", NULL, 1),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  chathub_bytes null_data = {NULL, 3};
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", "[]", &null_data, 1),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  /* emit: invalid UTF-8 in each string. */
+  for (size_t i = 0; i < N_BAD; i++) {
+    const char *bad = BAD_UTF8[i];
+    EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, bad, NULL, "e", "[]", NULL, 0),
+           CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_ROOM, "/", bad, "e", "[]", NULL, 0),
+           CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, bad, "[]", NULL, 0),
+           CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", bad, NULL, 0),
+           CHATHUB_RESULT_INVALID_UTF8);
+  }
+  /* emit: bad values. */
+  EXPECT(chathub_hub_emit(hub, 42, "/", NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", "{", NULL, 0),
+         CHATHUB_RESULT_INVALID_JSON);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", "\"x\"", NULL, 0),
+         CHATHUB_RESULT_INVALID_JSON);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e",
+                          "[{\"_placeholder\":true,\"num\":1}]", NULL, 0),
+         CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/nope", NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_UNKNOWN_NAMESPACE);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "", "[]", NULL, 0),
+         CHATHUB_RESULT_INVALID_EVENT_NAME);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "disconnect", "[]", NULL, 0),
+         CHATHUB_RESULT_INVALID_EVENT_NAME);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_ROOM, "/", "   ", "e", "[]", NULL, 0),
+         CHATHUB_RESULT_INVALID_ROOM);
+  /* emit: fine, to nobody. */
+  const uint8_t blob[] = {0, 1, 2, 255};
+  chathub_bytes one = {blob, sizeof blob};
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_LOBBY, "/chat", NULL, "e",
+                          "[\"a\",{\"_placeholder\":true,\"num\":0}]", &one, 1),
+         CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_SOCKET, "/", "nosuchsocket", "e", "[]", NULL, 0),
+         CHATHUB_RESULT_OK);
+
+  /* join / leave / disconnect / rooms. */
+  EXPECT(chathub_hub_join(NULL, "/", "s", "r"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_join(hub, NULL, "s", "r"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_join(hub, "/", NULL, "r"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_join(hub, "/", "s", NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_leave(NULL, "/", "s", "r"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_leave(hub, NULL, "s", "r"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_leave(hub, "/", NULL, "r"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_leave(hub, "/", "s", NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_disconnect(NULL, "/", "s"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_disconnect(hub, NULL, "s"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_disconnect(hub, "/", NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_rooms(NULL, "/", &json), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_rooms(hub, NULL, &json), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_rooms(hub, "/", NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_stats(NULL, &json), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_stats(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_stats(hub, &json), CHATHUB_RESULT_OK);
+  CHECK(json != NULL && strstr(json, "\"packets_dropped\":0") != NULL);
+  chathub_string_free(json);
+  json = NULL;
+  for (size_t i = 0; i < N_BAD; i++) {
+    const char *bad = BAD_UTF8[i];
+    EXPECT(chathub_hub_join(hub, bad, "s", "r"), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_join(hub, "/", bad, "r"), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_join(hub, "/", "s", bad), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_leave(hub, "/", bad, "r"), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_leave(hub, "/", "s", bad), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_disconnect(hub, bad, "s"), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_disconnect(hub, "/", bad), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_hub_rooms(hub, bad, &json), CHATHUB_RESULT_INVALID_UTF8);
+  }
+  EXPECT(chathub_hub_join(hub, "/", "nosuchsocket", "r"), CHATHUB_RESULT_SOCKET_NOT_FOUND);
+  EXPECT(chathub_hub_join(hub, "/", "nosuchsocket", ""), CHATHUB_RESULT_INVALID_ROOM);
+  EXPECT(chathub_hub_join(hub, "/nope", "nosuchsocket", "r"), CHATHUB_RESULT_UNKNOWN_NAMESPACE);
+  EXPECT(chathub_hub_leave(hub, "/", "nosuchsocket", "r"), CHATHUB_RESULT_SOCKET_NOT_FOUND);
+  EXPECT(chathub_hub_disconnect(hub, "/", "nosuchsocket"), CHATHUB_RESULT_SOCKET_NOT_FOUND);
+  EXPECT(chathub_hub_rooms(hub, "/nope", &json), CHATHUB_RESULT_UNKNOWN_NAMESPACE);
+  CHECK(json == NULL);
+  EXPECT(chathub_hub_rooms(hub, "/chat", &json), CHATHUB_RESULT_OK);
+  CHECK(json != NULL && strcmp(json, "{\"ns\":\"/chat\",\"lobby\":[],\"rooms\":[]}") == 0);
+  chathub_string_free(json);
+  chathub_string_free(NULL);
+}
+
+/* Event accessors and acks outside any callback: NULL everywhere. */
+static void event_misuse(void) {
+  size_t len = 7;
+  const uint8_t *data = NULL;
+  chathub_ack *ack = NULL;
+  CHECK(chathub_event_kind(NULL) == 0);
+  CHECK(chathub_event_ns(NULL, &len) == NULL && len == 7);
+  CHECK(chathub_event_sid(NULL, NULL) == NULL);
+  CHECK(chathub_event_name(NULL, NULL) == NULL);
+  CHECK(chathub_event_previous_name(NULL, NULL) == NULL);
+  CHECK(chathub_event_room(NULL, NULL) == NULL);
+  CHECK(chathub_event_from_room(NULL, NULL) == NULL);
+  CHECK(chathub_event_text(NULL, NULL) == NULL);
+  CHECK(chathub_event_event_name(NULL, NULL) == NULL);
+  CHECK(chathub_event_error(NULL, NULL) == NULL);
+  CHECK(chathub_event_reason(NULL, NULL) == NULL);
+  CHECK(chathub_event_args_json(NULL, NULL) == NULL);
+  CHECK(chathub_event_auth_json(NULL, NULL) == NULL);
+  CHECK(chathub_event_remote_addr(NULL, NULL) == NULL);
+  CHECK(chathub_event_transport(NULL, NULL) == NULL);
+  CHECK(!chathub_event_by_host(NULL));
+  CHECK(chathub_event_node(NULL, NULL) == NULL);
+  CHECK(chathub_event_limit(NULL, NULL) == NULL);
+  CHECK(!chathub_event_flag(NULL));
+  CHECK(chathub_event_attachment_count(NULL) == 0);
+  CHECK(!chathub_event_has_ack(NULL));
+  EXPECT(chathub_event_attachment(NULL, 0, &data, &len), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_event_take_ack(NULL, &ack), CHATHUB_RESULT_NULL_PARAMETER);
+  CHECK(ack == NULL);
+  EXPECT(chathub_ack_send(NULL, "[]", NULL, 0), CHATHUB_RESULT_NULL_PARAMETER);
+  chathub_ack_free(NULL);
+}
+
+static void *stop_in_thread(void *hub) {
+  return (void *)(uintptr_t)chathub_hub_stop((chathub_hub *)hub);
+}
+
+/* Stop twice, from two threads at once, then every call after stop. */
+static void after_stop(void) {
+  chathub_config *config = quick_config();
+  chathub_hub *hub = NULL;
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_OK);
+  chathub_config_free(config);
+  hub_misuse(hub);
+
+  atomic_int events = 0;
+  EXPECT(chathub_hub_subscribe(hub, CHATHUB_KIND_ALL, count_event, &events), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_subscribe(hub, CHATHUB_KIND_CONNECT | CHATHUB_KIND_DISCONNECT, count_event,
+                               &events),
+         CHATHUB_RESULT_OK);
+
+  pthread_t a, b;
+  CHECK(pthread_create(&a, NULL, stop_in_thread, hub) == 0);
+  CHECK(pthread_create(&b, NULL, stop_in_thread, hub) == 0);
+  void *ra = NULL, *rb = NULL;
+  pthread_join(a, &ra);
+  pthread_join(b, &rb);
+  atomic_store(&stop_returned, 1);
+  CHECK((uintptr_t)ra == CHATHUB_RESULT_OK && (uintptr_t)rb == CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_stop(hub), CHATHUB_RESULT_OK);
+
+  char *json = NULL;
+  uint16_t port = 0;
+  EXPECT(chathub_hub_port(hub, &port), CHATHUB_RESULT_OK);
+  CHECK(port != 0);
+  EXPECT(chathub_hub_subscribe(hub, CHATHUB_KIND_ALL, count_event, &events),
+         CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_set_connect_hook(hub, accept_all, NULL), CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_set_login_hook(hub, accept_all, NULL), CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", "[]", NULL, 0),
+         CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_join(hub, "/", "s", "r"), CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_leave(hub, "/", "s", "r"), CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_disconnect(hub, "/", "s"), CHATHUB_RESULT_CLOSED);
+  EXPECT(chathub_hub_rooms(hub, "/", &json), CHATHUB_RESULT_CLOSED);
+  CHECK(json == NULL);
+  CHECK(strstr(chathub_last_error_message(), "closed") != NULL);
+  /* Arguments are still checked first. */
+  EXPECT(chathub_hub_emit(hub, CHATHUB_TARGET_NAMESPACE, "/", NULL, "e", NULL, NULL, 0),
+         CHATHUB_RESULT_NULL_PARAMETER);
+  chathub_hub_free(hub);
+  hub = NULL;
+  chathub_hub_free(hub); /* the API's promise: free(NULL) after free is fine */
+  CHECK(atomic_load(&callbacks_after_stop) == 0);
+}
+
+int main(void) {
+  result_texts();
+  config_misuse();
+  start_misuse();
+  event_misuse();
+  after_stop();
+  return check_summary("misuse");
+}

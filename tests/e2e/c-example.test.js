@@ -1,0 +1,99 @@
+'use strict';
+// The C example (examples/c/chat_server, built by `make -C examples/c`) with
+// the reference client: the chapter's page and bundle, the chat over both
+// transports, the chapter's log lines (`console.log(content)` for
+// `my event`), the page in a headless Chromium, and clean stops on SIGINT
+// and SIGTERM.
+//
+//   CHATHUB_C_EXAMPLE=path/to/chat_server   (default: examples/c/chat_server)
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { ROOT, startServer, client } = require('./helpers');
+const { launch, openChat, screenshot } = require('./browser');
+
+const BIN = process.env.CHATHUB_C_EXAMPLE || path.join(ROOT, 'examples', 'c', 'chat_server');
+const skip = fs.existsSync(BIN) ? false : `${BIN} is not built (make -C examples/c)`;
+
+test('the C example serves the chapter chat', { skip }, async (t) => {
+  const server = await startServer(BIN, []);
+  assert.match(server.lines[0], /^chathub C chat server listening on http:\/\/127\.0\.0\.1:\d+\/$/);
+  t.after(() => server.stop());
+
+  await t.test('page and client bundle', async () => {
+    const page = await fetch(server.url + '/');
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script src="\/socket.io\/socket.io.js">/);
+    const bundle = await fetch(server.url + '/socket.io/socket.io.js');
+    assert.equal(bundle.status, 200);
+    assert.match(await bundle.text(), /Socket\.IO v4/);
+  });
+
+  await t.test('chat over WebSocket and polling, logged as the chapter does', async () => {
+    const ann = client(server.url, '/chat', { transports: ['websocket'] });
+    const bob = client(server.url, '/chat', { transports: ['polling'] });
+    try {
+      await ann.login('ann');
+      await bob.login('bob');
+      await ann.expectLine('User bob Logged in');
+      await bob.say('hello');
+      await ann.expectLine('bob said: hello');
+      await ann.join('r1');
+      await server.waitForLine(/^\[\/chat\] \S+ logged in as ann$/);
+      await server.waitForLine(/^\[\/chat\] bob: hello$/);
+      await server.waitForLine(/^\[\/chat\] ann joined r1$/);
+      ann.socket.emit('my event', 'Hello world.');
+      await server.waitForLine(/^Hello world\.$/);
+      bob.close();
+      await server.waitForLine(/^\[\/chat\] bob disconnected \(client namespace disconnect\)$/);
+    } finally {
+      ann.close();
+      bob.close();
+    }
+  });
+});
+
+test('two browser tabs chat through the C example', { skip }, async (t) => {
+  const server = await startServer(BIN, []);
+  t.after(() => server.stop());
+  const browser = await launch();
+  t.after(() => browser.close());
+
+  const ann = await openChat(browser, server.url + '/', 'ann');
+  const bob = await openChat(browser, server.url + '/', 'bob');
+  await ann.waitForLine('User bob Logged in');
+  await ann.type('hello bob');
+  await bob.waitForLine('ann said: hello bob');
+  await ann.type('/j room1');
+  await ann.waitForLine('joined room success!');
+  await bob.type('/j room1');
+  await bob.waitForLine('joined room success!');
+  await bob.type('hi in room1');
+  await ann.waitForLine('bob said: hi in room1');
+  t.diagnostic(`screenshot: ${await screenshot(ann.page, 'c-example')}`);
+  await bob.close();
+  await ann.waitForLine('User bob disconnected');
+  await server.waitForLine(/ ann: hello bob$/);
+  await server.waitForLine(/ bob joined room1$/);
+  await server.waitForLine(/ bob disconnected \(/);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  test(`${signal} stops the C example cleanly with a client connected`, { skip }, async () => {
+    const server = await startServer(BIN, []);
+    const c = client(server.url, '/chat', { transports: ['websocket'] });
+    try {
+      await c.login('leaving');
+      const exited = server.stop(signal);
+      assert.equal(await c.disconnected(), 'io server disconnect');
+      const { code } = await exited;
+      assert.equal(code, 0, server.stderr());
+      assert.ok(server.lines.includes('chathub stopped'));
+      assert.ok(server.lines.some((l) => /^\[\/chat\] leaving disconnected \(server namespace disconnect\)$/.test(l)));
+    } finally {
+      c.close();
+    }
+  });
+}
