@@ -22,3 +22,6 @@ git diff --exit-code -- node-binding/index.js node-binding/index.d.ts \
 
 echo "== end-to-end tests (node --test)"
 node --test --test-concurrency=1 tests/e2e/
+
+echo "== fuzzing (bounded: FUZZ_SECONDS, default 30 s per target)"
+scripts/fuzz.sh

@@ -201,6 +201,58 @@ fn exceeds(s: &str, max: usize) -> bool {
     s.chars().nth(max).is_some()
 }
 
+/// An event a client sent, read and checked: what the chat will do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound<'a> {
+    /// `login` with a checked, trimmed name (or why not).
+    Login(Result<String, Rejection>),
+    /// `join` with a checked, trimmed room (or why not).
+    Join(Result<String, Rejection>),
+    /// `clientMessage` with its text (or why not).
+    Message(Result<&'a str, Rejection>),
+    /// Any other event, for the host.
+    Custom {
+        /// The event name.
+        event: &'a str,
+        /// Its arguments (JSON with Socket.IO binary placeholders).
+        args: &'a [serde_json::Value],
+    },
+}
+
+/// Why an event's payload could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable;
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event's arguments cannot be read")
+    }
+}
+
+/// Parses a Socket.IO event payload (`["event", arg, ...]`).
+pub fn read_event(text: &str) -> Result<Vec<serde_json::Value>, Unreadable> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|_| Unreadable)?;
+    match items.first() {
+        Some(serde_json::Value::String(_)) => Ok(items),
+        _ => Err(Unreadable),
+    }
+}
+
+/// Reads a parsed event (see [`read_event`]) as the chat sees it.
+pub fn classify<'a>(items: &'a [serde_json::Value], limits: &ChatLimits) -> Option<Inbound<'a>> {
+    let event = items.first()?.as_str()?;
+    let arg = items.get(1);
+    Some(match event {
+        "login" => Inbound::Login(check_name(arg, limits)),
+        "join" => Inbound::Join(check_room(arg, limits)),
+        "clientMessage" => Inbound::Message(check_message(arg, limits)),
+        _ => Inbound::Custom {
+            event,
+            args: &items[1..],
+        },
+    })
+}
+
 /// What the chat knows of one socket: its name and where it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatState {
@@ -326,6 +378,30 @@ mod tests {
         assert_eq!(
             error_line(&Rejection::NameEmpty),
             "Error: the name must not be empty"
+        );
+    }
+
+    #[test]
+    fn events_are_read_and_classified() {
+        let items = read_event(r#"["login"," ann "]"#).unwrap();
+        assert_eq!(
+            classify(&items, &lim()),
+            Some(Inbound::Login(Ok("ann".into())))
+        );
+        let items = read_event(r#"["clientMessage",3]"#).unwrap();
+        assert_eq!(
+            classify(&items, &lim()),
+            Some(Inbound::Message(Err(Rejection::MessageNotString)))
+        );
+        let items = read_event(r#"["my event","Hello world."]"#).unwrap();
+        assert!(
+            matches!(classify(&items, &lim()), Some(Inbound::Custom { event: "my event", args }) if args.len() == 1)
+        );
+        assert_eq!(read_event("[1]"), Err(Unreadable));
+        assert_eq!(read_event("{}"), Err(Unreadable));
+        assert_eq!(
+            read_event(&format!("{}{}", "[".repeat(200), "]".repeat(200))),
+            Err(Unreadable)
         );
     }
 

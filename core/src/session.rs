@@ -27,7 +27,7 @@ use socketioxide::handler::{ConnectHandler, DisconnectHandler, FromMessageParts,
 use socketioxide::socket::{DisconnectReason, Sid, Socket};
 use tokio::sync::{oneshot, watch};
 
-use crate::chat::{self, ChatLimits, ChatState, Move, Rejection, Scope};
+use crate::chat::{self, ChatLimits, ChatState, Inbound, Move, Rejection, Scope};
 use crate::error::ActionError;
 use crate::events::{
     Ack, ConnectEvent, CustomEvent, DisconnectEvent, EventBus, EventKinds, HubEvent, JoinEvent,
@@ -363,37 +363,36 @@ impl<A: Adapter> Session<A> {
             SioValue::Str(text, bins) => (text.as_str(), bins),
             SioValue::Bytes(_) => return, // not produced by the JSON parser we use
         };
-        let items: Vec<serde_json::Value> = match serde_json::from_str(text) {
+        let items = match chat::read_event(text) {
             Ok(items) => items,
             Err(e) => {
                 // socketioxide read the event name already, so the rest is
                 // what is broken (too deep, for one).
-                tracing::debug!(sid = %self.sid, "unreadable event arguments: {e}");
-                let error = "the event's arguments cannot be read";
+                tracing::debug!(sid = %self.sid, "unreadable event arguments");
+                let error = e.to_string();
                 self.reply(socket, &format!("Error: {error}"));
-                self.answer(socket, ack, Err(error));
+                self.answer(socket, ack, Err(&error));
                 return;
             }
         };
-        let Some(event) = items.first().and_then(|e| e.as_str()) else {
-            return;
-        };
-        let arg = items.get(1);
-        match event {
-            "login" => self.on_login(socket, arg, ack).await,
-            "join" => self.on_join(socket, arg, ack),
-            "clientMessage" => self.on_message(socket, arg, ack).await,
-            _ => self.on_custom(socket, event, &items[1..], bins.as_ref(), ack),
+        match chat::classify(&items, &self.ns.shared.limits) {
+            Some(Inbound::Login(name)) => self.on_login(socket, name, ack).await,
+            Some(Inbound::Join(room)) => self.on_join(socket, room, ack),
+            Some(Inbound::Message(text)) => self.on_message(socket, text, ack).await,
+            Some(Inbound::Custom { event, args }) => {
+                self.on_custom(socket, event, args, bins.as_ref(), ack)
+            }
+            None => {}
         }
     }
 
     async fn on_login(
         &self,
         socket: &Arc<Socket<A>>,
-        arg: Option<&serde_json::Value>,
+        name: Result<String, Rejection>,
         ack: Option<i64>,
     ) {
-        let name = match chat::check_name(arg, &self.ns.shared.limits) {
+        let name = match name {
             Ok(name) => name,
             Err(r) => return self.reject(socket, "login", r, ack),
         };
@@ -435,8 +434,8 @@ impl<A: Adapter> Session<A> {
         }
     }
 
-    fn on_join(&self, socket: &Arc<Socket<A>>, arg: Option<&serde_json::Value>, ack: Option<i64>) {
-        let room = match chat::check_room(arg, &self.ns.shared.limits) {
+    fn on_join(&self, socket: &Arc<Socket<A>>, room: Result<String, Rejection>, ack: Option<i64>) {
+        let room = match room {
             Ok(room) => room,
             Err(r) => return self.reject(socket, "join", r, ack),
         };
@@ -476,10 +475,10 @@ impl<A: Adapter> Session<A> {
     async fn on_message(
         &self,
         socket: &Arc<Socket<A>>,
-        arg: Option<&serde_json::Value>,
+        text: Result<&str, Rejection>,
         ack: Option<i64>,
     ) {
-        let text = match chat::check_message(arg, &self.ns.shared.limits) {
+        let text = match text {
             Ok(text) => text,
             Err(r) => return self.reject(socket, "clientMessage", r, ack),
         };
