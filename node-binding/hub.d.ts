@@ -18,6 +18,20 @@ export interface HubOptions {
   maxPayload?: number;
   /** Packets queued per socket before drops. Default 4096. */
   socketBuffer?: number;
+  /** A connection whose client reads nothing this long is cut. Default 10000. */
+  slowConsumerTimeout?: number;
+  /** Flood limits per socket (0: off): events per second (default 100) and burst (200). */
+  eventsPerSec?: number;
+  eventBurst?: number;
+  /** Bytes per second (default 1000000) and burst (2000000). */
+  bytesPerSec?: number;
+  byteBurst?: number;
+  /** Dropped events in a row before a disconnect (default 50; 0: never). */
+  floodStrikes?: number;
+  /** Events waiting in one socket's queue (default 1024). */
+  maxQueuedEvents?: number;
+  /** Connections per IP on a `listen` port (default 0: no limit). */
+  maxConnectionsPerIp?: number;
   /** Longest name, in characters. Default 64. */
   maxNameLength?: number;
   /** Longest room name, in characters. Default 64. */
@@ -128,6 +142,29 @@ export interface ClusterEvent {
   detail: string;
 }
 
+/** A socket went over a limit. */
+export interface LimitEvent {
+  ns: string;
+  sid: string;
+  name: string | null;
+  /** `events per second`, `bytes per second`, `queued events`, `slow consumer`. */
+  limit: string;
+  /** Whether the socket was disconnected for it (else its events were dropped). */
+  disconnected: boolean;
+}
+
+/** The hub's counters. */
+export interface HubStats {
+  sockets: number;
+  packets_dropped: number;
+  events_dropped: number;
+  flood_disconnects: number;
+  slow_consumer_disconnects: number;
+  connections_refused: number;
+  cluster_messages_lost: number;
+  tasks: number;
+}
+
 /** Hub events by name. */
 export interface HubEvents {
   connect: ConnectEvent;
@@ -139,6 +176,7 @@ export interface HubEvents {
   rejected: RejectedEvent;
   disconnect: DisconnectEvent;
   cluster: ClusterEvent;
+  limit: LimitEvent;
 }
 
 /** What a connect hook sees. */
@@ -229,6 +267,8 @@ export declare class Hub {
   readonly socketCount: number;
   /** This hub's node id in its Redis cluster, or null without Redis. */
   readonly clusterNode: string | null;
+  /** The hub's counters: what it refused or lost. */
+  readonly stats: HubStats;
 
   /** Listens to hub events; only events with a listener leave Rust. */
   on<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;

@@ -27,6 +27,7 @@ const EVENT_NAMES = {
   rejected: 'rejected',
   disconnect: 'disconnect',
   cluster: 'cluster',
+  limit: 'limit',
 };
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const MAX_DEPTH = 64;
@@ -125,6 +126,14 @@ const OPTION_TYPES = {
   connectTimeout: 'ms',
   maxPayload: 'count',
   socketBuffer: 'count',
+  slowConsumerTimeout: 'ms',
+  eventsPerSec: 'limit',
+  eventBurst: 'limit',
+  bytesPerSec: 'limit',
+  byteBurst: 'limit',
+  floodStrikes: 'limit',
+  maxQueuedEvents: 'count',
+  maxConnectionsPerIp: 'limit',
   maxNameLength: 'count',
   maxRoomLength: 'count',
   maxMessageLength: 'count',
@@ -154,6 +163,10 @@ function checkOptions(options) {
     if (kind === 'strings') {
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
         throw new TypeError(`option ${key} must be an array of strings`);
+      }
+    } else if (kind === 'limit') {
+      if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+        throw new RangeError(`option ${key} must be an integer >= 0 (0: no limit), got ${describe(value)}`);
       }
     } else if (kind === 'ms' || kind === 'count') {
       if (!Number.isInteger(value) || value <= 0 || value > 0xffffffff) {
@@ -347,6 +360,15 @@ class Hub {
     return this.#native.socketCount;
   }
 
+  /**
+   * The hub's counters: `{ sockets, packets_dropped, events_dropped,
+   * flood_disconnects, slow_consumer_disconnects, connections_refused,
+   * cluster_messages_lost, tasks }`.
+   */
+  get stats() {
+    return JSON.parse(this.#native.statsJson);
+  }
+
   /** This hub's node id in its Redis cluster, or null without Redis. */
   get clusterNode() {
     return this.#native.clusterNode;
@@ -357,7 +379,8 @@ class Hub {
   /**
    * Listens to hub events: `connect` (alias `connection`), `login`, `join`,
    * `message`, `event` (any event outside the chat), `rejected`,
-   * `disconnect`, `cluster` (the Redis link went down or came back). Only
+   * `disconnect`, `cluster` (the Redis link went down or came back),
+   * `limit` (a socket went over a flood or slow-reader limit). Only
    * events with a listener leave Rust.
    */
   on(name, listener) {

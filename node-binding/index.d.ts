@@ -23,6 +23,8 @@ export declare class NativeHub {
   get namespaces(): Array<string>
   /** Whether `close` was called. */
   get closed(): boolean
+  /** The hub's counters (what it refused or lost), as JSON. */
+  get statsJson(): string
   /** This hub's node id in its Redis cluster (null without Redis). */
   get clusterNode(): string | null
   /** Sockets connected now (on this hub). */
@@ -127,6 +129,14 @@ export interface NativeOptions {
   connectTimeout?: number
   maxPayload?: number
   socketBuffer?: number
+  slowConsumerTimeout?: number
+  eventsPerSec?: number
+  eventBurst?: number
+  bytesPerSec?: number
+  byteBurst?: number
+  floodStrikes?: number
+  maxQueuedEvents?: number
+  maxConnectionsPerIp?: number
   maxNameLength?: number
   maxRoomLength?: number
   maxMessageLength?: number

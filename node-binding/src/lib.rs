@@ -122,6 +122,10 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
         HubEvent::Cluster(e) => json!({
             "type": "cluster", "node": e.node, "up": e.up, "detail": e.detail,
         }),
+        HubEvent::Limit(e) => json!({
+            "type": "limit", "ns": e.ns, "sid": e.sid, "name": e.name,
+            "limit": e.limit, "disconnected": e.disconnected,
+        }),
         other => json!({ "type": "unknown", "ns": other.ns(), "sid": other.sid() }),
     };
     (body.to_string(), bins, ack)
@@ -140,6 +144,14 @@ pub struct NativeOptions {
     pub connect_timeout: Option<u32>,
     pub max_payload: Option<u32>,
     pub socket_buffer: Option<u32>,
+    pub slow_consumer_timeout: Option<u32>,
+    pub events_per_sec: Option<u32>,
+    pub event_burst: Option<u32>,
+    pub bytes_per_sec: Option<u32>,
+    pub byte_burst: Option<u32>,
+    pub flood_strikes: Option<u32>,
+    pub max_queued_events: Option<u32>,
+    pub max_connections_per_ip: Option<u32>,
     pub max_name_length: Option<u32>,
     pub max_room_length: Option<u32>,
     pub max_message_length: Option<u32>,
@@ -179,6 +191,15 @@ fn config(o: NativeOptions) -> HubConfig {
         shutdown_timeout: ms(o.shutdown_timeout, base.shutdown_timeout),
         ..base
     };
+    c.slow_consumer_timeout = ms(o.slow_consumer_timeout, c.slow_consumer_timeout);
+    c.max_connections_per_ip = n(o.max_connections_per_ip, c.max_connections_per_ip);
+    let f = &mut c.flood;
+    f.events_per_sec = o.events_per_sec.unwrap_or(f.events_per_sec);
+    f.event_burst = o.event_burst.unwrap_or(f.event_burst);
+    f.bytes_per_sec = o.bytes_per_sec.map(u64::from).unwrap_or(f.bytes_per_sec);
+    f.byte_burst = o.byte_burst.map(u64::from).unwrap_or(f.byte_burst);
+    f.strikes = o.flood_strikes.unwrap_or(f.strikes);
+    f.max_queued_events = n(o.max_queued_events, f.max_queued_events);
     c.limits.max_name_len = n(o.max_name_length, c.limits.max_name_len);
     c.limits.max_room_len = n(o.max_room_length, c.limits.max_room_len);
     c.limits.max_message_len = n(o.max_message_length, c.limits.max_message_len);
@@ -275,6 +296,12 @@ impl NativeHub {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.hub.is_closed()
+    }
+
+    /// The hub's counters (what it refused or lost), as JSON.
+    #[napi(getter)]
+    pub fn stats_json(&self) -> String {
+        serde_json::to_string(&self.hub.stats()).unwrap_or_default()
     }
 
     /// This hub's node id in its Redis cluster (null without Redis).
@@ -931,6 +958,7 @@ pub fn event_kinds() -> std::collections::HashMap<String, u32> {
         ("rejected", EventKinds::REJECTED),
         ("disconnect", EventKinds::DISCONNECT),
         ("cluster", EventKinds::CLUSTER),
+        ("limit", EventKinds::LIMIT),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.bits()))

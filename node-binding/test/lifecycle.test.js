@@ -128,3 +128,22 @@ test('a hub that is never attached nor closed does not keep the process alive', 
   const r = await runChild(`const { Hub } = require('.'); const h = new Hub(); h.on('login', () => {});`);
   assert.equal(r.code, 0, r.stderr);
 });
+
+test('flood limits apply to attached servers and are counted in stats', async (t) => {
+  const s = await startAttached({ hubOptions: { eventsPerSec: 5, eventBurst: 5, floodStrikes: 20 } });
+  t.after(() => s.close());
+  const limits = [];
+  s.hub.on('limit', (e) => limits.push(e));
+  const c = client(s.url, '/', { transports: ['websocket'] });
+  await c.loginPrompt();
+  for (let i = 0; i < 100; i++) c.socket.emit('clientMessage', `spam ${i}`);
+  // The DISCONNECT, or (as it kept sending to a namespace it left) the
+  // whole connection closed.
+  assert.match(await c.disconnected(), /^(io server disconnect|transport close)$/);
+  const stats = s.hub.stats;
+  assert.equal(stats.flood_disconnects, 1);
+  assert.ok(stats.events_dropped >= 20, JSON.stringify(stats));
+  await within(new Promise((r) => { const i = setInterval(() => { if (limits.some((l) => l.disconnected)) { clearInterval(i); r(); } }, 5); }), 'the limit event');
+  assert.equal(limits.find((l) => l.disconnected).limit, 'events per second');
+  assert.throws(() => new Hub({ eventsPerSec: -1 }), RangeError);
+});
