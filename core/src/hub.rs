@@ -49,6 +49,9 @@ pub struct HubStats {
     pub tasks: usize,
 }
 
+/// The per-connection WebSocket read buffer (see `build_with`).
+const WS_READ_BUFFER: usize = 1024;
+
 /// Event names Socket.IO reserves; emitting them is refused.
 const RESERVED_EVENTS: [&str; 6] = [
     "connect",
@@ -900,6 +903,10 @@ where
         .connect_timeout(config.connect_timeout)
         .max_payload(config.max_payload)
         .max_buffer_size(config.socket_buffer)
+        // tungstenite zero-fills its read buffer per connection: 4 KiB by
+        // default in engineioxide, 1 KiB here (a chat line fits; longer
+        // messages take more reads). About 3 KiB less per idle connection.
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .ws_max_message_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
         .ws_max_frame_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
         .build_svc();
