@@ -5,6 +5,7 @@
  *   PORT=8080 HOST=0.0.0.0 examples/c/chat_server
  *   REDIS_URL=redis://127.0.0.1:6379 examples/c/chat_server   (one hub among many)
  *   FLOOD_LIMITS=off examples/c/chat_server                   (for load generators)
+ *   QUIET=1 examples/c/chat_server        (logs only `my event`, not every connection)
  *
  * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
  * the chapter's server logs it (`console.log(content)` for `my event`), and
@@ -195,7 +196,9 @@ int main(void) {
   if (failed(started, "start")) return 1;
 
   uint16_t bound = 0;
-  if (failed(chathub_hub_subscribe(hub, CHATHUB_KIND_ALL, on_event, NULL), "subscribe") ||
+  const char *quiet = getenv("QUIET");
+  uint32_t kinds = (quiet && quiet[0]) ? (CHATHUB_KIND_CUSTOM | CHATHUB_KIND_CLUSTER) : CHATHUB_KIND_ALL;
+  if (failed(chathub_hub_subscribe(hub, kinds, on_event, NULL), "subscribe") ||
       failed(chathub_hub_port(hub, &bound), "port")) {
     chathub_hub_free(hub);
     return 1;
