@@ -1,7 +1,8 @@
 //! The chat rules of `PROTOCOL.md`, as plain data and functions.
 //!
 //! Nothing here touches the network: the socket layer
-//! ([`crate::session`]) asks these functions what to do and then does it.
+//! (the crate's `session` module) asks these functions what to do and then
+//! does it.
 //! That keeps every rule of the protocol in one place, testable directly.
 
 use std::fmt;
