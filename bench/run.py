@@ -192,11 +192,11 @@ def machine_jiffies():
 
 
 def process_jiffies(pid):
-    """utime + stime of a process (all its threads), in jiffies."""
+    """(utime, stime) of a process (all its threads), in jiffies."""
     with open(f"/proc/{pid}/stat") as f:
         s = f.read()
     rest = s[s.rindex(")") + 2:].split()
-    return int(rest[11]) + int(rest[12])
+    return int(rest[11]), int(rest[12])
 
 
 def rss_kib(pid):
@@ -353,13 +353,16 @@ def run_once(scenario, name, size, opts, logdir, run_id):
             gen.finish()
         stop(server)
     if "start" in window and "end" in window:
-        t0, s0, g0, b0, tot0 = window["start"]
-        t1, s1, g1, b1, tot1 = window["end"]
+        t0, (su0, ss0), g0, b0, tot0 = window["start"]
+        t1, (su1, ss1), g1, b1, tot1 = window["end"]
         secs = t1 - t0
-        server_cpu = (s1 - s0) / CLK_TCK / secs * 100
-        loadgen_cpu = (g1 - g0) / CLK_TCK / secs * 100
+        pct = lambda jiffies: jiffies / CLK_TCK / secs * 100  # noqa: E731
+        server_cpu = pct(su1 - su0 + ss1 - ss0)
+        loadgen_cpu = pct(sum(g1) - sum(g0))
         machine = (b1 - b0) / max(1, tot1 - tot0) * cpus() * 100
-        result.update(server_cpu=server_cpu, loadgen_cpu=loadgen_cpu,
+        # Kernel time: the TCP writes (on loopback, the receiving side's
+        # work too) are charged to the writer.
+        result.update(server_cpu=server_cpu, server_sys_cpu=pct(ss1 - ss0), loadgen_cpu=loadgen_cpu,
                       other_cpu=max(0.0, machine - server_cpu - loadgen_cpu))
     lg = result.get("loadgen", {})
     for k in ("deliveries_per_sec", "p50_ms", "p99_ms", "connects_per_sec"):
@@ -656,6 +659,8 @@ def parse():
     ap.add_argument("--servers", default=",".join(SERVER_ORDER), help="comma-separated, of: " + ", ".join(SERVER_ORDER))
     ap.add_argument("--window", type=int, default=2,
                     help="fan-out: lines in flight per sender (not yet seen by every member; default 2)")
+    ap.add_argument("--retries", type=int, default=1,
+                    help="a run that fails (say, its server was killed from outside) is run again this often (default 1)")
     ap.add_argument("--no-build", action="store_true", help="use what is built")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
     ap.add_argument("--quiet-threshold", type=float, default=0.10,
@@ -676,6 +681,10 @@ def parse():
             ap.error(f"unknown server {x}")
     if not 1 <= opts.repeat <= 50:
         ap.error("--repeat is 1..50")
+    if not 0 <= opts.retries <= 5:
+        ap.error("--retries is 0..5")
+    if not 1 <= opts.window <= 512:
+        ap.error("--window is 1..512")
     if opts.quiet_timeout is None:
         opts.quiet_timeout = 5.0 if opts.quick else 60.0
     opts.quiet_timeout = min(max(opts.quiet_timeout, 1.0), 3600.0)
@@ -726,12 +735,18 @@ def main():
                     i += 1
                     run_id = f"{sc}-{rep + 1}"
                     log(f"[{i}/{total}] {sc} #{rep + 1} on {sv}")
-                    try:
-                        r = run_once(sc, sv, sizes[sc], opts, logdir, run_id)
-                    except BenchError as e:
-                        log(f"  failed: {e}")
-                        r = {"scenario": sc, "server": sv, "error": str(e)}
-                        notes.append(f"{sc} #{rep + 1} on {sv} failed: {str(e)[:200]}")
+                    for attempt in range(opts.retries + 1):
+                        try:
+                            r = run_once(sc, sv, sizes[sc], opts, logdir, f"{run_id}-{attempt + 1}")
+                            break
+                        except BenchError as e:
+                            log(f"  failed: {e}")
+                            r = {"scenario": sc, "server": sv, "error": str(e)}
+                            if attempt < opts.retries:
+                                log("  once more, with a fresh server")
+                                notes.append(f"{sc} #{rep + 1} on {sv} failed once and was run again: {str(e)[:200]}")
+                            else:
+                                notes.append(f"{sc} #{rep + 1} on {sv} failed: {str(e)[:200]}")
                     r["repetition"] = rep + 1
                     runs.append(r)
                     shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()
