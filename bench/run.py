@@ -103,6 +103,7 @@ METRICS = {
     "rate": [("p50_ms", "p50", "ms", False),
              ("p99_ms", "p99", "ms", False),
              ("server_cpu", "server CPU", "%", False),
+             ("server_sys_cpu", "of it in the kernel", "%", None),
              ("deliveries_per_sec", "deliveries/s", "", None)],
     "idle": [("kib_per_conn", "RSS growth per connection", "KiB", False),
              ("rss_before_mib", "RSS before", "MiB", None),
