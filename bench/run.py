@@ -31,6 +31,7 @@ Ctrl-C.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -448,10 +449,9 @@ def cell(stats, key, unit):
     s = stats.get(key)
     if not s:
         return "–"
-    u = f" {unit}" if unit and unit != "%" else unit
     if s["n"] == 1:
-        return f"{fmt(s['median'], unit)}{u}"
-    return f"{fmt(s['median'], unit)}{u} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
+        return fmt(s["median"], unit)
+    return f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
 
 
 def targets(summary):
@@ -506,7 +506,7 @@ def results_markdown(report):
         desc = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in size.items())
         lines += ["", f"#### {TITLES[sc]} ({desc})", ""]
         metrics = METRICS[sc]
-        head = ["server"] + [f"{lab}{' (' + u + ')' if u and u != '%' else ''}" for _, lab, u, _ in metrics]
+        head = ["server"] + [f"{lab}{' (' + u + ')' if u else ''}" for _, lab, u, _ in metrics]
         ratio_keys = [(k, lab) for k, lab, _, better in metrics if better is not None]
         head += [f"{lab} ×ref" for _, lab in ratio_keys]
         head += ["other load (%)"]
@@ -557,30 +557,30 @@ def write_svg(report, path):
     reference per scenario (higher is better: throughput × ref; for costs,
     the reference's cost over the server's)."""
     s = report["summary"]
-    items = [("fanout", "deliveries_per_sec", "Fan-out: deliveries/s", False),
-             ("fanout", "p99_ms", "Fan-out: p99 latency (inverse)", True),
-             ("rate", "server_cpu", "50 msg/s: server CPU (inverse)", True),
-             ("rate", "p99_ms", "50 msg/s: p99 latency (inverse)", True),
-             ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True),
-             ("connect", "connects_per_sec", "Connects/s", False)]
+    # (scenario, metric, title, inverse?, the issue's target as a ratio)
+    items = [("fanout", "deliveries_per_sec", "Fan-out: deliveries/s", False, 19.0),
+             ("fanout", "p99_ms", "Fan-out: p99 latency (inverse)", True, None),
+             ("rate", "server_cpu", "50 msg/s: server CPU (inverse)", True, 1 / 0.60),
+             ("rate", "p99_ms", "50 msg/s: p99 latency (inverse)", True, None),
+             ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
+             ("connect", "connects_per_sec", "Connects/s", False, 6.0)]
     colors = {"ref": "#9e9e9e", "rust": "#d9480f", "node": "#2f9e44", "c": "#1971c2", "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]
     groups = []
-    for sc, key, title, inverse in items:
+    for sc, key, title, inverse, goal in items:
         bars = []
         for sv in shown:
             r = ratio(s, sc, sv, key)
             if r:
                 bars.append((sv, 1 / r if inverse else r))
         if bars:
-            groups.append((title, bars))
-    import math
-    values = [v for _, bars in groups for _, v in bars] + [1.0]
+            groups.append((title, bars, goal))
+    values = [v for _, bars, _ in groups for _, v in bars] + [1.0] + [g for _, _, g in groups if g]
     lo = min(0.5, min(values) / 1.5)
     hi = max(2.0, max(values) * 1.5)
     lmin, lmax = math.log10(lo), math.log10(hi)
     left, width, bar_h, gap, top = 300, 560, 16, 14, 70
-    height = top + sum(len(b) * bar_h + gap + 18 for _, b in groups) + 60
+    height = top + sum(len(b) * bar_h + gap + 18 for _, b, _ in groups) + 60
     x = lambda v: left + (math.log10(v) - lmin) / (lmax - lmin) * width  # noqa: E731
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
@@ -602,8 +602,13 @@ def write_svg(report, path):
                 out.append(f'<text x="{xv:.1f}" y="{height - 26}" text-anchor="middle" fill="#555">{v:g}×</text>')
         dec += 1
     y = top
-    for title, bars in groups:
+    for title, bars, goal in groups:
         out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{esc(title)}</text>')
+        if goal:
+            xg = x(goal)
+            out.append(f'<line x1="{xg:.1f}" y1="{y + 2}" x2="{xg:.1f}" y2="{y + 18 + len(bars) * bar_h}" '
+                       f'stroke="#c92a2a" stroke-dasharray="4 3" stroke-width="1.5"/>')
+            out.append(f'<text x="{xg + 4:.1f}" y="{y + 12}" fill="#c92a2a">target {goal:.3g}×</text>')
         y += 18
         for sv, v in bars:
             x0, x1 = x(1.0), x(v)
@@ -663,6 +668,8 @@ def parse():
     ap.add_argument("--retries", type=int, default=1,
                     help="a run that fails (say, its server was killed from outside) is run again this often (default 1)")
     ap.add_argument("--no-build", action="store_true", help="use what is built")
+    ap.add_argument("--from-results", metavar="FILE",
+                    help="run nothing: write the table and chart again from a results file of an earlier run")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
     ap.add_argument("--quiet-threshold", type=float, default=0.10,
                     help="machine load (fraction of all cores) under which it counts as quiet (default 0.10)")
@@ -694,9 +701,21 @@ def parse():
     return opts
 
 
+def render_again(opts):
+    """Writes the document's table and the chart from a saved results file."""
+    report = json.loads(Path(opts.from_results).read_text())
+    print(results_markdown(report))
+    if opts.write_doc is not False:
+        write_doc(report)
+        write_svg(report, SVG)
+    return 0
+
+
 def main():
     global LOG
     opts = parse()
+    if opts.from_results:
+        return render_again(opts)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     # Many sockets: the children inherit this limit (the hard one is the most
