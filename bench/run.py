@@ -742,6 +742,7 @@ def main():
     try:
         if not opts.no_build:
             build(opts.servers)
+        meta_ = meta(opts, pinned)  # the commit as it is when the runs start
         sizes = {sc: SIZES[sc][1 if opts.quick else 0] for sc in opts.scenarios}
         runs = []
         notes = []
@@ -785,7 +786,6 @@ def main():
         if bound:
             notes.append(f"{len(bound)} fan-out runs had the generator at over 90 % of its core: "
                          "there it, not the server, may be the limit.")
-        meta_ = meta(opts, pinned)
         file = f"{stamp}.json"
         report = {"meta": meta_, "scenarios": opts.scenarios, "servers": opts.servers, "sizes": sizes,
                   "runs": runs, "summary": summary, "notes": notes, "file": file}
