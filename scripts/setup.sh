@@ -32,6 +32,12 @@ if [ ! -d node-binding/node_modules ] || [ node-binding/package-lock.json -nt no
   echo "setup: npm ci (node-binding)"
   (cd node-binding && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+# The benchmarks' reference server (socket.io 4.8; bench/run.py and
+# tests/e2e/bench-reference.test.js run it).
+if [ ! -d bench/reference/node_modules ] || [ bench/reference/package-lock.json -nt bench/reference/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci (bench/reference)"
+  (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error)
+fi
 addon=$(ls node-binding/chathub.*.node 2>/dev/null | head -n1 || true)
 if [ -z "$addon" ] || [ -n "$(find core/src core/assets node-binding/src node-binding/Cargo.toml Cargo.lock -newer "$addon" -print -quit)" ]; then
   echo "setup: building the Node addon (release)"

@@ -4,6 +4,7 @@
 // has `require('socket.io')(server)`.
 //
 //   node examples/node/chat-server.js        (PORT=3000 by default)
+//   FLOOD_LIMITS=off node examples/node/chat-server.js   (for load generators)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README).
@@ -31,7 +32,12 @@ function handler(req, res) {
 }
 
 const server = http.createServer(handler);
-const hub = new Hub({ redisUrl: process.env.REDIS_URL || undefined });
+// FLOOD_LIMITS=off lifts the per-socket flood limits (load generators send
+// far more than people do).
+const floodOff = process.env.FLOOD_LIMITS === 'off'
+  ? { eventsPerSec: 0, bytesPerSec: 0, floodStrikes: 0 }
+  : {};
+const hub = new Hub({ redisUrl: process.env.REDIS_URL || undefined, ...floodOff });
 hub.attach(server);
 
 // Log what happens, as the chapter's server logs `my event` (QUIET=1: only

@@ -5,19 +5,31 @@
 //!
 //! ```text
 //! chathub-loadgen connect --url http://127.0.0.1:3000 [--ns /chat] [--duration 5] [--concurrency 50]
-//! chathub-loadgen fanout  --url U --clients 1000 --senders 10 [--window 20] [--duration 10]
-//! chathub-loadgen rate    --url U --clients 1000 --rate 50 [--duration 10]
+//! chathub-loadgen fanout  --url U --clients 1000 --senders 10 [--window 20] [--duration 10] [--warmup 1]
+//! chathub-loadgen rate    --url U --clients 1000 --rate 50 [--duration 10] [--warmup 1]
 //! chathub-loadgen idle    --url U --clients 10000 [--room-size 10]     (holds until stdin closes)
 //! chathub-loadgen churn   --url U --clients 1000 --cycles 5 [--wait]   (--wait: a line on stdin between cycles)
 //! chathub-loadgen chat    --url U --clients 1000 [--period-ms 200]     (until the server disconnects them)
 //! ```
+//!
+//! Every scenario takes `--threads N` (its runtime's worker threads; 1: a
+//! single-threaded runtime; default: the CPUs it may run on, so `taskset`
+//! decides).
+//!
+//! `connect`, `fanout` and `rate` print progress lines before the result:
+//! `{"scenario":…,"ready":N}` once the clients are connected, and
+//! `{"scenario":…,"measuring":true}` / `…false` exactly when the measured
+//! window opens and closes, so that a harness can sample the server's CPU
+//! over the same window. Every result has `cpu_percent`: this process's own
+//! CPU time over the window, in percent of one core (near 100 × threads,
+//! the generator itself is the limit).
 //!
 //! Every loop is bounded in count and time; it connects only where `--url`
 //! says (the benchmarks and tests give 127.0.0.1).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -25,6 +37,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -41,6 +54,8 @@ struct Args {
     senders: usize,
     window: usize,
     duration: Duration,
+    warmup: Option<Duration>,
+    threads: Option<usize>,
     concurrency: usize,
     rate: f64,
     room_size: usize,
@@ -63,6 +78,8 @@ fn parse_args() -> Result<Args, String> {
         senders: 10,
         window: 20,
         duration: Duration::from_secs(5),
+        warmup: None,
+        threads: None,
         concurrency: 50,
         rate: 50.0,
         room_size: 10,
@@ -81,6 +98,8 @@ fn parse_args() -> Result<Args, String> {
             "--senders" => a.senders = num(value()?)? as usize,
             "--window" => a.window = num(value()?)? as usize,
             "--duration" => a.duration = Duration::from_secs_f64(num(value()?)?),
+            "--warmup" => a.warmup = Some(Duration::from_secs_f64(num(value()?)?)),
+            "--threads" => a.threads = Some((num(value()?)? as usize).max(1)),
             "--concurrency" => a.concurrency = num(value()?)? as usize,
             "--rate" => a.rate = num(value()?)?,
             "--room-size" => a.room_size = num(value()?)? as usize,
@@ -94,8 +113,8 @@ fn parse_args() -> Result<Args, String> {
     if !a.url.starts_with("http://") {
         return Err("--url must be http://HOST:PORT".into());
     }
-    if a.duration > Duration::from_secs(600) {
-        return Err("--duration is at most 600 s".into());
+    if a.duration > Duration::from_secs(600) || a.warmup > Some(Duration::from_secs(60)) {
+        return Err("--duration is at most 600 s, --warmup at most 60 s".into());
     }
     Ok(a)
 }
@@ -137,16 +156,17 @@ impl Conn {
             "{}/socket.io/?EIO=4&transport=websocket",
             url.replacen("http://", "ws://", 1)
         );
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(ws_url))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| format!("connect: {e}"))?;
-        if let Ok(s) = match ws.get_ref() {
-            MaybeTlsStream::Plain(s) => Ok(s),
-            _ => Err(()),
-        } {
-            let _ = s.set_nodelay(true);
-        }
+        // A client reads small frames. tungstenite zeroes up to a whole
+        // read buffer before every read: 4 KiB (not 128 KiB) keeps that
+        // cheap and 10,000 clients light. TCP_NODELAY on.
+        let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true),
+        )
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
         let mut c = Conn {
             ws,
             prefix: prefix(ns),
@@ -276,18 +296,75 @@ async fn open_many(
     Ok(conns)
 }
 
-/// Latency samples in microseconds, and percentiles of them.
-#[derive(Default)]
-struct Samples(Vec<u32>);
+/// Latencies in microseconds, in log-linear buckets (within 1/64 ≈ 1.6 %):
+/// fixed memory and one increment per sample, however many arrive.
+#[derive(Clone)]
+struct Histogram {
+    counts: Vec<u32>,
+    total: u64,
+}
 
-impl Samples {
-    fn percentile(&mut self, p: f64) -> f64 {
-        if self.0.is_empty() {
+/// Exact buckets below this; above it, 64 buckets per power of two.
+const EXACT: u64 = 128;
+/// Enough buckets for any `u32` number of microseconds.
+const BUCKETS: usize = EXACT as usize + (32 - 7) * 64;
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+        }
+    }
+
+    fn bucket(micros: u64) -> usize {
+        let v = micros.min(u64::from(u32::MAX));
+        if v < EXACT {
+            return v as usize;
+        }
+        let exp = 63 - v.leading_zeros() as usize; // 7..=31
+        let mantissa = (v >> (exp - 6)) as usize & 63;
+        EXACT as usize + (exp - 7) * 64 + mantissa
+    }
+
+    /// The middle of a bucket, in microseconds.
+    fn value(bucket: usize) -> f64 {
+        if bucket < EXACT as usize {
+            return bucket as f64;
+        }
+        let exp = (bucket - EXACT as usize) / 64 + 7;
+        let mantissa = ((bucket - EXACT as usize) % 64) as u64;
+        let low = (64 + mantissa) << (exp - 6);
+        let width = 1u64 << (exp - 6);
+        low as f64 + width as f64 / 2.0
+    }
+
+    fn record(&mut self, micros: u64) {
+        self.counts[Self::bucket(micros)] += 1;
+        self.total += 1;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+    }
+
+    /// The `p` quantile (0..=1) in milliseconds; NaN without samples.
+    fn percentile(&self, p: f64) -> f64 {
+        if self.total == 0 {
             return f64::NAN;
         }
-        self.0.sort_unstable();
-        let i = ((self.0.len() - 1) as f64 * p).round() as usize;
-        f64::from(self.0[i]) / 1000.0
+        let rank = ((self.total - 1) as f64 * p).round() as u64;
+        let mut seen = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += u64::from(c);
+            if seen > rank {
+                return Self::value(i) / 1000.0;
+            }
+        }
+        f64::NAN
     }
 }
 
@@ -295,15 +372,65 @@ fn micros_since(start: Instant) -> u64 {
     start.elapsed().as_micros() as u64
 }
 
+/// Prints a progress line (stdout is line-buffered: it leaves at once).
+fn progress(line: serde_json::Value) {
+    println!("{line}");
+}
+
+/// This process's CPU time so far (user + system), in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass; zeroed is a valid rusage.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
+            return f64::NAN;
+        }
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// The measured window: marks its start and end on stdout and measures
+/// this process's CPU over it.
+struct Window {
+    scenario: &'static str,
+    started: Instant,
+    cpu: f64,
+}
+
+impl Window {
+    fn open(scenario: &'static str) -> Window {
+        progress(serde_json::json!({"scenario": scenario, "measuring": true}));
+        Window {
+            scenario,
+            started: Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    /// Closes it: (seconds, this process's CPU in percent of one core).
+    fn close(self) -> (f64, f64) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let cpu = (cpu_seconds() - self.cpu) / secs * 100.0;
+        progress(serde_json::json!({"scenario": self.scenario, "measuring": false}));
+        (secs, cpu)
+    }
+}
+
 /// `connect`: how many clients per second connect and get the login prompt.
 async fn connect_rate(args: &Args) -> Result<serde_json::Value, String> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let mut last_error = None;
+    let (errors_tx, mut errors) = mpsc::unbounded_channel::<String>();
+    let window = Window::open("connect");
     let deadline = Instant::now() + args.duration;
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
         let (url, ns) = (args.url.clone(), args.ns.clone());
         let (done, failed) = (done.clone(), failed.clone());
+        let errors_tx = errors_tx.clone();
         workers.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 match Conn::open(&url, &ns).await {
@@ -311,25 +438,33 @@ async fn connect_rate(args: &Args) -> Result<serde_json::Value, String> {
                         done.fetch_add(1, Ordering::Relaxed);
                         c.close().await;
                     }
-                    Err(_) => {
+                    Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        let _ = errors_tx.send(e);
+                        // A refused connect returns at once: do not spin.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
             }
         }));
     }
-    let started = Instant::now();
+    drop(errors_tx);
     for w in workers {
         let _ = w.await;
     }
-    let secs = started.elapsed().as_secs_f64();
+    let (secs, cpu) = window.close();
+    while let Ok(e) = errors.try_recv() {
+        last_error = Some(e);
+    }
     let n = done.load(Ordering::Relaxed);
     Ok(serde_json::json!({
         "scenario": "connect",
         "connects": n,
         "failed": failed.load(Ordering::Relaxed),
+        "last_error": last_error,
         "seconds": secs,
         "connects_per_sec": n as f64 / secs,
+        "cpu_percent": cpu,
     }))
 }
 
@@ -338,151 +473,264 @@ fn stamp(sender: usize, seq: u64, start: Instant) -> String {
     format!("s{sender} {seq} {}", micros_since(start))
 }
 
-/// Parses a delivered `NAME said: s{sender} {seq} {micros}` line.
-fn parse_delivery(line: &str) -> Option<(usize, u64)> {
-    let said = line.find("said: s")?;
-    let mut parts = line[said + 7..].split(' ');
-    let sender = parts.next()?.parse().ok()?;
-    let _seq: u64 = parts.next()?.parse().ok()?;
+/// Parses a delivered `NAME said: s{sender} {seq} {micros}` line (not the
+/// sender's own `You said: …`): (sender, seq, micros). Read from the end,
+/// as the line is made.
+fn parse_delivery(line: &str) -> Option<(usize, u64, u64)> {
+    let mut parts = line.rsplitn(4, ' ');
     let micros = parts.next()?.parse().ok()?;
-    Some((sender, micros))
+    let seq = parts.next()?.parse().ok()?;
+    let sender = parts.next()?.strip_prefix('s')?.parse().ok()?;
+    let head = parts.next()?;
+    if head == "You said:" || !head.ends_with(" said:") {
+        return None;
+    }
+    Some((sender, seq, micros))
+}
+
+/// Per-sender slots counting who has seen each line in flight.
+const SLOTS: usize = 1024;
+
+/// What the clients of `fanout` and `rate` share.
+struct Room {
+    start: Instant,
+    members: usize,
+    /// Deliveries are counted and timed only while this is set.
+    measuring: AtomicBool,
+    /// `fanout`: per sender, permits for lines not yet seen by every other
+    /// member (the window).
+    windows: Vec<Arc<Semaphore>>,
+    /// Per sender, per `seq % SLOTS`: how many members have seen that line.
+    seen: Vec<Vec<AtomicUsize>>,
+}
+
+impl Room {
+    /// Counts one member's sight of a line; the last one frees its window slot.
+    fn saw(&self, sender: usize, seq: u64) {
+        let (Some(slots), Some(window)) = (self.seen.get(sender), self.windows.get(sender)) else {
+            return;
+        };
+        let slot = &slots[seq as usize % SLOTS];
+        if slot.fetch_add(1, Ordering::Relaxed) + 1 == self.members - 1 {
+            window.add_permits(1);
+        }
+    }
+}
+
+/// How a client of `fanout`/`rate` sends, if it does.
+enum Sending {
+    No,
+    /// Within the window: a new line once one of ours reached everyone
+    /// (or after a second without, when lines were lost).
+    Window,
+    /// At a fixed rate.
+    Every(tokio::time::Interval),
+}
+
+/// What one client saw and did.
+struct Tally {
+    latencies: Histogram,
+    sent: u64,
+    window_timeouts: u64,
+}
+
+/// What a frame meant to a client of `fanout`/`rate`.
+enum Frame {
+    /// A ping to answer.
+    Ping,
+    /// The connection ended.
+    End,
+    /// Anything else (timed and counted if it was a delivery).
+    Other,
+}
+
+/// Reads one frame: times and counts a delivery.
+fn on_frame(
+    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    prefix: &str,
+    room: &Room,
+    tally: &mut Tally,
+) -> Frame {
+    let t = match m {
+        Some(Ok(Message::Text(t))) => t,
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Frame::End,
+        Some(Ok(_)) => return Frame::Other,
+    };
+    if t.as_str() == "2" {
+        return Frame::Ping;
+    }
+    if let Some((sender, seq, micros)) =
+        server_message(&t, prefix).and_then(|line| parse_delivery(&line))
+    {
+        if room.measuring.load(Ordering::Relaxed) {
+            tally
+                .latencies
+                .record(micros_since(room.start).saturating_sub(micros));
+        }
+        room.saw(sender, seq);
+    }
+    Frame::Other
+}
+
+/// One client of `fanout`/`rate`: reads everything that arrives (and, as a
+/// sender, sends), until told to stop.
+async fn room_client(
+    mut c: Conn,
+    me: usize,
+    mut sending: Sending,
+    room: Arc<Room>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Tally {
+    let mut tally = Tally {
+        latencies: Histogram::new(),
+        sent: 0,
+        window_timeouts: 0,
+    };
+    let window = room.windows.get(me).cloned();
+    let mut permit_by = tokio::time::Instant::now() + Duration::from_secs(1);
+    'client: loop {
+        let may_send = async {
+            match (&mut sending, &window) {
+                (Sending::Window, Some(w)) => {
+                    match tokio::time::timeout_at(permit_by, w.acquire()).await {
+                        Ok(Ok(p)) => {
+                            p.forget();
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+                (Sending::Every(tick), _) => {
+                    tick.tick().await;
+                    true
+                }
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            m = c.ws.next() => {
+                // This frame, then whatever else is already read (up to a
+                // batch) without another round through the select.
+                let mut next = Some(m);
+                let mut budget = 256;
+                while let Some(m) = next.take() {
+                    match on_frame(m, &c.prefix, &room, &mut tally) {
+                        Frame::End => break 'client,
+                        Frame::Ping => {
+                            let _ = c.send("3".into()).await;
+                        }
+                        Frame::Other => {}
+                    }
+                    budget -= 1;
+                    if budget > 0 {
+                        next = futures_util::FutureExt::now_or_never(c.ws.next());
+                    }
+                }
+            }
+            got_permit = may_send => {
+                if !got_permit {
+                    tally.window_timeouts += 1;
+                }
+                tally.sent += 1;
+                if let Some(slots) = room.seen.get(me) {
+                    slots[tally.sent as usize % SLOTS].store(0, Ordering::Relaxed);
+                }
+                if c.emit("clientMessage", &stamp(me, tally.sent, room.start)).await.is_err() {
+                    break 'client;
+                }
+                permit_by = tokio::time::Instant::now() + Duration::from_secs(1);
+            }
+        }
+    }
+    c.close().await;
+    tally
 }
 
 /// `fanout` and `rate`: clients in one room; senders send stamped lines;
-/// every receiver records the latency of what it gets.
+/// every other client records each line's latency. `fanout`: each sender
+/// keeps at most `window` lines in flight (not yet seen by every other
+/// member). `rate`: one sender at `rate` lines per second.
 async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Value, String> {
-    let room = "bench".to_owned();
+    let scenario = if fixed_rate.is_some() {
+        "rate"
+    } else {
+        "fanout"
+    };
     let senders_n = if fixed_rate.is_some() {
         1
     } else {
         args.senders.max(1)
     };
     let conns = open_many(args, args.clients.max(senders_n + 1), |_| {
-        Some(room.clone())
+        Some("bench".to_owned())
     })
     .await?;
-    let start = Instant::now();
-    let deliveries = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Each sender may have `window` lines not yet seen by the tracker (the
-    // last client), so queues stay bounded.
-    let windows: Vec<Arc<Semaphore>> = (0..senders_n)
-        .map(|_| Arc::new(Semaphore::new(args.window.max(1))))
-        .collect();
-    let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Vec<u32>>();
-    let mut receivers = Vec::new();
-    let mut senders = Vec::new();
     let total = conns.len();
-    for (i, mut c) in conns.into_iter().enumerate() {
-        let is_sender = i < senders_n;
-        let is_tracker = i == total - 1;
-        let deliveries = deliveries.clone();
-        let stopping = stopping.clone();
-        let windows = windows.clone();
-        let sample_tx = sample_tx.clone();
-        if is_sender {
-            let window = windows[i].clone();
-            let stop = stop.clone();
-            let stopping = stopping.clone();
-            senders.push(tokio::spawn(async move {
-                let mut seq = 0u64;
-                let interval = fixed_rate.map(|r| Duration::from_secs_f64(1.0 / r));
-                let mut tick = interval.map(tokio::time::interval);
-                loop {
-                    if stopping.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if let Some(t) = tick.as_mut() {
-                        t.tick().await;
-                    } else {
-                        // A line the tracker never sees (dropped) must not
-                        // stall the sender: a permit waits at most a second.
-                        let permit = tokio::select! {
-                            p = tokio::time::timeout(Duration::from_secs(1), window.clone().acquire_owned()) => p,
-                            () = stop.notified() => break,
-                        };
-                        if let Ok(Ok(p)) = permit {
-                            p.forget();
-                        }
-                    }
-                    seq += 1;
-                    if c.emit("clientMessage", &stamp(i, seq, start)).await.is_err() {
-                        break;
-                    }
-                    // Read whatever arrived (our echoes, others' lines) without waiting.
-                    while let Some(Some(Ok(Message::Text(t)))) = futures_util::FutureExt::now_or_never(c.ws.next()) {
-                        if t.as_str() == "2" {
-                            let _ = c.send("3".into()).await;
-                        }
-                    }
-                }
-                seq
-            }));
-            continue;
-        }
-        receivers.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let prefix = c.prefix.clone();
-            loop {
-                let next = tokio::time::timeout(Duration::from_millis(200), c.ws.next()).await;
-                let msg = match next {
-                    Ok(Some(Ok(m))) => m,
-                    Ok(_) => break,
-                    Err(_) if stopping.load(Ordering::Relaxed) => break,
-                    Err(_) => continue,
-                };
-                let Message::Text(t) = msg else { continue };
-                if t.as_str() == "2" {
-                    let _ = c.send("3".into()).await;
-                    continue;
-                }
-                let Some(line) = server_message(&t, &prefix) else {
-                    continue;
-                };
-                if let Some((sender, micros)) = parse_delivery(&line) {
-                    let now = micros_since(start);
-                    deliveries.fetch_add(1, Ordering::Relaxed);
-                    samples.push(now.saturating_sub(micros).min(u64::from(u32::MAX)) as u32);
-                    if is_tracker && sender < windows.len() {
-                        windows[sender].add_permits(1);
-                    }
-                }
+    progress(serde_json::json!({"scenario": scenario, "ready": total}));
+    let window = args.window.clamp(1, SLOTS / 2);
+    let room = Arc::new(Room {
+        start: Instant::now(),
+        members: total,
+        measuring: AtomicBool::new(false),
+        windows: (0..senders_n)
+            .map(|_| Arc::new(Semaphore::new(window)))
+            .collect(),
+        seen: (0..senders_n)
+            .map(|_| (0..SLOTS).map(|_| AtomicUsize::new(0)).collect())
+            .collect(),
+    });
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut clients = Vec::with_capacity(total);
+    for (i, c) in conns.into_iter().enumerate() {
+        let sending = match fixed_rate {
+            _ if i >= senders_n => Sending::No,
+            Some(rate) => {
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                Sending::Every(tick)
             }
-            let _ = sample_tx.send(samples);
-            c.close().await;
-        }));
+            None => Sending::Window,
+        };
+        clients.push(tokio::spawn(room_client(
+            c,
+            i,
+            sending,
+            room.clone(),
+            stop_rx.clone(),
+        )));
     }
-    drop(sample_tx);
-    // Warm up briefly, then measure over the duration.
-    tokio::time::sleep(args.duration / 10).await;
-    let d0 = deliveries.load(Ordering::Relaxed);
-    let t0 = Instant::now();
+    // Warm up, then measure over the duration.
+    tokio::time::sleep(args.warmup.unwrap_or(args.duration / 10)).await;
+    room.measuring.store(true, Ordering::Relaxed);
+    let measured = Window::open(scenario);
     tokio::time::sleep(args.duration).await;
-    let d1 = deliveries.load(Ordering::Relaxed);
-    let secs = t0.elapsed().as_secs_f64();
-    stopping.store(true, Ordering::Relaxed);
-    stop.notify_waiters();
-    let mut sent = 0;
-    for s in senders {
-        sent += s.await.unwrap_or(0);
-    }
-    for r in receivers {
-        let _ = r.await;
-    }
-    let mut all = Samples::default();
-    while let Some(s) = sample_rx.recv().await {
-        all.0.extend(s);
+    room.measuring.store(false, Ordering::Relaxed);
+    let (secs, cpu) = measured.close();
+    stop.send_replace(true);
+    let mut all = Histogram::new();
+    let (mut sent, mut timeouts) = (0, 0);
+    for c in clients {
+        if let Ok(t) = c.await {
+            all.merge(&t.latencies);
+            sent += t.sent;
+            timeouts += t.window_timeouts;
+        }
     }
     Ok(serde_json::json!({
-        "scenario": if fixed_rate.is_some() { "rate" } else { "fanout" },
+        "scenario": scenario,
         "clients": total,
         "senders": senders_n,
+        "window": if fixed_rate.is_some() { None } else { Some(window) },
         "sent": sent,
-        "deliveries_per_sec": (d1 - d0) as f64 / secs,
+        "window_timeouts": timeouts,
+        "seconds": secs,
+        "deliveries": all.total,
+        "deliveries_per_sec": all.total as f64 / secs,
         "p50_ms": all.percentile(0.5),
         "p99_ms": all.percentile(0.99),
-        "samples": all.0.len(),
+        "cpu_percent": cpu,
     }))
 }
 
@@ -618,10 +866,20 @@ fn main() {
         }
     };
     raise_fd_limit();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let rt = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .expect("a runtime");
     let result = rt.block_on(async {
         match args.cmd.as_str() {
             "connect" => connect_rate(&args).await,
@@ -641,4 +899,94 @@ fn main() {
         }
     }
     rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_are_read_from_the_end() {
+        assert_eq!(parse_delivery("u7 said: s3 12 4567"), Some((3, 12, 4567)));
+        // A name with spaces, or that looks like a stamp, does not matter.
+        assert_eq!(
+            parse_delivery("a said: s1 2 3 said: s4 5 6"),
+            Some((4, 5, 6))
+        );
+        assert_eq!(parse_delivery("You said: s3 12 4567"), None);
+        assert_eq!(parse_delivery("User u1 Logged in"), None);
+        assert_eq!(parse_delivery("u1 said: hello there you"), None);
+        assert_eq!(parse_delivery("u1 said: s3 12"), None);
+    }
+
+    #[test]
+    fn server_messages_are_unwrapped() {
+        let p = prefix("/chat");
+        assert_eq!(
+            server_message(r#"42/chat,["serverMessage","u1 said: hi"]"#, &p).as_deref(),
+            Some("u1 said: hi")
+        );
+        assert_eq!(
+            server_message(r#"42/chat,["serverMessage","a \"q\""]"#, &p).as_deref(),
+            Some("a \"q\"")
+        );
+        assert_eq!(server_message(r#"42["serverMessage","x"]"#, &p), None);
+        assert_eq!(
+            server_message(r#"42["serverMessage","x"]"#, &prefix("/")).as_deref(),
+            Some("x")
+        );
+        assert_eq!(server_message(r#"42/chat,["login"]"#, &p), None);
+    }
+
+    #[test]
+    fn histogram_buckets_are_within_two_percent() {
+        for v in [
+            0u64,
+            1,
+            50,
+            127,
+            128,
+            129,
+            1000,
+            4_567,
+            99_999,
+            3_000_000,
+            4_000_000_000,
+        ] {
+            let b = Histogram::bucket(v);
+            assert!(b < BUCKETS, "{v} -> {b}");
+            let mid = Histogram::value(b);
+            let err = (mid - v as f64).abs() / (v as f64).max(1.0);
+            assert!(err <= 0.02 || v < EXACT, "{v}: bucket {b} is {mid}");
+            if v < EXACT {
+                assert_eq!(mid, v as f64);
+            }
+        }
+        // Buckets grow with the value.
+        let mut last = 0;
+        for v in (0..2_000_000u64).step_by(997) {
+            let b = Histogram::bucket(v);
+            assert!(b >= last);
+            last = b;
+        }
+        assert_eq!(Histogram::bucket(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_counts() {
+        let mut h = Histogram::new();
+        assert!(h.percentile(0.5).is_nan());
+        for v in 1..=100u64 {
+            h.record(v * 1000); // 1..100 ms
+        }
+        let mut other = Histogram::new();
+        other.record(1_000_000); // one second
+        h.merge(&other);
+        assert_eq!(h.total, 101);
+        let p50 = h.percentile(0.5);
+        assert!((p50 - 51.0).abs() / 51.0 < 0.02, "{p50}");
+        let p99 = h.percentile(0.99);
+        assert!((p99 - 100.0).abs() / 100.0 < 0.02, "{p99}");
+        assert!((h.percentile(1.0) - 1000.0).abs() / 1000.0 < 0.02);
+    }
 }

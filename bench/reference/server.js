@@ -1,0 +1,115 @@
+'use strict';
+// The benchmarks' reference: the chapter's chat (docs/PROTOCOL.md) written
+// the ordinary way, with socket.io 4.8 on Node's http server. No flood
+// limits; nothing tuned.
+//
+//   npm ci && PORT=3000 node server.js      (PORT=0: any free port)
+
+const http = require('node:http');
+const { Server } = require('socket.io');
+
+const PORT = Number(process.env.PORT ?? 3000);
+const HOST = process.env.HOST ?? '127.0.0.1';
+const NAMESPACES = ['/', '/chat'];
+const MAX_NAME = 64;
+const MAX_ROOM = 64;
+const MAX_MESSAGE = 10000;
+// Sockets in no room share this room. Room names are trimmed, so no client
+// can name a room with a leading space.
+const LOBBY = ' lobby';
+
+const server = http.createServer((req, res) => {
+  res.writeHead(404);
+  res.end();
+});
+const io = new Server(server);
+
+// Length in characters (code points), as the protocol counts.
+function tooLong(text, max) {
+  return text.length > max && [...text].length > max;
+}
+
+// A checked name or room: [value, null] or [null, error text].
+function checkLabel(value, notString, empty, max, what) {
+  if (typeof value !== 'string') return [null, notString];
+  const trimmed = value.trim();
+  if (trimmed === '') return [null, empty];
+  if (tooLong(trimmed, max)) return [null, `${what} must be at most ${max} characters`];
+  return [trimmed, null];
+}
+
+function chat(nsp) {
+  nsp.on('connection', (socket) => {
+    let name = null; // until login, the socket is named by its id
+    let room = null; // null: the lobby
+    const here = () => room ?? LOBBY;
+    const who = () => name ?? socket.id;
+
+    // The event's arguments, with the ack callback (if any) taken off.
+    const split = (args) => {
+      const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
+      return [args, ack];
+    };
+    const fail = (error, ack) => {
+      socket.emit('serverMessage', `Error: ${error}`);
+      if (ack) ack({ ok: false, error });
+    };
+
+    socket.emit('login');
+    socket.join(LOBBY);
+
+    socket.on('login', (...raw) => {
+      const [args, ack] = split(raw);
+      const [checked, error] = checkLabel(
+        args[0], 'login needs a name (a string)', 'the name must not be empty', MAX_NAME, 'the name');
+      if (error) return fail(error, ack);
+      name = checked;
+      socket.emit('serverMessage', `Currently logged in as ${name}`);
+      socket.to(here()).emit('serverMessage', `User ${name} Logged in`);
+      if (ack) ack({ ok: true });
+    });
+
+    socket.on('join', (...raw) => {
+      const [args, ack] = split(raw);
+      const [checked, error] = checkLabel(
+        args[0], 'join needs a room name (a string)', 'the room name must not be empty', MAX_ROOM, 'the room name');
+      if (error) return fail(error, ack);
+      socket.leave(here());
+      room = checked;
+      socket.join(room);
+      socket.emit('serverMessage', 'joined room success!');
+      if (ack) ack({ ok: true });
+    });
+
+    socket.on('clientMessage', (...raw) => {
+      const [args, ack] = split(raw);
+      const text = args[0];
+      if (typeof text !== 'string') return fail('a message must be a string', ack);
+      if (tooLong(text, MAX_MESSAGE)) return fail(`a message must be at most ${MAX_MESSAGE} characters`, ack);
+      socket.emit('serverMessage', `You said: ${text}`);
+      socket.to(here()).emit('serverMessage', `${who()} said: ${text}`);
+      if (ack) ack({ ok: true });
+    });
+
+    // The chapter's server logs `my event`; other events are ignored.
+    socket.on('my event', (content) => console.log(content));
+
+    socket.on('disconnect', () => {
+      socket.to(here()).emit('serverMessage', `User ${who()} disconnected`);
+    });
+  });
+}
+
+for (const ns of NAMESPACES) chat(io.of(ns));
+
+server.listen(PORT, HOST, () => {
+  const { address, port } = server.address();
+  console.log(`socket.io reference chat server listening on http://${address}:${port}/`);
+});
+
+function stop() {
+  io.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

@@ -1,0 +1,815 @@
+#!/usr/bin/env python3
+"""chathub's benchmark harness (issue #7): one command, see docs/BENCHMARKS.md.
+
+    bench/run.py                  full sizes, 3 repetitions, writes docs/BENCHMARKS.md
+    bench/run.py --quick          small sizes (development, CI smoke); writes bench/results/ only
+    bench/run.py --help           every option
+
+It builds what it runs (release), then for each scenario runs every server
+in turn, a fresh process each time, interleaved across repetitions:
+
+    ref   Node socket.io 4.8 with the chapter's chat (bench/reference/)
+    rust  the hub through the Rust example (core/examples/chat-server.rs)
+    node  the hub attached to a Node http.Server (examples/node/chat-server.js)
+    c     the hub in the C example (examples/c/chat_server)
+    raw   a raw tokio-tungstenite broadcast server, the floor (bench/rawws/)
+
+and drives it with chathub-loadgen (bench/loadgen/). Server and generator
+are pinned to different cores when `taskset` exists. Before each run it
+waits (bounded) for a quiet machine. It measures the server's CPU from
+/proc/PID/stat over the generator's measured window, its RSS from
+/proc/PID/status, and the rest of the machine's load over the same window
+(other processes: the noise). Results: bench/results/<time>.json (every
+run), the table between the markers of docs/BENCHMARKS.md, and
+docs/benchmarks.svg.
+
+Python 3 standard library only. Every wait is bounded; traffic goes only
+to 127.0.0.1; every child process is killed at the end, on an error and on
+Ctrl-C.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import resource
+import selectors
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+SVG = ROOT / "docs" / "benchmarks.svg"
+MARK_START = "<!-- bench:results:start (written by bench/run.py; do not edit by hand) -->"
+MARK_END = "<!-- bench:results:end -->"
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def target_dir():
+    """Cargo's target directory, as cargo reads CARGO_TARGET_DIR."""
+    t = os.environ.get("CARGO_TARGET_DIR")
+    return (ROOT / t).resolve() if t else ROOT / "target"
+
+
+# name: (label, command, extra environment)
+def servers():
+    release = target_dir() / "release"
+    node = shutil.which("node") or "node"
+    return {
+        "ref": ("socket.io 4.8 (Node), the reference",
+                [node, str(ROOT / "bench/reference/server.js")], {}),
+        "rust": ("chathub, Rust example",
+                 [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off"}),
+        "node": ("chathub in Node (http.Server + addon)",
+                 [node, str(ROOT / "examples/node/chat-server.js")], {"FLOOD_LIMITS": "off"}),
+        "c": ("chathub, C example",
+              [str(ROOT / "examples/c/chat_server")], {"FLOOD_LIMITS": "off"}),
+        "raw": ("raw WebSocket broadcast (floor)",
+                [str(release / "chathub-bench-rawws")], {}),
+    }
+
+
+SERVER_ORDER = ["ref", "rust", "node", "c", "raw"]
+SCENARIOS = ["fanout", "rate", "idle", "connect"]
+
+# Sizes: (full, quick).
+SIZES = {
+    "fanout": ({"clients": 1000, "senders": 10, "duration": 10, "warmup": 2},
+               {"clients": 100, "senders": 5, "duration": 3, "warmup": 1}),
+    "rate": ({"clients": 1000, "rate": 50, "duration": 10, "warmup": 2},
+             {"clients": 100, "rate": 50, "duration": 3, "warmup": 1}),
+    "idle": ({"clients": 10000, "room_size": 10, "settle": 3},
+             {"clients": 500, "room_size": 10, "settle": 1}),
+    "connect": ({"duration": 10, "concurrency": 50},
+                {"duration": 3, "concurrency": 20}),
+}
+
+# What each scenario reports: (key, label, unit, higher is better).
+METRICS = {
+    "fanout": [("deliveries_per_sec", "deliveries/s", "", True),
+               ("p50_ms", "p50", "ms", False),
+               ("p99_ms", "p99", "ms", False),
+               ("server_cpu", "server CPU", "%", None),
+               ("loadgen_cpu", "generator CPU", "%", None)],
+    "rate": [("p50_ms", "p50", "ms", False),
+             ("p99_ms", "p99", "ms", False),
+             ("server_cpu", "server CPU", "%", False),
+             ("server_sys_cpu", "of it in the kernel", "%", None),
+             ("deliveries_per_sec", "deliveries/s", "", None)],
+    "idle": [("kib_per_conn", "RSS growth per connection", "KiB", False),
+             ("rss_before_mib", "RSS before", "MiB", None),
+             ("rss_after_mib", "RSS with all connected", "MiB", None)],
+    "connect": [("connects_per_sec", "connects/s", "", True),
+                ("server_cpu", "server CPU", "%", None),
+                ("loadgen_cpu", "generator CPU", "%", None)],
+}
+
+TITLES = {
+    "fanout": "Fan-out",
+    "rate": "Fixed rate",
+    "idle": "Idle memory",
+    "connect": "Connect rate",
+}
+
+LOG = None  # the run's log file
+
+
+def log(msg):
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    if LOG:
+        LOG.write(line + "\n")
+        LOG.flush()
+
+
+class BenchError(Exception):
+    """A run could not be done (the harness goes on with the next one)."""
+
+
+# ---------------------------------------------------------------------------
+# Child processes: every one is registered and killed at the end.
+
+CHILDREN = []
+
+
+def spawn(cmd, **kw):
+    p = subprocess.Popen(cmd, start_new_session=True, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def stop(p, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout` s, to the child's process group."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"  pid {p.pid} ignored SIGTERM for {timeout} s: SIGKILL")
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(5)
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+
+
+def kill_all():
+    for p in list(CHILDREN):
+        try:
+            stop(p, timeout=3)
+        except Exception as e:  # noqa: BLE001 - best effort at exit
+            print(f"could not stop pid {p.pid}: {e}", file=sys.stderr)
+
+
+def on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# ---------------------------------------------------------------------------
+# /proc readings.
+
+def machine_jiffies():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq = fields[:7]
+    steal = fields[7] if len(fields) > 7 else 0
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def process_jiffies(pid):
+    """(utime, stime) of a process (all its threads), in jiffies."""
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    rest = s[s.rindex(")") + 2:].split()
+    return int(rest[11]), int(rest[12])
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise BenchError(f"no VmRSS for pid {pid}")
+
+
+def cpus():
+    return len(os.sched_getaffinity(0))
+
+
+def wait_quiet(threshold, timeout):
+    """Waits until the machine's load (all cores) is at most `threshold`
+    (a fraction) over one second, for at most `timeout` s. Returns
+    (seconds waited, last load fraction, quiet?)."""
+    started = time.monotonic()
+    load = 1.0
+    while True:
+        b0, t0 = machine_jiffies()
+        time.sleep(1.0)
+        b1, t1 = machine_jiffies()
+        load = (b1 - b0) / max(1, t1 - t0)
+        waited = time.monotonic() - started
+        if load <= threshold:
+            return waited, load, True
+        if waited >= timeout:
+            return waited, load, False
+
+
+# ---------------------------------------------------------------------------
+# One run: a fresh server, the generator, the measurements.
+
+def start_server(name, pin, logdir, run_id):
+    label, cmd, extra = servers()[name]
+    if not Path(cmd[-1]).exists():
+        raise BenchError(f"{label}: {cmd[-1]} is missing (build it, or run without --no-build)")
+    env = dict(os.environ, PORT="0", HOST=HOST, **extra)
+    logfile = logdir / f"{run_id}-{name}.log"
+    out = open(logfile, "w")
+    full = (["taskset", "-c", pin] if pin else []) + cmd
+    # The servers log every event to stdout: a file costs them little and
+    # never blocks them (a pipe nobody reads would).
+    p = spawn(full, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = logfile.read_text(errors="replace")
+        m = re.search(r"listening on http://([0-9.]+):(\d+)/", text)
+        if m:
+            return p, f"http://{m.group(1)}:{m.group(2)}", logfile
+        if p.poll() is not None:
+            raise BenchError(f"{label} exited ({p.returncode}) before listening: {text[-2000:]}")
+        time.sleep(0.05)
+    stop(p)
+    raise BenchError(f"{label} did not print its listening line within 30 s")
+
+
+class Loadgen:
+    """chathub-loadgen in a child process; its JSON lines, read with deadlines."""
+
+    def __init__(self, args, pin, stderr_path):
+        cmd = (["taskset", "-c", pin] if pin else []) + [str(target_dir() / "release/chathub-loadgen")] + args
+        self.err = open(stderr_path, "w")
+        self.p = spawn(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.p.stdout, selectors.EVENT_READ)
+        self.buf = b""
+
+    def line(self, timeout):
+        """The next JSON line, within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sel.select(left):
+                raise BenchError(f"the load generator printed nothing for {timeout:.0f} s")
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                self.p.wait(10)
+                raise BenchError(f"the load generator ended (status {self.p.returncode}) without a result")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def go_on(self):
+        """Closes its stdin (idle: it then closes its clients)."""
+        self.p.stdin.close()
+
+    def finish(self):
+        stop(self.p)
+        self.err.close()
+
+
+def loadgen_args(scenario, size, url, window, threads):
+    a = [scenario, "--url", url, "--ns", "/chat"]
+    if threads:
+        a += ["--threads", str(threads)]
+    if scenario == "fanout":
+        a += ["--clients", size["clients"], "--senders", size["senders"], "--window", window,
+              "--duration", size["duration"], "--warmup", size["warmup"]]
+    elif scenario == "rate":
+        a += ["--clients", size["clients"], "--rate", size["rate"],
+              "--duration", size["duration"], "--warmup", size["warmup"]]
+    elif scenario == "idle":
+        a += ["--clients", size["clients"], "--room-size", size["room_size"]]
+    elif scenario == "connect":
+        a += ["--duration", size["duration"], "--concurrency", size["concurrency"]]
+    return [str(x) for x in a]
+
+
+def run_once(scenario, name, size, opts, logdir, run_id):
+    """One fresh server, one generator run: a dict of measurements."""
+    waited, load, quiet = wait_quiet(opts.quiet_threshold, opts.quiet_timeout)
+    if not quiet:
+        log(f"  machine not quiet after {waited:.0f} s (load {load:.0%} of {cpus()} cores): going on anyway")
+    elif waited > 1.5:
+        log(f"  waited {waited:.0f} s for a quiet machine")
+    result = {"scenario": scenario, "server": name, "quiet_wait_s": round(waited, 1),
+              "load_before": round(load, 3), "quiet": quiet}
+    server, url, server_log = start_server(name, opts.server_cpu, logdir, run_id)
+    gen = None
+    try:
+        time.sleep(1.0)  # let it settle (JIT, allocator)
+        rss0 = rss_kib(server.pid)
+        timeout = 120 + (size.get("duration", 0) + size.get("warmup", 0))
+        gen = Loadgen(loadgen_args(scenario, size, url, opts.window, opts.loadgen_threads),
+                      opts.loadgen_cpu, logdir / f"{run_id}-{name}-loadgen.err")
+        window = {}
+        while True:
+            msg = gen.line(timeout)
+            if msg.get("measuring") is True:
+                window["start"] = (time.monotonic(), process_jiffies(server.pid), process_jiffies(gen.p.pid),
+                                   *machine_jiffies())
+            elif msg.get("measuring") is False:
+                window["end"] = (time.monotonic(), process_jiffies(server.pid), process_jiffies(gen.p.pid),
+                                 *machine_jiffies())
+            elif "ready" in msg:
+                if scenario == "idle":
+                    time.sleep(size["settle"])
+                    rss1 = rss_kib(server.pid)
+                    n = msg["ready"]
+                    result.update(connections=n, rss_before_mib=rss0 / 1024, rss_after_mib=rss1 / 1024,
+                                  kib_per_conn=(rss1 - rss0) / n)
+                    gen.go_on()
+            else:
+                result["loadgen"] = msg
+                break
+        if server.poll() is not None:
+            raise BenchError(f"the server exited ({server.returncode}) during the run; see {server_log}")
+    finally:
+        if gen:
+            gen.finish()
+        stop(server)
+    if "start" in window and "end" in window:
+        t0, (su0, ss0), g0, b0, tot0 = window["start"]
+        t1, (su1, ss1), g1, b1, tot1 = window["end"]
+        secs = t1 - t0
+        pct = lambda jiffies: jiffies / CLK_TCK / secs * 100  # noqa: E731
+        server_cpu = pct(su1 - su0 + ss1 - ss0)
+        loadgen_cpu = pct(sum(g1) - sum(g0))
+        machine = (b1 - b0) / max(1, tot1 - tot0) * cpus() * 100
+        # Kernel time: the TCP writes (on loopback, the receiving side's
+        # work too) are charged to the writer.
+        result.update(server_cpu=server_cpu, server_sys_cpu=pct(ss1 - ss0), loadgen_cpu=loadgen_cpu,
+                      other_cpu=max(0.0, machine - server_cpu - loadgen_cpu))
+    lg = result.get("loadgen", {})
+    for k in ("deliveries_per_sec", "p50_ms", "p99_ms", "connects_per_sec"):
+        if isinstance(lg.get(k), (int, float)):
+            result[k] = lg[k]
+    if lg.get("failed"):
+        log(f"  {lg['failed']} connects failed (last: {lg.get('last_error')})")
+    if lg.get("window_timeouts"):
+        log(f"  {lg['window_timeouts']} window timeouts (lines lost by the server)")
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Building.
+
+def sh(cmd, cwd=ROOT, **kw):
+    log("$ " + " ".join(str(c) for c in cmd) + (f"   (in {Path(cwd).relative_to(ROOT)})" if Path(cwd) != ROOT else ""))
+    subprocess.run([str(c) for c in cmd], cwd=cwd, check=True, **kw)
+
+
+def npm_ci_if_needed(d, extra=()):
+    lock, stamp = d / "package-lock.json", d / "node_modules" / ".package-lock.json"
+    if not stamp.exists() or lock.stat().st_mtime > stamp.stat().st_mtime:
+        sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", *extra], cwd=d)
+
+
+def build(names):
+    env_note = os.environ.get("CARGO_TARGET_DIR", "target/ (CARGO_TARGET_DIR unset)")
+    log(f"building (release; target dir {env_note})")
+    sh(["cargo", "build", "--release", "--quiet", "-p", "chathub-loadgen", "-p", "chathub-bench-rawws",
+        "-p", "chathub", "--bins", "--example", "chat-server"])
+    if "node" in names:
+        npm_ci_if_needed(ROOT / "node-binding", ["--ignore-scripts"])
+        sh(["npm", "run", "--silent", "build"], cwd=ROOT / "node-binding")
+    if "c" in names:
+        sh(["make", "--quiet", "-C", "examples/c", f"CARGO_TARGET_DIR={target_dir()}"])
+    if "ref" in names:
+        npm_ci_if_needed(ROOT / "bench" / "reference")
+
+
+# ---------------------------------------------------------------------------
+# Summaries, the document and the chart.
+
+def summarize(runs, scenario_names, server_names):
+    """{scenario: {server: {metric: {median, min, max, n}}}} and ratios to ref."""
+    out = {}
+    for sc in scenario_names:
+        out[sc] = {}
+        for sv in server_names:
+            rs = [r for r in runs if r["scenario"] == sc and r["server"] == sv and "error" not in r]
+            if not rs:
+                continue
+            stats = {}
+            for key, *_ in METRICS[sc] + [("other_cpu", None, None, None)]:
+                vals = [r[key] for r in rs if isinstance(r.get(key), (int, float)) and r[key] == r[key]]
+                if vals:
+                    stats[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+            out[sc][sv] = stats
+    return out
+
+
+def ratio(summary, sc, sv, key):
+    try:
+        return summary[sc][sv][key]["median"] / summary[sc]["ref"][key]["median"]
+    except (KeyError, ZeroDivisionError):
+        return None
+
+
+def fmt(v, unit):
+    if v is None:
+        return "–"
+    if unit == "" and v >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(stats, key, unit):
+    s = stats.get(key)
+    if not s:
+        return "–"
+    if s["n"] == 1:
+        return fmt(s["median"], unit)
+    return f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
+
+
+def targets(summary):
+    """[(target, server, value text, met?)] for each chathub server."""
+    rows = []
+    hubs = [s for s in ("rust", "node", "c") if any(s in summary[sc] for sc in summary)]
+
+    def med(sc, sv, key):
+        try:
+            return summary[sc][sv][key]["median"]
+        except KeyError:
+            return None
+    for sv in hubs:
+        r = ratio(summary, "fanout", sv, "deliveries_per_sec")
+        if r is not None:
+            rows.append(("fan-out ≥ 19× the reference", sv, f"{r:.1f}×", r >= 19))
+        raw, hub = med("fanout", "raw", "deliveries_per_sec"), med("fanout", sv, "deliveries_per_sec")
+        if raw and hub:
+            rows.append(("fan-out ≥ 85 % of the raw floor", sv, f"{hub / raw:.0%}", hub / raw >= 0.85))
+        p99 = med("fanout", sv, "p99_ms")
+        if p99 is not None:
+            rows.append(("p99 at saturation ≤ 15 ms", sv, f"{p99:.1f} ms", p99 <= 15))
+        kib = med("idle", sv, "kib_per_conn")
+        if kib is not None:
+            rows.append(("idle memory ≤ 16 KiB per connection", sv, f"{kib:.1f} KiB", kib <= 16))
+        r = ratio(summary, "connect", sv, "connects_per_sec")
+        if r is not None:
+            rows.append(("connects/s ≥ 6× the reference", sv, f"{r:.1f}×", r >= 6))
+        r = ratio(summary, "rate", sv, "server_cpu")
+        if r is not None:
+            rows.append(("CPU at 50 msg/s ≤ 60 % of the reference's", sv, f"{r:.0%}", r <= 0.60))
+    return rows
+
+
+def results_markdown(report):
+    s, meta = report["summary"], report["meta"]
+    names = servers()
+    lines = []
+    q = "quick run (small sizes; not the real figures)" if meta["quick"] else "full sizes"
+    lines.append(f"Run of {meta['date']} on commit `{meta['commit']}`: {q}, "
+                 f"{meta['repeat']} repetition(s) per server and scenario, "
+                 f"{'server pinned to core ' + meta['server_cpu'] + ', generator to core ' + meta['loadgen_cpu'] if meta['pinned'] else 'no pinning'}.")
+    lines.append(f"Machine: {meta['cpu_model']}, {meta['cpus']} cores, {meta['mem_gib']:.0f} GiB, "
+                 f"Linux {meta['kernel']}; {meta['node']}, {meta['rustc']}.")
+    lines.append("")
+    lines.append("Each cell: median (min–max) over the repetitions; ×ref: the median "
+                 "over the reference's median from the same run.")
+    for sc in report["scenarios"]:
+        if sc not in s or not s[sc]:
+            continue
+        size = report["sizes"][sc]
+        desc = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in size.items())
+        lines += ["", f"#### {TITLES[sc]} ({desc})", ""]
+        metrics = METRICS[sc]
+        head = ["server"] + [f"{lab}{' (' + u + ')' if u else ''}" for _, lab, u, _ in metrics]
+        ratio_keys = [(k, lab) for k, lab, _, better in metrics if better is not None]
+        head += [f"{lab} ×ref" for _, lab in ratio_keys]
+        head += ["other load (%)"]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for sv in report["servers"]:
+            if sv not in s[sc]:
+                continue
+            st = s[sc][sv]
+            row = [names[sv][0]] + [cell(st, k, u) for k, _, u, _ in metrics]
+            for k, _ in ratio_keys:
+                r = ratio(s, sc, sv, k)
+                row.append(f"{r:.2f}×" if r is not None else "–")
+            row.append(fmt(st["other_cpu"]["median"], "%") if "other_cpu" in st else "–")
+            lines.append("| " + " | ".join(row) + " |")
+    rows = targets(s)
+    if rows:
+        lines += ["", "#### Targets", "", "| target | server | measured | met |", "|---|---|---|---|"]
+        for t, sv, v, ok in rows:
+            lines.append(f"| {t} | {sv} | {v} | {'yes' if ok else '**no**'} |")
+    notes = report.get("notes", [])
+    if notes:
+        lines += ["", "Notes from this run:", ""] + [f"- {n}" for n in notes]
+    lines += ["", f"Every run's figures: `bench/results/{report['file']}` (not committed). "
+              f"Chart: [benchmarks.svg](benchmarks.svg)."]
+    return "\n".join(lines)
+
+
+def write_doc(report):
+    md = results_markdown(report)
+    text = DOC.read_text() if DOC.exists() else ""
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        _, tail = rest.split(MARK_END, 1)
+        text = head + MARK_START + "\n" + md + "\n" + MARK_END + tail
+    else:
+        text = text + "\n" + MARK_START + "\n" + md + "\n" + MARK_END + "\n"
+    DOC.write_text(text)
+    log(f"wrote {DOC.relative_to(ROOT)}")
+
+
+def esc(t):
+    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_svg(report, path):
+    """A horizontal bar chart (log scale): each server's advantage over the
+    reference per scenario (higher is better: throughput × ref; for costs,
+    the reference's cost over the server's)."""
+    s = report["summary"]
+    # (scenario, metric, title, inverse?, the issue's target as a ratio)
+    items = [("fanout", "deliveries_per_sec", "Fan-out: deliveries/s", False, 19.0),
+             ("fanout", "p99_ms", "Fan-out: p99 latency (inverse)", True, None),
+             ("rate", "server_cpu", "50 msg/s: server CPU (inverse)", True, 1 / 0.60),
+             ("rate", "p99_ms", "50 msg/s: p99 latency (inverse)", True, None),
+             ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
+             ("connect", "connects_per_sec", "Connects/s", False, 6.0)]
+    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "node": "#2f9e44", "c": "#1971c2", "raw": "#5f3dc4"}
+    shown = [sv for sv in report["servers"] if sv != "ref"]
+    groups = []
+    for sc, key, title, inverse, goal in items:
+        bars = []
+        for sv in shown:
+            r = ratio(s, sc, sv, key)
+            if r:
+                bars.append((sv, 1 / r if inverse else r))
+        if bars:
+            groups.append((title, bars, goal))
+    values = [v for _, bars, _ in groups for _, v in bars] + [1.0] + [g for _, _, g in groups if g]
+    lo = min(0.5, min(values) / 1.5)
+    hi = max(2.0, max(values) * 1.5)
+    lmin, lmax = math.log10(lo), math.log10(hi)
+    left, width, bar_h, gap, top = 300, 560, 16, 14, 70
+    height = top + sum(len(b) * bar_h + gap + 18 for _, b, _ in groups) + 60
+    x = lambda v: left + (math.log10(v) - lmin) / (lmax - lmin) * width  # noqa: E731
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="10" y="22" font-size="15" font-weight="bold">chathub vs socket.io 4.8 (the reference = 1×), '
+           f'higher is better, log scale</text>',
+           f'<text x="10" y="42" fill="#555">{esc(report["meta"]["date"])} · '
+           f'{"quick run" if report["meta"]["quick"] else "full sizes"} · medians of {report["meta"]["repeat"]} · '
+           f'{esc(report["meta"]["cpu_model"])}, {report["meta"]["cpus"]} cores</text>']
+    # Grid: powers of ten and 1×.
+    dec = math.floor(lmin)
+    while dec <= math.ceil(lmax):
+        for m in (1, 2, 5):
+            v = m * 10 ** dec
+            if lo <= v <= hi:
+                xv = x(v)
+                stroke = "#333" if v == 1 else "#ddd"
+                out.append(f'<line x1="{xv:.1f}" y1="{top - 10}" x2="{xv:.1f}" y2="{height - 40}" stroke="{stroke}"/>')
+                out.append(f'<text x="{xv:.1f}" y="{height - 26}" text-anchor="middle" fill="#555">{v:g}×</text>')
+        dec += 1
+    y = top
+    for title, bars, goal in groups:
+        out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{esc(title)}</text>')
+        if goal:
+            xg = x(goal)
+            out.append(f'<line x1="{xg:.1f}" y1="{y + 2}" x2="{xg:.1f}" y2="{y + 18 + len(bars) * bar_h}" '
+                       f'stroke="#c92a2a" stroke-dasharray="4 3" stroke-width="1.5"/>')
+            out.append(f'<text x="{xg + 4:.1f}" y="{y + 12}" fill="#c92a2a">target {goal:.3g}×</text>')
+        y += 18
+        for sv, v in bars:
+            x0, x1 = x(1.0), x(v)
+            a, b = min(x0, x1), max(x0, x1)
+            out.append(f'<text x="{left - 8}" y="{y + 12}" text-anchor="end">{esc(servers()[sv][0])}</text>')
+            out.append(f'<rect x="{a:.1f}" y="{y}" width="{max(1.0, b - a):.1f}" height="{bar_h - 3}" fill="{colors[sv]}"/>')
+            out.append(f'<text x="{b + 4:.1f}" y="{y + 12}">{v:.2f}×</text>')
+            y += bar_h
+        y += gap
+    out.append("</svg>")
+    path.write_text("\n".join(out) + "\n")
+    log(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+# ---------------------------------------------------------------------------
+
+def meta(opts, pinned):
+    def cmd(c):
+        try:
+            return subprocess.run(c, cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) / 1024 / 1024
+    dirty = cmd(["git", "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "commit": cmd(["git", "rev-parse", "--short", "HEAD"]) + (" + local changes" if dirty else ""),
+        "quick": opts.quick, "repeat": opts.repeat, "pinned": pinned,
+        "server_cpu": opts.server_cpu, "loadgen_cpu": opts.loadgen_cpu,
+        "cpu_model": model, "cpus": cpus(), "mem_gib": mem, "kernel": platform.release(),
+        "node": "Node " + cmd(["node", "--version"]), "rustc": cmd(["rustc", "--version"]).split(" (")[0],
+        "window": opts.window,
+    }
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="See docs/BENCHMARKS.md.")
+    ap.add_argument("--quick", action="store_true", help="small sizes (development, CI smoke)")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions per server and scenario (default 3)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of: " + ", ".join(SCENARIOS))
+    ap.add_argument("--servers", default=",".join(SERVER_ORDER), help="comma-separated, of: " + ", ".join(SERVER_ORDER))
+    ap.add_argument("--window", type=int, default=2,
+                    help="fan-out: lines in flight per sender (not yet seen by every member; default 2)")
+    ap.add_argument("--retries", type=int, default=1,
+                    help="a run that fails (say, its server was killed from outside) is run again this often (default 1)")
+    ap.add_argument("--no-build", action="store_true", help="use what is built")
+    ap.add_argument("--from-results", metavar="FILE",
+                    help="run nothing: write the table and chart again from a results file of an earlier run")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
+    ap.add_argument("--quiet-threshold", type=float, default=0.10,
+                    help="machine load (fraction of all cores) under which it counts as quiet (default 0.10)")
+    ap.add_argument("--quiet-timeout", type=float, default=None,
+                    help="longest wait for a quiet machine before each run, s (default 60; --quick: 5)")
+    ap.add_argument("--write-doc", dest="write_doc", action="store_true", default=None,
+                    help="write docs/BENCHMARKS.md's table and docs/benchmarks.svg (default: unless --quick)")
+    ap.add_argument("--no-write-doc", dest="write_doc", action="store_false")
+    opts = ap.parse_args()
+    opts.scenarios = [x for x in opts.scenarios.split(",") if x]
+    opts.servers = [x for x in opts.servers.split(",") if x]
+    for x in opts.scenarios:
+        if x not in SCENARIOS:
+            ap.error(f"unknown scenario {x}")
+    for x in opts.servers:
+        if x not in SERVER_ORDER:
+            ap.error(f"unknown server {x}")
+    if not 1 <= opts.repeat <= 50:
+        ap.error("--repeat is 1..50")
+    if not 0 <= opts.retries <= 5:
+        ap.error("--retries is 0..5")
+    if not 1 <= opts.window <= 512:
+        ap.error("--window is 1..512")
+    if opts.quiet_timeout is None:
+        opts.quiet_timeout = 5.0 if opts.quick else 60.0
+    opts.quiet_timeout = min(max(opts.quiet_timeout, 1.0), 3600.0)
+    if opts.write_doc is None:
+        opts.write_doc = not opts.quick
+    return opts
+
+
+def render_again(opts):
+    """Writes the document's table and the chart from a saved results file."""
+    report = json.loads(Path(opts.from_results).read_text())
+    print(results_markdown(report))
+    if opts.write_doc is not False:
+        write_doc(report)
+        write_svg(report, SVG)
+    return 0
+
+
+def main():
+    global LOG
+    opts = parse()
+    if opts.from_results:
+        return render_again(opts)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    # Many sockets: the children inherit this limit (the hard one is the most
+    # an unprivileged process may ask for).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logdir = RESULTS / f"{stamp}-logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    LOG = open(logdir / "harness.log", "w")
+    pinned = not opts.no_pin and shutil.which("taskset") is not None and cpus() >= 2
+    if pinned:
+        mine = sorted(os.sched_getaffinity(0))
+        opts.server_cpu, opts.loadgen_cpu, opts.loadgen_threads = str(mine[0]), str(mine[1]), 1
+    else:
+        opts.server_cpu = opts.loadgen_cpu = None
+        opts.loadgen_threads = None
+        log("not pinning (no taskset, fewer than 2 cores, or --no-pin)")
+    need = max(SIZES["idle"][1 if opts.quick else 0]["clients"] + 512, 0)
+    if "idle" in opts.scenarios and nofile < need:
+        log(f"warning: the open-file limit is {nofile}; idle needs about {need}")
+    try:
+        if not opts.no_build:
+            build(opts.servers)
+        meta_ = meta(opts, pinned)  # the commit as it is when the runs start
+        sizes = {sc: SIZES[sc][1 if opts.quick else 0] for sc in opts.scenarios}
+        runs = []
+        notes = []
+        total = len(opts.scenarios) * opts.repeat * len(opts.servers)
+        i = 0
+        for sc in opts.scenarios:
+            for rep in range(opts.repeat):
+                # Interleaved, and a different server first each time.
+                order = opts.servers[rep % len(opts.servers):] + opts.servers[:rep % len(opts.servers)]
+                for sv in order:
+                    i += 1
+                    run_id = f"{sc}-{rep + 1}"
+                    log(f"[{i}/{total}] {sc} #{rep + 1} on {sv}")
+                    for attempt in range(opts.retries + 1):
+                        try:
+                            r = run_once(sc, sv, sizes[sc], opts, logdir, f"{run_id}-{attempt + 1}")
+                            break
+                        except BenchError as e:
+                            log(f"  failed: {e}")
+                            r = {"scenario": sc, "server": sv, "error": str(e)}
+                            if attempt < opts.retries:
+                                log("  once more, with a fresh server")
+                                notes.append(f"{sc} #{rep + 1} on {sv} failed once and was run again: {str(e)[:200]}")
+                            else:
+                                notes.append(f"{sc} #{rep + 1} on {sv} failed: {str(e)[:200]}")
+                    r["repetition"] = rep + 1
+                    runs.append(r)
+                    shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()
+                             if k not in ("loadgen", "scenario", "server", "repetition")}
+                    log(f"  {shown}")
+        summary = summarize(runs, opts.scenarios, opts.servers)
+        noisy = [r for r in runs if not r.get("quiet", True)]
+        if noisy:
+            notes.append(f"{len(noisy)} of {len(runs)} runs started on a busy machine "
+                         f"(load over {opts.quiet_threshold:.0%} after waiting {opts.quiet_timeout:.0f} s).")
+        loud = [r for r in runs if r.get("other_cpu", 0) > 20]
+        if loud:
+            notes.append(f"{len(loud)} of {len(runs)} runs had other processes using over 20 % of a core "
+                         f"during the measured window (column \"other load\").")
+        bound = [r for r in runs if r["scenario"] == "fanout" and r.get("loadgen_cpu", 0) > 90]
+        if bound:
+            notes.append(f"{len(bound)} fan-out runs had the generator at over 90 % of its core: "
+                         "there it, not the server, may be the limit.")
+        file = f"{stamp}.json"
+        report = {"meta": meta_, "scenarios": opts.scenarios, "servers": opts.servers, "sizes": sizes,
+                  "runs": runs, "summary": summary, "notes": notes, "file": file}
+        (RESULTS / file).write_text(json.dumps(report, indent=1))
+        log(f"results: {(RESULTS / file).relative_to(ROOT)}")
+        print()
+        print(results_markdown(report))
+        if opts.write_doc:
+            write_doc(report)
+            write_svg(report, SVG)
+        else:
+            write_svg(report, RESULTS / f"{stamp}.svg")
+        failed = [r for r in runs if "error" in r]
+        return 1 if failed else 0
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e or 'Ctrl-C'}): stopping every child process")
+        return 130
+    except subprocess.CalledProcessError as e:
+        log(f"build failed: {e}")
+        return 1
+    finally:
+        kill_all()
+        LOG.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
