@@ -66,4 +66,33 @@ async function screenshot(page, label) {
   return file;
 }
 
-module.exports = { launch, openChat, screenshot };
+/**
+ * The chapter's chat as two users do it, in two tabs of `browser` on the
+ * page at `url`: ann and bob log in, ann says hello, both join room1 with
+ * `/j`, bob speaks there; a screenshot of ann's page is saved under
+ * `label`. Then bob closes his tab and ann sees him leave. Returns ann's
+ * lines and the screenshot's path.
+ */
+async function twoTabsChat(browser, url, label) {
+  const ann = await openChat(browser, url, 'ann');
+  const bob = await openChat(browser, url, 'bob');
+  await ann.waitForLine('User bob Logged in');
+
+  await ann.type('hello bob');
+  await ann.waitForLine('You said: hello bob');
+  await bob.waitForLine('ann said: hello bob');
+
+  await ann.type('/j room1');
+  await ann.waitForLine('joined room success!');
+  await bob.type('/j room1');
+  await bob.waitForLine('joined room success!');
+  await bob.type('hi in room1');
+  await ann.waitForLine('bob said: hi in room1');
+  const shot = await screenshot(ann.page, label);
+
+  await bob.close();
+  await ann.waitForLine('User bob disconnected');
+  return { lines: await ann.lines(), screenshot: shot };
+}
+
+module.exports = { launch, openChat, screenshot, twoTabsChat };

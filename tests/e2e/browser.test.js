@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EXAMPLES } = require('./helpers');
-const { launch, openChat, screenshot } = require('./browser');
+const { launch, twoTabsChat } = require('./browser');
 
 for (const name of ['rust', 'node']) {
   test(`two browser tabs chat through the ${name} example`, async (t) => {
@@ -15,26 +15,8 @@ for (const name of ['rust', 'node']) {
     const browser = await launch();
     t.after(() => browser.close());
 
-    const ann = await openChat(browser, server.url + '/', 'ann');
-    const bob = await openChat(browser, server.url + '/', 'bob');
-    await ann.waitForLine('User bob Logged in');
-
-    await ann.type('hello bob');
-    await ann.waitForLine('You said: hello bob');
-    await bob.waitForLine('ann said: hello bob');
-
-    await ann.type('/j room1');
-    await ann.waitForLine('joined room success!');
-    await bob.type('/j room1');
-    await bob.waitForLine('joined room success!');
-    await bob.type('hi in room1');
-    await ann.waitForLine('bob said: hi in room1');
-
-    t.diagnostic(`screenshot: ${await screenshot(ann.page, `${name}-example`)}`);
-
-    await bob.close();
-    await ann.waitForLine('User bob disconnected');
-    const lines = await ann.lines();
+    const { lines, screenshot } = await twoTabsChat(browser, server.url + '/', `${name}-example`);
+    t.diagnostic(`screenshot: ${screenshot}`);
     assert.deepEqual(lines.slice(0, 2), ['Currently logged in as ann', 'User bob Logged in']);
     assert.equal(lines.at(-1), 'User bob disconnected');
   });

@@ -12,7 +12,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, startServer, client } = require('./helpers');
-const { launch, openChat, screenshot } = require('./browser');
+const { launch, twoTabsChat } = require('./browser');
 
 const BIN = process.env.CHATHUB_C_EXAMPLE || path.join(ROOT, 'examples', 'c', 'chat_server');
 const skip = fs.existsSync(BIN) ? false : `${BIN} is not built (make -C examples/c)`;
@@ -61,20 +61,8 @@ test('two browser tabs chat through the C example', { skip }, async (t) => {
   const browser = await launch();
   t.after(() => browser.close());
 
-  const ann = await openChat(browser, server.url + '/', 'ann');
-  const bob = await openChat(browser, server.url + '/', 'bob');
-  await ann.waitForLine('User bob Logged in');
-  await ann.type('hello bob');
-  await bob.waitForLine('ann said: hello bob');
-  await ann.type('/j room1');
-  await ann.waitForLine('joined room success!');
-  await bob.type('/j room1');
-  await bob.waitForLine('joined room success!');
-  await bob.type('hi in room1');
-  await ann.waitForLine('bob said: hi in room1');
-  t.diagnostic(`screenshot: ${await screenshot(ann.page, 'c-example')}`);
-  await bob.close();
-  await ann.waitForLine('User bob disconnected');
+  const { screenshot } = await twoTabsChat(browser, server.url + '/', 'c-example');
+  t.diagnostic(`screenshot: ${screenshot}`);
   await server.waitForLine(/ ann: hello bob$/);
   await server.waitForLine(/ bob joined room1$/);
   await server.waitForLine(/ bob disconnected \(/);
