@@ -180,15 +180,14 @@ async fn a_client_that_reads_nothing_is_cut_without_slowing_the_others() {
             }
         }
     });
-    let cut = tokio::time::timeout(
-        Duration::from_secs(60),
-        events.find(|e| match e {
+    // The silent reader is cut: how soon depends on how fast the talker
+    // fills the kernel's buffers, so the wait is long (a loaded machine).
+    let cut = events
+        .find_within(Duration::from_secs(60), |e| match e {
             HubEvent::Disconnect(d) => Some(d),
             _ => None,
-        }),
-    )
-    .await
-    .expect("the silent reader is cut");
+        })
+        .await;
     let _ = stop.send(());
     let talker = talking.await.unwrap();
     talker.disconnect().await;

@@ -105,6 +105,26 @@ impl Events {
         }
     }
 
+    /// Like `find`, but waits up to `limit` in all (not per event): for
+    /// conditions that take longer than `WAIT` to come about.
+    pub async fn find_within<T>(
+        &mut self,
+        limit: Duration,
+        mut f: impl FnMut(HubEvent) -> Option<T>,
+    ) -> T {
+        let search = async {
+            loop {
+                let event = self.0.recv().await.expect("the subscription is open");
+                if let Some(t) = f(event) {
+                    return t;
+                }
+            }
+        };
+        tokio::time::timeout(limit, search)
+            .await
+            .expect("the hub event in time")
+    }
+
     /// The sid of the next socket to connect to `ns`.
     pub async fn connected(&mut self, ns: &str) -> String {
         self.find(|e| match e {
