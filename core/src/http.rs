@@ -137,13 +137,22 @@ pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     resp
 }
 
-/// Rebuilds the request head in fresh memory.
+/// The request headers that anything under the hub reads after routing:
+/// engineioxide answers the WebSocket handshake from the key and decodes a
+/// long-polling body by its type. Nothing else is read (the hooks see the
+/// `auth` payload, never headers), so nothing else is kept.
+const KEPT_HEADERS: [header::HeaderName; 2] = [header::SEC_WEBSOCKET_KEY, header::CONTENT_TYPE];
+
+/// Rebuilds the request head in fresh memory, with only the headers that
+/// are read later ([`KEPT_HEADERS`]).
 ///
 /// hyper parses a request in place: the URI and header values are slices of
 /// the connection's read buffer (16 KiB), which stays allocated as long as
 /// any of them lives. engineioxide keeps the request head for the whole
 /// life of a session, so without this copy every connection would hold that
-/// buffer until it closes.
+/// buffer until it closes; and copying every header would keep a browser's
+/// cookies, user agent and `accept-*` lines (often over a kilobyte) for as
+/// long.
 fn detach_request(req: Request<Body>) -> Request<Body> {
     let (parts, body) = req.into_parts();
     let mut fresh = Request::new(body);
@@ -155,10 +164,11 @@ fn detach_request(req: Request<Body>) -> Request<Body> {
         .parse()
         .unwrap_or_else(|_| parts.uri.clone());
     let headers = fresh.headers_mut();
-    headers.reserve(parts.headers.len());
-    for (name, value) in &parts.headers {
-        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(name.clone(), v);
+    for name in KEPT_HEADERS {
+        for value in parts.headers.get_all(&name) {
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), v);
+            }
         }
     }
     // The extensions carry hyper's upgrade handle (and our RemoteAddr).
@@ -681,6 +691,35 @@ mod tests {
         assert!(request_head("G T", "/", []).is_err());
         assert!(request_head("GET", "/", [("X", "a\r\nInjected: 1")]).is_err());
         assert!(request_head("GET", "/", [("Bad Name", "a")]).is_err());
+    }
+
+    #[test]
+    fn a_detached_request_keeps_what_is_read_later_and_nothing_else() {
+        let req = Request::post("/socket.io/?EIO=4&transport=websocket&x=%20y")
+            .header("Host", "example")
+            .header("Cookie", "a=".to_owned() + &"b".repeat(2000))
+            .header("User-Agent", "a browser")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("Content-Type", "text/plain;charset=UTF-8")
+            .extension(RemoteAddr("127.0.0.1:9".parse().unwrap()))
+            .body(Body::empty())
+            .unwrap();
+        let fresh = detach_request(req);
+        assert_eq!(fresh.method(), Method::POST);
+        assert_eq!(
+            fresh.uri().to_string(),
+            "/socket.io/?EIO=4&transport=websocket&x=%20y"
+        );
+        let names: Vec<&str> = fresh.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["sec-websocket-key", "content-type"]);
+        assert_eq!(
+            fresh.headers()[header::SEC_WEBSOCKET_KEY],
+            "dGhlIHNhbXBsZSBub25jZQ=="
+        );
+        assert_eq!(
+            fresh.extensions().get::<RemoteAddr>().map(|r| r.0.port()),
+            Some(9)
+        );
     }
 
     #[tokio::test]
