@@ -63,17 +63,19 @@ def target_dir():
 
 # name: (label, command, extra environment)
 def servers():
+    """Every server logs what the chapter's server logs (`my event`) and no
+    more: ours with QUIET=1, the reference by itself."""
     release = target_dir() / "release"
     node = shutil.which("node") or "node"
     return {
         "ref": ("socket.io 4.8 (Node), the reference",
                 [node, str(ROOT / "bench/reference/server.js")], {}),
         "rust": ("chathub, Rust example",
-                 [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off"}),
+                 [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
         "node": ("chathub in Node (http.Server + addon)",
-                 [node, str(ROOT / "examples/node/chat-server.js")], {"FLOOD_LIMITS": "off"}),
+                 [node, str(ROOT / "examples/node/chat-server.js")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
         "c": ("chathub, C example",
-              [str(ROOT / "examples/c/chat_server")], {"FLOOD_LIMITS": "off"}),
+              [str(ROOT / "examples/c/chat_server")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
         "raw": ("raw WebSocket broadcast (floor)",
                 [str(release / "chathub-bench-rawws")], {}),
     }
@@ -242,8 +244,8 @@ def start_server(name, pin, logdir, run_id):
     logfile = logdir / f"{run_id}-{name}.log"
     out = open(logfile, "w")
     full = (["taskset", "-c", pin] if pin else []) + cmd
-    # The servers log every event to stdout: a file costs them little and
-    # never blocks them (a pipe nobody reads would).
+    # The servers' output goes to a file: it never blocks them (a pipe
+    # nobody reads would).
     p = spawn(full, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     out.close()
     deadline = time.monotonic() + 30
