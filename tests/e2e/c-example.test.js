@@ -11,7 +11,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { ROOT, startServer, client } = require('./helpers');
+const { ROOT, startServer, client, expectPageAndBundle } = require('./helpers');
 const { launch, twoTabsChat } = require('./browser');
 
 const BIN = process.env.CHATHUB_C_EXAMPLE || path.join(ROOT, 'examples', 'c', 'chat_server');
@@ -23,12 +23,7 @@ test('the C example serves the chapter chat', { skip }, async (t) => {
   t.after(() => server.stop());
 
   await t.test('page and client bundle', async () => {
-    const page = await fetch(server.url + '/');
-    assert.equal(page.status, 200);
-    assert.match(await page.text(), /<script src="\/socket.io\/socket.io.js">/);
-    const bundle = await fetch(server.url + '/socket.io/socket.io.js');
-    assert.equal(bundle.status, 200);
-    assert.match(await bundle.text(), /Socket\.IO v4/);
+    await expectPageAndBundle(server.url);
   });
 
   await t.test('chat over WebSocket and polling, logged as the chapter does', async () => {

@@ -6,19 +6,14 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { EXAMPLES, client } = require('./helpers');
+const { EXAMPLES, client, expectPageAndBundle } = require('./helpers');
 
 for (const [name, start] of Object.entries(EXAMPLES)) {
   test(`the ${name} example serves the chapter's chat`, async (t) => {
     await t.test('page and client bundle from the same origin', async () => {
       const server = await start();
       try {
-        const page = await fetch(server.url + '/');
-        assert.equal(page.status, 200);
-        assert.match(await page.text(), /<script src="\/socket.io\/socket.io.js">/);
-        const bundle = await fetch(server.url + '/socket.io/socket.io.js');
-        assert.equal(bundle.status, 200);
-        assert.match(await bundle.text(), /Socket\.IO v4/);
+        await expectPageAndBundle(server.url);
       } finally {
         await server.stop();
       }

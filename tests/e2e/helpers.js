@@ -3,6 +3,7 @@
 // process, connect real socket.io-client sockets, and wait for events
 // (never sleep-and-hope: every wait is for an event, bounded by WAIT_MS).
 
+const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -114,6 +115,16 @@ const EXAMPLES = {
  * A socket.io-client socket that records what it receives.
  * `line()` resolves with the next serverMessage text.
  */
+/** Asserts that `url` serves the chapter's page and the client bundle. */
+async function expectPageAndBundle(url) {
+  const page = await fetch(url + '/');
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<script src="\/socket.io\/socket.io.js">/);
+  const bundle = await fetch(url + '/socket.io/socket.io.js');
+  assert.equal(bundle.status, 200);
+  assert.match(await bundle.text(), /Socket\.IO v4/);
+}
+
 function client(url, ns = '/chat', opts = {}) {
   const socket = io(url + ns, { forceNew: true, reconnection: false, ...opts });
   const inbox = [];
@@ -193,4 +204,5 @@ function client(url, ns = '/chat', opts = {}) {
 
 module.exports = {
   ROOT, TARGET_DIR, WAIT_MS, EXAMPLES, within, startServer, startRustExample, startNodeExample, startExpressExample, client,
+  expectPageAndBundle,
 };
