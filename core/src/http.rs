@@ -605,6 +605,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // An empty slice still holds the head's whole buffer for as
+                // long as the connection lives: let it go.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
@@ -738,5 +743,23 @@ mod tests {
         let mut s = String::new();
         p.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "hello world");
+    }
+
+    #[tokio::test]
+    async fn prefixed_lets_go_of_the_prefix_once_read() {
+        let head = Bytes::from(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+        let mut p = Prefixed::new(head.clone(), &b""[..]);
+        assert!(!head.is_unique());
+        let mut buf = [0u8; 8];
+        let n = p.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET / HT");
+        assert!(!head.is_unique(), "half read: still needed");
+        let mut rest = Vec::new();
+        p.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"TP/1.1\r\n\r\n");
+        assert!(
+            head.is_unique(),
+            "read through: the connection no longer holds it"
+        );
     }
 }
