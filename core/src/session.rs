@@ -199,12 +199,28 @@ enum Job<A: Adapter> {
     },
 }
 
-struct Queue<A: Adapter> {
-    jobs: VecDeque<Job<A>>,
+/// A socket's jobs, run in order by one task at a time.
+struct Queue<J> {
+    jobs: VecDeque<J>,
     /// Whether a task is draining `jobs`.
     running: bool,
     /// Set once the disconnect job is queued: nothing is accepted after it.
     closed: bool,
+}
+
+impl<J> Queue<J> {
+    /// The next job to run. With none left, the queue is marked idle (the
+    /// next push starts a task again) and gives its slots back: most
+    /// sockets sit still between bursts, and a queue would otherwise keep
+    /// the largest size it ever had for the socket's whole life.
+    fn next(&mut self) -> Option<J> {
+        let job = self.jobs.pop_front();
+        if job.is_none() {
+            self.running = false;
+            self.jobs = VecDeque::new();
+        }
+        job
+    }
 }
 
 /// One connected socket as the chat sees it.
@@ -215,7 +231,7 @@ pub(crate) struct Session<A: Adapter> {
     sid_str: String,
     ns: Arc<Namespace<A>>,
     state: Mutex<ChatState>,
-    queue: Mutex<Queue<A>>,
+    queue: Mutex<Queue<Job<A>>>,
     /// Set once socketioxide confirmed the connection (`ConnectHandler::call`).
     confirmed: std::sync::atomic::AtomicBool,
     /// Turns true once the socket's leave was handled (notices sent).
@@ -265,7 +281,7 @@ impl<A: Adapter> Session<A> {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue<A>> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue<Job<A>>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -317,15 +333,8 @@ impl<A: Adapter> Session<A> {
 
     async fn drain(self: Arc<Self>) {
         loop {
-            let job = {
-                let mut q = self.lock_queue();
-                match q.jobs.pop_front() {
-                    Some(job) => job,
-                    None => {
-                        q.running = false;
-                        return;
-                    }
-                }
+            let Some(job) = self.lock_queue().next() else {
+                return;
             };
             // A panic in one job (a bug, or a host hook) must not stall the
             // socket's queue forever.
@@ -987,5 +996,28 @@ impl<A: Adapter> DisconnectHandler<A, ChatMarker> for ChatLeave<A> {
         }) {
             defer(socket);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_queue_goes_idle_and_gives_its_slots_back() {
+        let mut q = Queue {
+            jobs: VecDeque::new(),
+            running: true,
+            closed: false,
+        };
+        q.jobs.extend(1..=20);
+        assert!(q.jobs.capacity() >= 20);
+        for want in 1..=20 {
+            assert_eq!(q.next(), Some(want));
+            assert!(q.running, "still jobs to run");
+        }
+        assert_eq!(q.next(), None);
+        assert!(!q.running, "the next push starts a task");
+        assert_eq!(q.jobs.capacity(), 0, "no slots kept while idle");
     }
 }
