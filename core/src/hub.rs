@@ -45,7 +45,9 @@ pub struct HubStats {
     pub connections_refused: u64,
     /// Messages for the other hubs lost while Redis was unavailable.
     pub cluster_messages_lost: u64,
-    /// Tasks alive on the hub's runtime now (a leak shows here).
+    /// Tasks alive on the hub's runtime now (a leak shows here). With no
+    /// connection open this is the hub's own serving tasks, and all of them
+    /// exist by the time [`Hub::start`] returns.
     pub tasks: usize,
 }
 
@@ -761,6 +763,16 @@ async fn run(
             command_backend.execute(cmd).await;
         }
     });
+    // Every serving task exists before `start` returns, so that what a
+    // caller sees first (`stats().tasks`, a connect) is the steady state.
+    let accepting = listener.map(|listener| {
+        tokio::spawn(accept_loop(
+            listener,
+            connections.clone(),
+            service.clone(),
+            http_stop.subscribe(),
+        ))
+    });
     if ready
         .send(Ok(Ready {
             handle: tokio::runtime::Handle::current(),
@@ -772,17 +784,13 @@ async fn run(
         }))
         .is_err()
     {
+        http_stop.send_replace(true);
+        if let Some(task) = accepting {
+            task.abort();
+        }
         return None;
     }
 
-    let accepting = listener.map(|listener| {
-        tokio::spawn(accept_loop(
-            listener,
-            connections.clone(),
-            service.clone(),
-            http_stop.subscribe(),
-        ))
-    });
     until_stopped(&mut stop).await;
 
     // Graceful stop, within `shutdown_timeout`:
