@@ -830,19 +830,25 @@ async fn chat(args: &Args) -> Result<serde_json::Value, String> {
                 if Instant::now() > deadline {
                     break "still connected at the deadline";
                 }
+                // What the server sent is read before anything is written:
+                // its DISCONNECT may be waiting behind the socket's end.
                 tokio::select! {
-                    _ = tick.tick() => {
-                        if c.emit("clientMessage", &format!("c{i}")).await.is_err() {
-                            break "send failed";
-                        }
-                        sent.fetch_add(1, Ordering::Relaxed);
-                    }
+                    biased;
                     m = c.ws.next() => match m {
                         Some(Ok(Message::Text(t))) if t.as_str() == "2" => { let _ = c.send("3".into()).await; }
                         Some(Ok(Message::Text(t))) if t.starts_with(&disconnect) => break "disconnect packet",
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "connection closed",
                         Some(Ok(_)) => {}
                     },
+                    _ = tick.tick() => {
+                        if c.emit("clientMessage", &format!("c{i}")).await.is_err() {
+                            // The server has closed (a reset fails the write,
+                            // while what it sent before is still readable):
+                            // read to the end, bounded.
+                            break ending_after_failed_send(&mut c, &disconnect).await;
+                        }
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             };
             *endings.lock().unwrap_or_else(|e| e.into_inner()).entry(ending).or_default() += 1;
@@ -855,6 +861,22 @@ async fn chat(args: &Args) -> Result<serde_json::Value, String> {
     Ok(
         serde_json::json!({"scenario": "chat", "sent": sent.load(Ordering::Relaxed), "endings": endings}),
     )
+}
+
+/// How a `chat` client ended whose write failed: by what is left to read
+/// (the server's DISCONNECT, or the connection's end), within 5 s.
+async fn ending_after_failed_send(c: &mut Conn, disconnect: &str) -> &'static str {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(until, c.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.starts_with(disconnect) => {
+                break "disconnect packet";
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break "connection closed",
+            Err(_) => break "send failed, connection still open",
+        }
+    }
 }
 
 fn main() {

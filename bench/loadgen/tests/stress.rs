@@ -10,6 +10,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chathub::{FloodLimits, Hub, HubConfig};
@@ -30,6 +31,16 @@ fn hub() -> Hub {
         ..Default::default()
     })
     .expect("the hub starts")
+}
+
+/// The tests here run one at a time: each measures the whole process (its
+/// RSS, the panics on hub threads), and the clients of one should not
+/// compete for the runner's cores with those of the other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one still runs alone.
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Loadgen {
@@ -91,6 +102,7 @@ fn rss_kb() -> u64 {
 
 #[test]
 fn churn_leaves_nothing_behind() {
+    let _alone = one_at_a_time();
     let clients = env_or("CHURN_CLIENTS", 1000);
     let cycles = env_or("CHURN_CYCLES", 3).max(2);
     let hub = hub();
@@ -177,6 +189,7 @@ static PANICS: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn shutdown_under_load_reaches_every_client() {
+    let _alone = one_at_a_time();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Panics on the hub's own threads (its runtime is named chathub-N).
