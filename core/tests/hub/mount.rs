@@ -323,3 +323,21 @@ async fn a_listener_added_after_start() {
     // The added listener is closed with the hub.
     std::net::TcpListener::bind(addr).expect("the port was released");
 }
+
+#[test]
+fn start_returns_with_every_serving_task_running() {
+    // `stats().tasks` is documented as settled once `start` returns; the
+    // accept loop used to be spawned just after, and a task count read at
+    // once was now and then one short. Both hubs are read at once, many
+    // times, to catch that race.
+    for _ in 0..20 {
+        let listening = Hub::start(config()).unwrap();
+        let listening_tasks = listening.stats().tasks;
+        let mounted = Hub::start(no_listener()).unwrap();
+        let mounted_tasks = mounted.stats().tasks;
+        // The one difference: the listener's accept loop.
+        assert_eq!(listening_tasks, mounted_tasks + 1);
+        listening.shutdown();
+        mounted.shutdown();
+    }
+}
