@@ -252,8 +252,8 @@ impl<A: Adapter> Chat<A> {
     ) -> Result<impl std::future::Future<Output = ()> + Send + use<A>, ActionError> {
         let (session, socket) = self.find(ns, sid)?;
         let left = session.left();
-        socket
-            .disconnect()
+        session
+            .end(socket)
             .map_err(|e| ActionError::Delivery(e.to_string()))?;
         Ok(left)
     }
@@ -423,13 +423,22 @@ impl<A: Adapter> Backend for Chat<A> {
 
     fn disconnect_all(&self) -> Vec<String> {
         let mut polling = Vec::new();
-        for ns in self.namespaces.keys() {
+        for (ns, namespace) in &self.namespaces {
             if let Some(op) = self.io.of(ns) {
                 for socket in op.sockets() {
                     if socket.transport_type() == socketioxide::TransportType::Polling {
                         polling.push(socket.id.to_string());
                     }
-                    if let Err(e) = socket.disconnect() {
+                    let found = namespace
+                        .session(socket.id)
+                        .and_then(|session| session.socket().map(|s| (session, s)));
+                    let ended = match found {
+                        Some((session, s)) => session.end(s),
+                        // Not registered yet (still connecting): no leave
+                        // to name.
+                        None => socket.disconnect(),
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!("cannot disconnect a socket at shutdown: {e}");
                     }
                 }

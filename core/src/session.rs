@@ -238,7 +238,8 @@ pub(crate) struct Session<A: Adapter> {
     left: watch::Sender<bool>,
     /// Flood limits of this socket.
     limiter: Mutex<crate::limits::Limiter>,
-    /// Why the hub ended the socket, when it did (`flood`).
+    /// Why the hub ended the socket, when it did (`flood`, `server
+    /// namespace disconnect`).
     ended_by: Mutex<Option<&'static str>>,
 }
 
@@ -555,6 +556,26 @@ impl<A: Adapter> Session<A> {
             args,
             ack,
         }));
+    }
+
+    /// Disconnects the socket from the hub's side (a host's disconnect, the
+    /// hub's shutdown). Its leave says so even when the client, told by the
+    /// DISCONNECT packet, closes its transport before socketioxide has
+    /// closed the socket (socketioxide sends the packet, then closes: on
+    /// another thread the client's close can come in between, and the
+    /// leave would say `transport close`).
+    pub(crate) fn end(&self, socket: Arc<Socket<A>>) -> Result<(), socketioxide::SocketError> {
+        let by = reason_text(DisconnectReason::ServerNSDisconnect);
+        let set = {
+            let mut ended_by = self.ended_by.lock().unwrap_or_else(|e| e.into_inner());
+            ended_by.is_none() && ended_by.replace(by).is_none()
+        };
+        let result = socket.disconnect();
+        if result.is_err() && set {
+            // Not disconnected after all: whatever ends it later says why.
+            *self.ended_by.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        result
     }
 
     async fn on_disconnect(

@@ -489,3 +489,42 @@ async fn the_login_hook_decides_names_and_is_bounded() {
     assert!(sid_line.ends_with("said: after"), "{sid_line}");
     watcher.expect_line("User fine Logged in").await;
 }
+
+#[tokio::test]
+async fn a_hub_disconnect_is_named_so_though_the_client_closes_at_once() {
+    // socket.io-client closes its transport as soon as the DISCONNECT of its
+    // last namespace arrives, and that close may reach the hub before
+    // socketioxide has finished closing the socket (it sends the packet,
+    // then closes). The leave must still say the hub ended it. A race:
+    // many rounds, each client dropping its connection at the packet.
+    let t = TestHub::start();
+    let mut events = t.events();
+    for round in 0..40 {
+        let mut c = RawClient::connect(&t.url, "/chat").await;
+        let sid = events.connected("/chat").await;
+        c.emit("login", &[json!(format!("u{round}"))]).await;
+        assert_eq!(
+            c.next_line().await,
+            format!("Currently logged in as u{round}")
+        );
+        let closer = tokio::spawn(async move {
+            loop {
+                match c.frame().await {
+                    Frame::Text(t) if t.starts_with("41/chat,") => break,
+                    Frame::Closed => panic!("closed before the DISCONNECT packet"),
+                    Frame::Text(_) | Frame::Binary(_) => {}
+                }
+            }
+            drop(c);
+        });
+        t.hub.disconnect("/chat", &sid).await.unwrap();
+        let reason = events
+            .find(|e| match e {
+                HubEvent::Disconnect(d) if d.sid == sid => Some(d.reason),
+                _ => None,
+            })
+            .await;
+        assert_eq!(reason, "server namespace disconnect", "round {round}");
+        closer.await.unwrap();
+    }
+}
