@@ -784,7 +784,6 @@ async fn run(
         }))
         .is_err()
     {
-        http_stop.send_replace(true);
         if let Some(task) = accepting {
             task.abort();
         }

@@ -566,9 +566,14 @@ impl<A: Adapter> Session<A> {
     /// leave would say `transport close`).
     pub(crate) fn end(&self, socket: Arc<Socket<A>>) -> Result<(), socketioxide::SocketError> {
         let by = reason_text(DisconnectReason::ServerNSDisconnect);
+        // A reason already there (`flood`) stays.
         let set = {
             let mut ended_by = self.ended_by.lock().unwrap_or_else(|e| e.into_inner());
-            ended_by.is_none() && ended_by.replace(by).is_none()
+            let unset = ended_by.is_none();
+            if unset {
+                *ended_by = Some(by);
+            }
+            unset
         };
         let result = socket.disconnect();
         if result.is_err() && set {
