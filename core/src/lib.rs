@@ -49,13 +49,19 @@ mod backend;
 pub mod chat;
 pub mod cluster;
 mod config;
+#[allow(dead_code)] // built beside the socketioxide path; switched over next
+mod engine;
 mod error;
 pub mod events;
 pub mod hooks;
 mod http;
 mod hub;
+#[allow(dead_code)]
+mod json;
 mod limits;
 mod session;
+#[allow(dead_code)]
+mod socketio;
 mod value;
 
 pub use backend::{MemberInfo, NamespaceListing, RoomInfo, Target};

@@ -1,0 +1,747 @@
+//! Socket.IO v5 on top of the engine: namespaces, sockets, rooms,
+//! broadcasts, acknowledgements and binary attachments.
+//!
+//! Owns: the packet codec, the namespace table, each socket's rooms and
+//! acknowledgements, and delivery (a broadcast is encoded once and its
+//! frames shared by every recipient's queue). Hands connects, events and
+//! leaves to each namespace's [`NsHandler`] (the chat, or the host's own
+//! namespaces) and never decides what an event means.
+
+pub(crate) mod packet;
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+
+use crate::engine::{self, CloseReason, Frame, Handshake, Message, Pushed, Session, Sid, Step};
+use crate::value::Value;
+use packet::{Packet, PacketType};
+
+/// Most binary attachments one packet may announce.
+pub(crate) const MAX_ATTACHMENTS: usize = 1000;
+
+/// A boxed future of the upper layers.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A handler's answer to a connect.
+pub(crate) enum Verdict {
+    /// Decided now.
+    Now(Result<(), String>),
+    /// Decided later (a hook); the client's next packets wait for it.
+    Later(BoxFuture<Result<(), String>>),
+}
+
+/// A socket asking to join a namespace.
+#[derive(Debug)]
+pub(crate) struct ConnectRequest<'a> {
+    /// The id the socket will have.
+    pub(crate) id: Sid,
+    /// The `auth` JSON (an object), if the client sent one.
+    pub(crate) auth: Option<&'a str>,
+    /// The attachments of `auth`, when it held binary.
+    pub(crate) handshake: &'a Handshake,
+}
+
+/// An event a client sent.
+#[derive(Debug)]
+pub(crate) struct Event {
+    /// The JSON array `["name", args...]`.
+    pub(crate) data: Bytes,
+    /// Binary attachments, in placeholder order.
+    pub(crate) bins: Vec<Bytes>,
+    /// The ack id, when the client wants an answer.
+    pub(crate) ack: Option<u64>,
+}
+
+impl Event {
+    /// Its size in bytes, attachments included.
+    pub(crate) fn size(&self) -> usize {
+        self.data.len() + self.bins.iter().map(Bytes::len).sum::<usize>()
+    }
+}
+
+/// What a namespace does with its sockets: the chat, or the host's own.
+pub(crate) trait NsHandler: Send + Sync + 'static {
+    /// A client asks to join; refusing sends it `connect_error`.
+    fn connect(&self, ns: &Arc<Namespace>, req: ConnectRequest<'_>) -> Verdict;
+    /// The socket has joined (its `CONNECT` answer is queued).
+    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>);
+    /// An event from the socket, in the order the client sent them.
+    fn event(&self, socket: &Arc<Socket>, event: Event) -> Step;
+    /// The socket left; `reason` in Socket.IO's words.
+    fn disconnect(&self, socket: &Arc<Socket>, reason: &'static str);
+}
+
+/// Counters the Socket.IO layer keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Packets not queued because a socket's queue was full.
+    pub(crate) dropped: AtomicU64,
+}
+
+/// One namespace: its sockets and rooms.
+pub(crate) struct Namespace {
+    pub(crate) path: String,
+    /// `""` for `/`, `"/name,"` otherwise: what every packet starts with.
+    pub(crate) prefix: String,
+    sockets: RwLock<HashMap<Sid, Arc<Socket>>>,
+    rooms: RwLock<HashMap<Box<str>, HashMap<Sid, Arc<Socket>>>>,
+    handler: Arc<dyn NsHandler>,
+    counters: Arc<Counters>,
+    /// The number of sockets (shutdown waits for zero).
+    count: watch::Sender<usize>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Delivery counts of one broadcast.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    pub(crate) queued: usize,
+    pub(crate) dropped: usize,
+}
+
+impl Namespace {
+    /// A namespace at `path` run by `handler`.
+    pub(crate) fn new(
+        path: &str,
+        handler: Arc<dyn NsHandler>,
+        counters: Arc<Counters>,
+    ) -> Arc<Namespace> {
+        Arc::new(Namespace {
+            path: path.to_owned(),
+            prefix: packet::ns_prefix(path),
+            sockets: RwLock::new(HashMap::new()),
+            rooms: RwLock::new(HashMap::new()),
+            handler,
+            counters,
+            count: watch::channel(0).0,
+        })
+    }
+
+    /// The socket with this id, if connected here.
+    pub(crate) fn socket(&self, id: &str) -> Option<Arc<Socket>> {
+        let id: Sid = id.parse().ok()?;
+        self.sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Every socket, now.
+    pub(crate) fn sockets(&self) -> Vec<Arc<Socket>> {
+        self.sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// How many sockets are connected.
+    pub(crate) fn len(&self) -> usize {
+        self.sockets.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Waits until no socket is left.
+    pub(crate) async fn wait_empty(&self) {
+        let mut rx = self.count.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// The members of `room`, now.
+    pub(crate) fn members(&self, room: &str) -> Vec<Arc<Socket>> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(room)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every room and its members' ids.
+    pub(crate) fn rooms(&self) -> Vec<(String, Vec<Sid>)> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(r, m)| (r.to_string(), m.keys().copied().collect()))
+            .collect()
+    }
+
+    /// Puts a socket in a room (no effect if it is in it, or gone).
+    pub(crate) fn join(&self, socket: &Arc<Socket>, room: &str) {
+        if !socket.is_connected() {
+            return;
+        }
+        {
+            let mut joined = socket.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            if joined.iter().any(|r| &**r == room) {
+                return;
+            }
+            joined.push(room.into());
+        }
+        self.rooms
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(room.into())
+            .or_default()
+            .insert(socket.id, socket.clone());
+    }
+
+    /// Takes a socket out of a room; true if it was in it.
+    pub(crate) fn leave(&self, socket: &Socket, room: &str) -> bool {
+        {
+            let mut joined = socket.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(i) = joined.iter().position(|r| &**r == room) else {
+                return false;
+            };
+            joined.swap_remove(i);
+        }
+        self.remove_member(socket.id, room);
+        true
+    }
+
+    fn remove_member(&self, id: Sid, room: &str) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = rooms.get_mut(room) {
+            m.remove(&id);
+            if m.is_empty() {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    /// Queues `frames` for every socket in `rooms` (every socket of the
+    /// namespace when `rooms` is empty) except those in `except` (socket
+    /// ids or rooms).
+    pub(crate) fn broadcast(&self, rooms: &[&str], except: &[&str], frames: &[Frame]) -> Delivered {
+        let excluded: HashSet<Sid> = if except.is_empty() {
+            HashSet::new()
+        } else {
+            let map = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+            except
+                .iter()
+                .flat_map(|x| {
+                    let in_room = map.get(*x).map(|m| m.keys().copied().collect::<Vec<_>>());
+                    in_room.unwrap_or_else(|| x.parse::<Sid>().into_iter().collect())
+                })
+                .collect()
+        };
+        let mut d = Delivered::default();
+        let mut deliver = |s: &Socket| {
+            if excluded.contains(&s.id) {
+                return;
+            }
+            match s.session.out.push_all(frames) {
+                Pushed::Yes => d.queued += 1,
+                Pushed::Full => d.dropped += 1,
+                Pushed::Closed => {}
+            }
+        };
+        if rooms.is_empty() {
+            for s in self
+                .sockets
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+            {
+                deliver(s);
+            }
+        } else if let [room] = rooms {
+            if let Some(m) = self
+                .rooms
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(*room)
+            {
+                for s in m.values() {
+                    deliver(s);
+                }
+            }
+        } else {
+            let map = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+            let mut seen = HashSet::new();
+            for room in rooms {
+                if let Some(m) = map.get(*room) {
+                    for (id, s) in m {
+                        if seen.insert(*id) {
+                            deliver(s);
+                        }
+                    }
+                }
+            }
+        }
+        if d.dropped > 0 {
+            self.counters
+                .dropped
+                .fetch_add(d.dropped as u64, Ordering::Relaxed);
+        }
+        d
+    }
+
+    /// The handler of this namespace.
+    pub(crate) fn handler(&self) -> &Arc<dyn NsHandler> {
+        &self.handler
+    }
+
+    fn insert(&self, socket: Arc<Socket>) {
+        let mut map = self.sockets.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(socket.id, socket);
+        self.count.send_replace(map.len());
+    }
+
+    fn remove(&self, socket: &Socket) {
+        let mut map = self.sockets.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(&socket.id);
+        self.count.send_replace(map.len());
+    }
+}
+
+/// A server → client acknowledgement: the client's answer.
+pub(crate) type AckAnswer = Result<Vec<Value>, AckLost>;
+
+/// The socket left (or its answer could not be read) before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AckLost;
+
+#[derive(Debug, Default)]
+struct Acks {
+    next: u64,
+    waiting: HashMap<u64, oneshot::Sender<AckAnswer>>,
+}
+
+/// One socket: a client's presence in one namespace.
+pub(crate) struct Socket {
+    /// The public id (never the Engine.IO session id).
+    pub(crate) id: Sid,
+    pub(crate) ns: Arc<Namespace>,
+    pub(crate) session: Arc<Session<Sio>>,
+    rooms: Mutex<Vec<Box<str>>>,
+    acks: Mutex<Option<Box<Acks>>>,
+    connected: AtomicBool,
+    /// What the namespace's handler keeps for this socket.
+    pub(crate) ext: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("ns", &self.ns.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    /// Whether it is still connected.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The handler's state for this socket, if it is a `T`.
+    pub(crate) fn ext<T: 'static>(&self) -> Option<&T> {
+        self.ext.get()?.downcast_ref()
+    }
+
+    /// The rooms it is in.
+    pub(crate) fn rooms(&self) -> Vec<String> {
+        self.rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    }
+
+    /// The handshake of its connection.
+    pub(crate) fn handshake(&self) -> &Handshake {
+        &self.session.data.handshake
+    }
+
+    /// Queues frames for this socket's client.
+    pub(crate) fn send(&self, frames: &[Frame]) -> Pushed {
+        let pushed = self.session.out.push_all(frames);
+        if pushed == Pushed::Full {
+            self.ns.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        pushed
+    }
+
+    /// Sends an event.
+    pub(crate) fn emit(&self, event: &str, args: &[Value]) -> Pushed {
+        self.send(&packet::event(&self.ns.prefix, Some(event), args, None))
+    }
+
+    /// Answers the client's ack `id`.
+    pub(crate) fn ack(&self, id: u64, args: &[Value]) -> Pushed {
+        self.send(&packet::event(&self.ns.prefix, None, args, Some(id)))
+    }
+
+    /// Sends an event and waits for the client's answer.
+    pub(crate) fn emit_with_ack(
+        &self,
+        event: &str,
+        args: &[Value],
+    ) -> oneshot::Receiver<AckAnswer> {
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut acks = self.acks.lock().unwrap_or_else(|e| e.into_inner());
+            let acks = acks.get_or_insert_with(Default::default);
+            acks.next += 1;
+            acks.waiting.insert(acks.next, tx);
+            acks.next
+        };
+        if self.send(&packet::event(&self.ns.prefix, Some(event), args, Some(id))) != Pushed::Yes {
+            self.take_ack(id);
+        }
+        rx
+    }
+
+    fn take_ack(&self, id: u64) -> Option<oneshot::Sender<AckAnswer>> {
+        let mut acks = self.acks.lock().unwrap_or_else(|e| e.into_inner());
+        let a = acks.as_mut()?;
+        let tx = a.waiting.remove(&id);
+        if a.waiting.is_empty() {
+            *acks = None;
+        }
+        tx
+    }
+
+    fn answer_ack(&self, id: u64, data: &str, bins: &[Bytes]) {
+        let Some(tx) = self.take_ack(id) else { return };
+        let args = crate::json::value(data)
+            .and_then(|v| match v {
+                serde_json::Value::Array(items) => Some(items),
+                _ => None,
+            })
+            .and_then(|items| {
+                items
+                    .into_iter()
+                    .map(|i| Value::from_json_with_placeholders(i, bins).ok())
+                    .collect::<Option<Vec<_>>>()
+            });
+        let _ = tx.send(args.ok_or(AckLost));
+    }
+
+    /// Disconnects the socket from the server's side: the client gets
+    /// `DISCONNECT` (`io server disconnect`, no reconnection), then the
+    /// socket leaves with `reason`.
+    pub(crate) fn disconnect(self: &Arc<Self>, reason: &'static str) {
+        if !self.is_connected() {
+            return;
+        }
+        self.send(&[packet::disconnect(&self.ns.prefix)]);
+        self.leave_ns(reason);
+    }
+
+    /// Leaves the namespace (once): the handler hears of it, then the
+    /// socket is out of its rooms and the namespace.
+    pub(crate) fn leave_ns(self: &Arc<Self>, reason: &'static str) {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        self.ns.handler.disconnect(self, reason);
+        let rooms = std::mem::take(&mut *self.rooms.lock().unwrap_or_else(|e| e.into_inner()));
+        for room in rooms.iter() {
+            self.ns.remove_member(self.id, room);
+        }
+        self.ns.remove(self);
+        self.session.data.remove(self);
+        if let Some(acks) = self.acks.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            for (_, tx) in acks.waiting {
+                let _ = tx.send(Err(AckLost));
+            }
+        }
+    }
+}
+
+/// A binary packet waiting for its attachments.
+#[derive(Debug)]
+struct Partial {
+    packet: Packet,
+    bins: Vec<Bytes>,
+    size: usize,
+}
+
+/// What the Socket.IO layer keeps per Engine.IO session.
+#[derive(Debug)]
+pub(crate) struct Client {
+    handshake: Handshake,
+    sockets: Mutex<Vec<Arc<Socket>>>,
+    partial: Mutex<Option<Partial>>,
+}
+
+impl Client {
+    fn socket(&self, ns: &str) -> Option<Arc<Socket>> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|s| s.ns.path == ns)
+            .cloned()
+    }
+
+    fn remove(&self, socket: &Socket) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.retain(|s| s.id != socket.id);
+        if sockets.is_empty() {
+            *sockets = Vec::new();
+        }
+    }
+}
+
+/// The Socket.IO layer: the engine's [`engine::Handler`].
+pub(crate) struct Sio {
+    namespaces: HashMap<String, Arc<Namespace>>,
+    max_payload: usize,
+    /// Set at shutdown: new sockets are refused.
+    closing: AtomicBool,
+}
+
+impl std::fmt::Debug for Sio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sio").finish_non_exhaustive()
+    }
+}
+
+impl Sio {
+    /// The layer serving `namespaces`.
+    pub(crate) fn new(namespaces: Vec<Arc<Namespace>>, max_payload: usize) -> Sio {
+        Sio {
+            namespaces: namespaces
+                .into_iter()
+                .map(|n| (n.path.clone(), n))
+                .collect(),
+            max_payload,
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// A namespace by path.
+    pub(crate) fn namespace(&self, path: &str) -> Option<&Arc<Namespace>> {
+        self.namespaces.get(path)
+    }
+
+    /// Every namespace.
+    pub(crate) fn namespaces(&self) -> impl Iterator<Item = &Arc<Namespace>> {
+        self.namespaces.values()
+    }
+
+    /// Refuses new sockets from now on.
+    pub(crate) fn stop_accepting(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    fn dispatch(&self, s: &Arc<Session<Sio>>, p: Packet, bins: Vec<Bytes>) -> Step {
+        match p.kind {
+            PacketType::Connect => self.connect(s, p),
+            PacketType::Disconnect => {
+                if let Some(socket) = s.data.socket(&p.ns) {
+                    socket.leave_ns("client namespace disconnect");
+                }
+                Step::Next
+            }
+            PacketType::Event | PacketType::BinaryEvent => {
+                let Some(socket) = s.data.socket(&p.ns) else {
+                    // Not joined (or gone): dropped, as socket.io does.
+                    return Step::Next;
+                };
+                let Some(data) = p.data else {
+                    return Step::Close(CloseReason::ParseError);
+                };
+                let ev = Event {
+                    data,
+                    bins,
+                    ack: p.ack,
+                };
+                socket.ns.handler.event(&socket, ev)
+            }
+            PacketType::Ack | PacketType::BinaryAck => {
+                if let (Some(socket), Some(id), Some(data)) = (s.data.socket(&p.ns), p.ack, p.data)
+                {
+                    let text = std::str::from_utf8(&data).unwrap_or("[]");
+                    socket.answer_ack(id, text, &bins);
+                }
+                Step::Next
+            }
+            PacketType::ConnectError => Step::Close(CloseReason::ParseError),
+        }
+    }
+
+    fn connect(&self, s: &Arc<Session<Sio>>, p: Packet) -> Step {
+        let Some(ns) = self.namespaces.get(&p.ns).cloned() else {
+            let prefix = packet::ns_prefix(&p.ns);
+            s.send(packet::connect_error(&prefix, "Invalid namespace"));
+            return Step::Next;
+        };
+        if s.data.socket(&p.ns).is_some() {
+            return Step::Next; // joined already
+        }
+        if self.closing.load(Ordering::Acquire) {
+            s.send(packet::connect_error(
+                &ns.prefix,
+                "the server is shutting down",
+            ));
+            return Step::Next;
+        }
+        let id = Sid::new();
+        let auth = p.data.clone();
+        let auth_text = auth
+            .as_deref()
+            .map(|b| std::str::from_utf8(b).unwrap_or("{}"));
+        let req = ConnectRequest {
+            id,
+            auth: auth_text,
+            handshake: &s.data.handshake,
+        };
+        match ns.handler.connect(&ns, req) {
+            Verdict::Now(result) => {
+                admit(s, &ns, id, auth, result);
+                Step::Next
+            }
+            Verdict::Later(fut) => {
+                let s = s.clone();
+                Step::Wait(Box::pin(async move {
+                    let result = fut.await;
+                    admit(&s, &ns, id, auth, result);
+                }))
+            }
+        }
+    }
+}
+
+/// Lets a socket in (or tells the client why not).
+fn admit(
+    s: &Arc<Session<Sio>>,
+    ns: &Arc<Namespace>,
+    id: Sid,
+    auth: Option<Bytes>,
+    verdict: Result<(), String>,
+) {
+    if let Err(message) = verdict {
+        s.send(packet::connect_error(&ns.prefix, &message));
+        return;
+    }
+    if s.is_closed() {
+        return;
+    }
+    let socket = Arc::new(Socket {
+        id,
+        ns: ns.clone(),
+        session: s.clone(),
+        rooms: Mutex::new(Vec::new()),
+        acks: Mutex::new(None),
+        connected: AtomicBool::new(true),
+        ext: OnceLock::new(),
+    });
+    s.data
+        .sockets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(socket.clone());
+    ns.insert(socket.clone());
+    s.set_ready();
+    socket.send(&[packet::connect_ok(&ns.prefix, id.as_str())]);
+    let auth_text = auth
+        .as_deref()
+        .map(|b| std::str::from_utf8(b).unwrap_or("{}"));
+    ns.handler.connected(&socket, auth_text);
+    if s.is_closed() {
+        // Closed while joining: its leave would have missed this socket.
+        socket.leave_ns(CloseReason::TransportClose.text());
+    }
+}
+
+impl engine::Handler for Sio {
+    type Data = Client;
+
+    fn open(&self, handshake: Handshake) -> Client {
+        Client {
+            handshake,
+            sockets: Mutex::new(Vec::new()),
+            partial: Mutex::new(None),
+        }
+    }
+
+    fn message(&self, s: &Arc<Session<Sio>>, msg: Message) -> Step {
+        match msg {
+            Message::Text(text) => {
+                if s.data
+                    .partial
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some()
+                {
+                    tracing::debug!(sid = %s.sid(), "text packet while attachments were due");
+                    return Step::Close(CloseReason::ParseError);
+                }
+                let size = text.len();
+                let p = match packet::decode(text, MAX_ATTACHMENTS) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::debug!(sid = %s.sid(), "invalid Socket.IO packet: {}", e.0);
+                        return Step::Close(CloseReason::ParseError);
+                    }
+                };
+                if p.attachments > 0 {
+                    *s.data.partial.lock().unwrap_or_else(|e| e.into_inner()) = Some(Partial {
+                        packet: p,
+                        bins: Vec::new(),
+                        size,
+                    });
+                    return Step::Next;
+                }
+                self.dispatch(s, p, Vec::new())
+            }
+            Message::Binary(data) => {
+                let done = {
+                    let mut partial = s.data.partial.lock().unwrap_or_else(|e| e.into_inner());
+                    let Some(part) = partial.as_mut() else {
+                        tracing::debug!(sid = %s.sid(), "binary data with no packet announcing it");
+                        return Step::Close(CloseReason::ParseError);
+                    };
+                    part.size += data.len();
+                    if part.size > self.max_payload {
+                        // The packet with its attachments is over the limit.
+                        tracing::debug!(sid = %s.sid(), "a binary packet over max_payload; closing");
+                        *partial = None;
+                        return Step::Close(CloseReason::TransportError);
+                    }
+                    part.bins.push(data);
+                    if part.bins.len() == part.packet.attachments {
+                        partial.take()
+                    } else {
+                        None
+                    }
+                };
+                match done {
+                    Some(part) => self.dispatch(s, part.packet, part.bins),
+                    None => Step::Next,
+                }
+            }
+        }
+    }
+
+    fn close(&self, s: &Arc<Session<Sio>>, reason: CloseReason) {
+        *s.data.partial.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let sockets =
+            std::mem::take(&mut *s.data.sockets.lock().unwrap_or_else(|e| e.into_inner()));
+        for socket in sockets {
+            socket.leave_ns(reason.text());
+        }
+    }
+}
