@@ -1,6 +1,6 @@
 //! How a hub is set up: [`HubConfig`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,8 +25,9 @@ pub struct FloodLimits {
     pub byte_burst: u64,
     /// Dropped events in a row before a disconnect. Default 50.
     pub strikes: u32,
-    /// Events waiting in one socket's queue (behind a slow login hook, say)
-    /// before further ones are dropped as flood. Default 1,024.
+    /// No effect since the engine of our own (a socket's events now wait
+    /// in its connection, which reads no further while a hook runs, instead
+    /// of in a queue); kept so that existing configs still build.
     pub max_queued_events: usize,
 }
 
@@ -57,6 +58,64 @@ impl FloodLimits {
     }
 }
 
+/// Aggregate limits per client address, over all its sockets: events and
+/// bytes per second, as token buckets like [`FloodLimits`]. An event past
+/// its address's share is dropped and counts as a strike against the
+/// socket that sent it (so an address flooding through many sockets gets
+/// them cut, one by one, after `FloodLimits::strikes`). A rate of 0 turns
+/// that limit off; behind a proxy, see [`HubConfig::trusted_proxies`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpLimits {
+    /// Events per second from one address. Default 500.
+    pub events_per_sec: u32,
+    /// Events at once above the rate. Default 1,000.
+    pub event_burst: u32,
+    /// Bytes per second from one address. Default 5,000,000.
+    pub bytes_per_sec: u64,
+    /// Bytes at once above the rate. Default 10,000,000.
+    pub byte_burst: u64,
+}
+
+impl Default for IpLimits {
+    fn default() -> Self {
+        IpLimits {
+            events_per_sec: 500,
+            event_burst: 1000,
+            bytes_per_sec: 5_000_000,
+            byte_burst: 10_000_000,
+        }
+    }
+}
+
+impl IpLimits {
+    /// No aggregate limit.
+    pub fn off() -> IpLimits {
+        IpLimits {
+            events_per_sec: 0,
+            event_burst: 0,
+            bytes_per_sec: 0,
+            byte_burst: 0,
+        }
+    }
+
+    /// Whether both rates are off.
+    pub fn is_off(&self) -> bool {
+        self.events_per_sec == 0 && self.bytes_per_sec == 0
+    }
+
+    /// As flood limits (without strikes: the sockets take those).
+    pub(crate) fn as_flood(&self) -> FloodLimits {
+        FloodLimits {
+            events_per_sec: self.events_per_sec,
+            event_burst: self.event_burst,
+            bytes_per_sec: self.bytes_per_sec,
+            byte_burst: self.byte_burst,
+            strikes: 0,
+            max_queued_events: usize::MAX,
+        }
+    }
+}
+
 /// Everything a hub can be told before it starts. Build one with
 /// `HubConfig::default()` and change the fields you need:
 ///
@@ -78,6 +137,10 @@ pub struct HubConfig {
     pub bind: Option<SocketAddr>,
     /// The namespaces the chat runs on. Default `/` and `/chat`.
     pub namespaces: Vec<String>,
+    /// Namespaces the host owns: plain Socket.IO without any chat rule
+    /// (no prompt, no lobby, no notices); every event goes to the host,
+    /// and a socket may be in any number of rooms. Default none.
+    pub host_namespaces: Vec<String>,
     /// Engine.IO ping interval. Default 25 s (as socket.io).
     pub ping_interval: Duration,
     /// How long to wait for a pong before closing. Default 20 s.
@@ -99,14 +162,26 @@ pub struct HubConfig {
     pub slow_consumer_timeout: Duration,
     /// Per-socket flood limits (see [`FloodLimits`]).
     pub flood: FloodLimits,
-    /// Most connections at once from one IP address on the hub's own
-    /// listener (0: no limit, the default: users behind one NAT share an
-    /// address).
+    /// Per-address aggregate limits (see [`IpLimits`]).
+    pub ip_limits: IpLimits,
+    /// Proxies (their addresses) whose `X-Forwarded-For` header names the
+    /// client: hooks and per-address limits then see the client's address.
+    /// Default none: the peer address is the client's.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Time a client has to send a request's head, and a long-polling
+    /// `POST` its whole body; past it, the connection is cut. Default 30 s.
+    pub request_timeout: Duration,
+    /// Most connections at once from one IP address, on the hub's own
+    /// listener and on connections a host hands over (0: no limit).
+    /// Default 256: enough for a school or an office behind one NAT, far
+    /// below what would exhaust the process's descriptors.
     pub max_connections_per_ip: usize,
     /// Limits on names, rooms and messages.
     pub limits: ChatLimits,
-    /// Origins allowed by CORS (`*` for any). Empty (the default): no CORS
-    /// headers, so only same-origin pages can use long-polling.
+    /// Origins allowed besides the page's own (`*` for any), for
+    /// long-polling (CORS) and WebSocket alike. Empty (the default): only
+    /// same-origin pages may connect; requests without an `Origin` header
+    /// (non-browser clients) are always allowed.
     pub cors_origins: Vec<String>,
     /// Whether `GET /` serves the chat page. Default `true`.
     pub serve_page: bool,
@@ -144,6 +219,7 @@ impl Default for HubConfig {
         HubConfig {
             bind: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
             namespaces: vec!["/".into(), "/chat".into()],
+            host_namespaces: Vec::new(),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(45),
@@ -151,7 +227,10 @@ impl Default for HubConfig {
             socket_buffer: 4096,
             slow_consumer_timeout: Duration::from_secs(10),
             flood: FloodLimits::default(),
-            max_connections_per_ip: 0,
+            ip_limits: IpLimits::default(),
+            trusted_proxies: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 256,
             limits: ChatLimits::default(),
             cors_origins: Vec::new(),
             serve_page: true,
@@ -171,10 +250,15 @@ impl HubConfig {
     /// Checks the config; [`Hub::start`](crate::Hub::start) does this too.
     pub fn validate(&self) -> Result<(), StartError> {
         let bad = |msg: String| Err(StartError::InvalidConfig(msg));
-        if self.namespaces.is_empty() {
+        if self.namespaces.is_empty() && self.host_namespaces.is_empty() {
             return bad("at least one namespace is needed".into());
         }
-        for (i, ns) in self.namespaces.iter().enumerate() {
+        let all: Vec<&String> = self
+            .namespaces
+            .iter()
+            .chain(&self.host_namespaces)
+            .collect();
+        for (i, ns) in all.iter().enumerate() {
             if !ns.starts_with('/') {
                 return bad(format!("namespace {ns:?} must start with '/'"));
             }
@@ -189,7 +273,7 @@ impl HubConfig {
                     "namespace {ns:?} must not contain spaces, control characters, ',' or '?'"
                 ));
             }
-            if self.namespaces[..i].contains(ns) {
+            if all[..i].contains(ns) {
                 return bad(format!("namespace {ns:?} is listed twice"));
             }
         }
@@ -200,6 +284,7 @@ impl HubConfig {
             ("hook_timeout", self.hook_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
             ("slow_consumer_timeout", self.slow_consumer_timeout),
+            ("request_timeout", self.request_timeout),
         ] {
             if d.is_zero() {
                 return bad(format!("{name} must be more than zero"));
@@ -213,8 +298,11 @@ impl HubConfig {
             return bad("the name, room and message limits must be more than zero".into());
         }
         let f = &self.flood;
+        let ip = &self.ip_limits;
         if (f.events_per_sec > 0 && f.event_burst == 0)
             || (f.bytes_per_sec > 0 && f.byte_burst == 0)
+            || (ip.events_per_sec > 0 && ip.event_burst == 0)
+            || (ip.bytes_per_sec > 0 && ip.byte_burst == 0)
         {
             return bad("a flood limit with a rate needs a burst of at least 1".into());
         }

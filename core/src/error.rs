@@ -71,4 +71,29 @@ pub enum ActionError {
     /// The HTTP request handed to the hub is unusable; the message says why.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The target does not exist in that namespace (the lobby of a host
+    /// namespace); the message says why.
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
+    /// The client did not acknowledge in time.
+    #[error("no acknowledgement within {0:?}")]
+    AckTimeout(std::time::Duration),
+}
+
+/// Why [`Hub::listen`](crate::Hub::listen) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// The hub is shut down.
+    #[error("the hub is closed")]
+    Closed,
+    /// The address cannot be listened on (in use, no permission). Pick
+    /// another address or free the port.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said (`AddrInUse`, `PermissionDenied`…).
+        source: std::io::Error,
+    },
 }

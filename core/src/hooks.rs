@@ -22,8 +22,13 @@ pub struct ConnectRequest {
     pub sid: String,
     /// The handshake `auth` payload (`{}` when the client sent none).
     pub auth: Value,
-    /// The peer address, when known.
+    /// The client's address, when known (the peer, or the client a
+    /// trusted proxy named: [`HubConfig::trusted_proxies`](crate::HubConfig::trusted_proxies)).
     pub remote_addr: Option<SocketAddr>,
+    /// The headers of the request that opened the connection (cookies,
+    /// `Origin`, `User-Agent`, `Authorization`…), for checks such as
+    /// socket.io's `allowRequest`.
+    pub headers: http::HeaderMap,
 }
 
 /// A socket asking to log in with a (checked, trimmed) name.

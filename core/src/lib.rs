@@ -45,33 +45,28 @@
 //! [socketioxide]: https://docs.rs/socketioxide
 
 mod assets;
-mod backend;
 pub mod chat;
 pub mod cluster;
 mod config;
-#[allow(dead_code)] // built beside the socketioxide path; switched over next
 mod engine;
 mod error;
 pub mod events;
 pub mod hooks;
-mod http;
 mod hub;
-#[allow(dead_code)]
 mod json;
 mod limits;
-mod session;
-#[allow(dead_code)]
+mod net;
 mod socketio;
 mod value;
 
-pub use backend::{MemberInfo, NamespaceListing, RoomInfo, Target};
 pub use chat::ChatLimits;
-pub use config::{FloodLimits, HubConfig};
-pub use error::{ActionError, StartError};
+pub use config::{FloodLimits, HubConfig, IpLimits};
+pub use error::{ActionError, ListenError, StartError};
 pub use events::{Ack, AckError, EventFilter, EventKinds, HubEvent, Subscription};
 pub use hooks::{ConnectHook, ConnectRequest, HookResult, LoginHook, LoginRequest};
-pub use http::{HubService, request_head};
+pub use hub::actions::{MemberInfo, NamespaceListing, RoomInfo, Target};
 pub use hub::{Hub, HubStats};
+pub use net::{HubService, request_head};
 pub use value::{MissingAttachment, Value};
 
 /// The HTTP body type of [`HubService`] responses.

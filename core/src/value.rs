@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
+use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 /// One argument of an event, or a node inside one.
@@ -224,22 +224,6 @@ impl Serialize for Value {
             }
             Value::Binary(b) => s.serialize_bytes(b),
         }
-    }
-}
-
-/// A list of event arguments, serialized as a tuple so that the Socket.IO
-/// encoder sends each element as its own argument (`["event", a, b]`), and
-/// an empty list as no argument at all (`["event"]`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ArgList<'a>(pub(crate) &'a [Value]);
-
-impl Serialize for ArgList<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut tup = s.serialize_tuple(self.0.len())?;
-        for v in self.0 {
-            tup.serialize_element(v)?;
-        }
-        tup.end()
     }
 }
 

@@ -282,7 +282,10 @@ impl NativeHub {
         let addr = self
             .hub
             .listen(SocketAddr::new(ip, port))
-            .map_err(action_error)?;
+            .map_err(|e| match e {
+                chathub::ListenError::Closed => error("the hub is closed"),
+                other => invalid(other),
+            })?;
         Ok(u32::from(addr.port()))
     }
 

@@ -53,8 +53,6 @@ pub(crate) struct EngineConfig {
     pub(crate) upgrade_timeout: Duration,
     /// Time for a long-polling `POST` body to arrive whole.
     pub(crate) body_timeout: Duration,
-    /// A WebSocket whose writes are blocked this long is cut.
-    pub(crate) slow_consumer_timeout: Duration,
 }
 
 /// Why a session ended, in Socket.IO's words where it has some.
@@ -115,10 +113,8 @@ pub(crate) enum Step {
 pub(crate) struct Handshake {
     /// The request's headers (cookies included).
     pub(crate) headers: HeaderMap,
-    /// The peer address, when known.
+    /// The client's address, when known.
     pub(crate) remote: Option<SocketAddr>,
-    /// The transport it opened with.
-    pub(crate) websocket: bool,
 }
 
 /// The layer above Engine.IO (Socket.IO).
@@ -421,20 +417,6 @@ impl<H: Handler> Engine<H> {
         &self.shared.handler
     }
 
-    /// The settings.
-    pub(crate) fn config(&self) -> &EngineConfig {
-        &self.shared.config
-    }
-
-    /// Sessions open now.
-    pub(crate) fn session_count(&self) -> usize {
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-
     /// Every open session (for shutdown).
     pub(crate) fn sessions(&self) -> Vec<Arc<Session<H>>> {
         self.shared
@@ -512,7 +494,6 @@ impl<H: Handler> Engine<H> {
                 let handshake = Handshake {
                     headers: std::mem::take(req.headers_mut()),
                     remote,
-                    websocket: true,
                 };
                 let engine = self.clone();
                 tokio::spawn(async move {
@@ -546,7 +527,6 @@ impl<H: Handler> Engine<H> {
                 let handshake = Handshake {
                     headers: std::mem::take(req.headers_mut()),
                     remote,
-                    websocket: false,
                 };
                 let session = self.open(handshake, Transport::Polling);
                 tokio::spawn(polling::heartbeat(self.shared.clone(), session.clone()));
@@ -708,7 +688,6 @@ mod tests {
             outbox_limit: 10,
             upgrade_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
-            slow_consumer_timeout: Duration::from_secs(10),
         };
         let sid = Sid::new();
         let p = open_packet(&c, sid, true);

@@ -116,12 +116,6 @@ impl Outbox {
         self.lock().queue.is_empty()
     }
 
-    /// Wakes `cx` at the next push (or close).
-    pub(crate) fn register(&self, cx: &Context<'_>) {
-        let mut st = self.lock();
-        register(&mut st.waker, cx);
-    }
-
     /// Takes every waiting frame (for a long-polling response); `None`
     /// when none waits, after registering `cx` for the next push.
     pub(crate) fn take_or_register(&self, cx: &Context<'_>) -> Option<Vec<Frame>> {
@@ -136,7 +130,8 @@ impl Outbox {
     }
 
     /// Takes every waiting frame.
-    pub(crate) fn take(&self) -> Vec<Frame> {
+    #[cfg(test)]
+    fn take(&self) -> Vec<Frame> {
         let mut st = self.lock();
         st.written = 0;
         std::mem::take(&mut st.queue).into()

@@ -55,15 +55,6 @@ pub(crate) enum Message {
     Binary(Bytes),
 }
 
-impl Message {
-    /// Its size in bytes.
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Message::Text(b) | Message::Binary(b) => b.len(),
-        }
-    }
-}
-
 /// Why a packet could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadPacket;

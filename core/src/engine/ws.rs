@@ -15,8 +15,6 @@ use bytes::{Bytes, BytesMut};
 pub(crate) mod code {
     /// Normal closure.
     pub(crate) const NORMAL: u16 = 1000;
-    /// The server is going away (shutdown).
-    pub(crate) const GOING_AWAY: u16 = 1001;
     /// A frame broke the protocol.
     pub(crate) const PROTOCOL: u16 = 1002;
     /// A text message was not UTF-8.

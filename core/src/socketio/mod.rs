@@ -162,26 +162,6 @@ impl Namespace {
         let _ = rx.wait_for(|n| *n == 0).await;
     }
 
-    /// The members of `room`, now.
-    pub(crate) fn members(&self, room: &str) -> Vec<Arc<Socket>> {
-        self.rooms
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(room)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Every room and its members' ids.
-    pub(crate) fn rooms(&self) -> Vec<(String, Vec<Sid>)> {
-        self.rooms
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(r, m)| (r.to_string(), m.keys().copied().collect()))
-            .collect()
-    }
-
     /// Puts a socket in a room (no effect if it is in it, or gone).
     pub(crate) fn join(&self, socket: &Arc<Socket>, room: &str) {
         if !socket.is_connected() {
@@ -293,11 +273,6 @@ impl Namespace {
         d
     }
 
-    /// The handler of this namespace.
-    pub(crate) fn handler(&self) -> &Arc<dyn NsHandler> {
-        &self.handler
-    }
-
     fn insert(&self, socket: Arc<Socket>) {
         let mut map = self.sockets.write().unwrap_or_else(|e| e.into_inner());
         map.insert(socket.id, socket);
@@ -379,11 +354,6 @@ impl Socket {
             self.ns.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
         pushed
-    }
-
-    /// Sends an event.
-    pub(crate) fn emit(&self, event: &str, args: &[Value]) -> Pushed {
-        self.send(&packet::event(&self.ns.prefix, Some(event), args, None))
     }
 
     /// Answers the client's ack `id`.

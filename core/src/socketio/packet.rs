@@ -221,8 +221,55 @@ pub(crate) fn event_raw_str(prefix: &str, event: &str, parts: &[&str]) -> Frame 
     f.finish()
 }
 
-/// An event (or, with `ack_answer`, an ACK) with arguments that may hold
-/// binary data: the packet frame, then one frame per attachment.
+/// The arguments as JSON text without the enclosing brackets
+/// (`1,"a",{...}`), binary nodes as placeholders numbered from the
+/// attachments already in `bins`.
+pub(crate) fn args_json(args: &[Value], bins: &mut Vec<Bytes>) -> String {
+    let mut body = Vec::with_capacity(32);
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_value(&mut body, a, bins);
+    }
+    // Only JSON text was written.
+    String::from_utf8(body).unwrap_or_default()
+}
+
+/// An event (or, without a name, an ACK) whose arguments are JSON text
+/// (see [`args_json`]): the packet's frame, then one per attachment.
+pub(crate) fn event_frames(
+    prefix: &str,
+    event: Option<&str>,
+    args: &str,
+    bins: &[Bytes],
+    ack: Option<u64>,
+) -> Vec<Frame> {
+    let kind = match (event.is_some(), bins.is_empty()) {
+        (true, true) => PacketType::Event,
+        (true, false) => PacketType::BinaryEvent,
+        (false, true) => PacketType::Ack,
+        (false, false) => PacketType::BinaryAck,
+    };
+    let name_len = event.map_or(0, |e| e.len() + 3);
+    let mut f = start(kind, bins.len(), prefix, ack, name_len + args.len() + 2);
+    f.put_u8(b'[');
+    if let Some(name) = event {
+        crate::json::write_string(&mut f, name);
+        if !args.is_empty() {
+            f.put_u8(b',');
+        }
+    }
+    f.put_slice(args.as_bytes());
+    f.put_u8(b']');
+    let mut frames = Vec::with_capacity(1 + bins.len());
+    frames.push(f.finish());
+    frames.extend(bins.iter().map(|b| Frame::binary(b)));
+    frames
+}
+
+/// An event (or, without a name, an ACK) with arguments that may hold
+/// binary data.
 pub(crate) fn event(
     prefix: &str,
     event: Option<&str>,
@@ -230,33 +277,8 @@ pub(crate) fn event(
     ack: Option<u64>,
 ) -> Vec<Frame> {
     let mut bins = Vec::new();
-    let mut body = Vec::with_capacity(64);
-    body.push(b'[');
-    let mut first = true;
-    if let Some(name) = event {
-        crate::json::write_string(&mut body, name);
-        first = false;
-    }
-    for a in args {
-        if !first {
-            body.push(b',');
-        }
-        first = false;
-        write_value(&mut body, a, &mut bins);
-    }
-    body.push(b']');
-    let kind = match (event.is_some(), bins.is_empty()) {
-        (true, true) => PacketType::Event,
-        (true, false) => PacketType::BinaryEvent,
-        (false, true) => PacketType::Ack,
-        (false, false) => PacketType::BinaryAck,
-    };
-    let mut f = start(kind, bins.len(), prefix, ack, body.len());
-    f.put_slice(&body);
-    let mut frames = Vec::with_capacity(1 + bins.len());
-    frames.push(f.finish());
-    frames.extend(bins.iter().map(|b| Frame::binary(b)));
-    frames
+    let json = args_json(args, &mut bins);
+    event_frames(prefix, event, &json, &bins, ack)
 }
 
 /// Writes a value as JSON, binary nodes as placeholders.

@@ -473,3 +473,87 @@ pub fn prefix(ns: &str) -> String {
         format!("{ns},")
     }
 }
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`):
+/// the status and the body.
+pub async fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("an HTTP answer in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A long-polling client that speaks the wire protocol itself.
+pub struct Polling {
+    pub base: String,
+    pub sid: String,
+}
+
+impl Polling {
+    /// Opens an Engine.IO session over long-polling.
+    pub async fn open(base: &str) -> Polling {
+        let (status, body) =
+            http(base, "GET", "/socket.io/?EIO=4&transport=polling", &[], b"").await;
+        assert_eq!(status, 200, "{body}");
+        let open: Json =
+            serde_json::from_str(body.strip_prefix('0').expect("open packet")).unwrap();
+        Polling {
+            base: base.to_owned(),
+            sid: open["sid"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn path(&self) -> String {
+        format!("/socket.io/?EIO=4&transport=polling&sid={}", self.sid)
+    }
+
+    /// A long-poll: the packets, as the payload's records.
+    pub async fn get(&self) -> (u16, Vec<String>) {
+        let (status, body) = http(&self.base, "GET", &self.path(), &[], b"").await;
+        (status, body.split('\u{1e}').map(str::to_owned).collect())
+    }
+
+    /// Sends packets (joined into one payload).
+    pub async fn post(&self, packets: &[&str]) -> (u16, String) {
+        let body = packets.join("\u{1e}");
+        http(
+            &self.base,
+            "POST",
+            &self.path(),
+            &[("Content-Type", "text/plain;charset=UTF-8")],
+            body.as_bytes(),
+        )
+        .await
+    }
+}

@@ -3,9 +3,11 @@
 use std::time::{Duration, Instant};
 
 use chathub::{ActionError, EventFilter, Hub, Target};
+use serde_json::json;
+
 use rust_socketio::TransportType;
 
-use crate::fixture::{Client, Incoming, TestHub, config};
+use crate::fixture::{Client, Frame, Polling, RawClient, TestHub, config};
 
 /// Names of this process's threads.
 fn thread_names() -> Vec<String> {
@@ -25,7 +27,7 @@ fn hub_threads(prefix: &str) -> usize {
 }
 
 #[tokio::test]
-async fn shutdown_with_clients_connected_disconnects_them_and_stops_every_thread() {
+async fn shutdown_closes_transports_without_a_disconnect_and_stops_every_thread() {
     let t = TestHub::start();
     let prefix = format!("chathub-{}", t.hub.id());
     assert!(
@@ -34,33 +36,55 @@ async fn shutdown_with_clients_connected_disconnects_them_and_stops_every_thread
         thread_names()
     );
 
-    let mut ws = Client::connect(&t.url, "/chat", TransportType::Websocket).await;
-    let mut poll = Client::connect(&t.url, "/", TransportType::Polling).await;
-    ws.login("ws").await;
+    let mut ws = RawClient::connect(&t.url, "/chat").await;
+    ws.emit("login", &[json!("ws")]).await;
+    assert_eq!(ws.next_line().await, "Currently logged in as ws");
+    let poll = Polling::open(&t.url).await;
+    assert_eq!(poll.post(&["40/chat,"]).await.0, 200);
+    let (_, connected) = poll.get().await;
+    assert!(connected[0].starts_with("40/chat,"), "{connected:?}");
     let mut events = t.hub.subscribe(EventFilter::all()).unwrap();
 
+    // A long-poll waits while the hub stops.
+    let waiting = tokio::spawn({
+        let poll = Polling {
+            base: poll.base.clone(),
+            sid: poll.sid.clone(),
+        };
+        async move { poll.get().await }
+    });
     let started = Instant::now();
-    t.hub.shutdown();
+    let hub = t.hub.clone();
+    tokio::task::spawn_blocking(move || hub.shutdown())
+        .await
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "within the bound"
     );
     assert!(t.hub.is_closed());
 
-    // Both clients were told.
-    for c in [&mut ws, &mut poll] {
-        loop {
-            match c.next().await {
-                Incoming::Close | Incoming::Error(_) => break,
-                Incoming::Event(..) | Incoming::Binary(_) => {}
-            }
+    // The WebSocket closes with no DISCONNECT packet (which would keep
+    // socket.io-client from reconnecting): what comes before the close is
+    // chat traffic only.
+    loop {
+        match ws.frame().await {
+            Frame::Closed => break,
+            Frame::Text(t) => assert!(!t.starts_with("41"), "no DISCONNECT: {t}"),
+            Frame::Binary(_) => {}
         }
     }
-    // The subscription saw the disconnects, then ended.
+    // The long-poll ends with the Engine.IO close packet, no DISCONNECT.
+    let (status, packets) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(packets.iter().all(|p| !p.starts_with("41")), "{packets:?}");
+    assert_eq!(packets.last().map(String::as_str), Some("1"), "{packets:?}");
+
+    // The subscription saw the leaves, then ended.
     let mut disconnects = 0;
     while let Some(e) = events.recv().await {
         if let chathub::HubEvent::Disconnect(d) = e {
-            assert_eq!(d.reason, "server namespace disconnect");
+            assert_eq!(d.reason, "server shutting down");
             disconnects += 1;
         }
     }

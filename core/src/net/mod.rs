@@ -23,10 +23,14 @@ use tower::{Service, ServiceExt};
 
 use crate::assets::Assets;
 use crate::error::ActionError;
-use crate::session::RemoteAddr;
 
-/// The boxed Socket.IO service inside [`HubService`].
-pub(crate) type InnerService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+/// The peer address of an HTTP connection, put in the request extensions
+/// by the hub's HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteAddr(pub(crate) SocketAddr);
+
+/// The boxed service inside [`HubService`].
+type InnerService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// The hub's HTTP handling as a tower [`Service`]: `GET /` (the chat
 /// page, when enabled), `GET /socket.io/socket.io.js` (and `.min.js`,
@@ -47,15 +51,29 @@ impl std::fmt::Debug for HubService {
     }
 }
 
+/// Who may reach the engine, and as whom.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Access {
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+}
+
 impl HubService {
     /// The page and bundle, then Socket.IO, behind CORS when `cors_origins`
     /// is set.
-    pub(crate) fn new(assets: Assets, sio: InnerService, cors_origins: &[String]) -> HubService {
+    pub(crate) fn new(
+        assets: Assets,
+        engine: crate::engine::Engine<crate::socketio::Sio>,
+        cors_origins: &[String],
+        access: Access,
+    ) -> HubService {
         let assets = Arc::new(assets);
+        let access = Arc::new(access);
         let routes = tower::service_fn(move |req: Request<Body>| {
             let assets = assets.clone();
-            let sio = sio.clone();
-            async move { Ok::<_, Infallible>(route(&assets, sio, req).await) }
+            let engine = engine.clone();
+            let access = access.clone();
+            async move { Ok::<_, Infallible>(route(&assets, &engine, &access, req).await) }
         });
         let inner = match cors_layer(cors_origins) {
             Some(cors) => {
@@ -67,7 +85,12 @@ impl HubService {
     }
 }
 
-async fn route(assets: &Assets, sio: InnerService, req: Request<Body>) -> Response<Body> {
+async fn route(
+    assets: &Assets,
+    engine: &crate::engine::Engine<crate::socketio::Sio>,
+    access: &Access,
+    req: Request<Body>,
+) -> Response<Body> {
     let path = req.uri().path();
     if (req.method() == Method::GET || req.method() == Method::HEAD)
         && let Some(resp) = assets.respond(path, req.headers())
@@ -75,13 +98,35 @@ async fn route(assets: &Assets, sio: InnerService, req: Request<Body>) -> Respon
         return resp;
     }
     if path == "/socket.io" || path.starts_with("/socket.io/") {
-        let req = detach_request(req);
-        return match sio.oneshot(req).await {
-            Ok(resp) => resp,
-            Err(never) => match never {},
-        };
+        let remote = req.extensions().get::<RemoteAddr>().map(|r| r.0);
+        let client = client_addr(remote, req.headers(), &access.trusted_proxies);
+        return engine.handle(req, client).await;
     }
     plain(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy,
+/// the last address in `X-Forwarded-For` that is not one of them.
+pub(crate) fn client_addr(
+    peer: Option<SocketAddr>,
+    headers: &http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<SocketAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer.ip()) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    match forwarded.iter().rev().find(|ip| !trusted.contains(ip)) {
+        Some(ip) => Some(SocketAddr::new(*ip, 0)),
+        None => Some(peer),
+    }
 }
 
 /// The CORS layer for `origins` (`*`: any origin, without credentials).
@@ -137,54 +182,6 @@ pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     resp
 }
 
-/// The request headers that anything under the hub reads after routing:
-/// engineioxide answers the WebSocket handshake from the key and decodes a
-/// long-polling body by its type. Nothing else is read (the hooks see the
-/// `auth` payload, never headers), so nothing else is kept.
-const KEPT_HEADERS: [header::HeaderName; 2] = [header::SEC_WEBSOCKET_KEY, header::CONTENT_TYPE];
-
-/// Rebuilds the request head in fresh memory, with only the headers that
-/// are read later ([`KEPT_HEADERS`]).
-///
-/// hyper parses a request in place: the URI and header values are slices of
-/// the connection's read buffer (16 KiB), which stays allocated as long as
-/// any of them lives. engineioxide keeps the request head for the whole
-/// life of a session, so without this copy every connection would hold that
-/// buffer until it closes; and copying every header would keep a browser's
-/// cookies, user agent and `accept-*` lines (often over a kilobyte) for as
-/// long.
-fn detach_request(req: Request<Body>) -> Request<Body> {
-    let (parts, body) = req.into_parts();
-    let mut fresh = Request::new(body);
-    *fresh.method_mut() = parts.method;
-    *fresh.version_mut() = parts.version;
-    *fresh.uri_mut() = parts
-        .uri
-        .to_string()
-        .parse()
-        .unwrap_or_else(|_| parts.uri.clone());
-    // Sized to what is kept (usually one header, or none): the map lives
-    // as long as the session, and a default-sized one costs ~600 bytes.
-    let kept = KEPT_HEADERS
-        .iter()
-        .map(|name| parts.headers.get_all(name).iter().count())
-        .sum();
-    if kept > 0 {
-        let mut headers = http::HeaderMap::with_capacity(kept);
-        for name in KEPT_HEADERS {
-            for value in parts.headers.get_all(&name) {
-                if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                    headers.append(name.clone(), v);
-                }
-            }
-        }
-        *fresh.headers_mut() = headers;
-    }
-    // The extensions carry hyper's upgrade handle (and our RemoteAddr).
-    *fresh.extensions_mut() = parts.extensions;
-    fresh
-}
-
 /// Tracks the hub's connections (plain HTTP and upgraded WebSocket alike)
 /// for a graceful shutdown:
 ///
@@ -209,8 +206,9 @@ pub(crate) struct Connections {
 pub(crate) struct ConnLimits {
     pub(crate) slow_consumer_timeout: Duration,
     pub(crate) max_per_ip: usize,
-    pub(crate) slow: Arc<SlowCut>,
     pub(crate) refused: Arc<std::sync::atomic::AtomicU64>,
+    /// Time for a request's head to arrive.
+    pub(crate) header_timeout: Duration,
 }
 
 /// Counts one unit in a counter for as long as it lives.
@@ -229,52 +227,11 @@ impl Drop for CountGuard {
     }
 }
 
-/// The Engine.IO sessions whose connection was cut because its client read
-/// nothing for [`HubConfig::slow_consumer_timeout`](crate::HubConfig);
-/// their sockets' leaves say `slow consumer`. Entries expire after a minute.
-#[derive(Debug, Default)]
-pub(crate) struct SlowCut {
-    cut: Mutex<std::collections::HashMap<String, std::time::Instant>>,
-}
-
-impl SlowCut {
-    fn insert(&self, sid: String) {
-        let mut cut = self.cut.lock().unwrap_or_else(|e| e.into_inner());
-        let now = std::time::Instant::now();
-        cut.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
-        cut.insert(sid, now);
-    }
-
-    /// Whether the session `sid` was cut for reading nothing.
-    pub(crate) fn contains(&self, sid: &str) -> bool {
-        self.cut
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(sid)
-    }
-}
-
-/// What a connection, its request handler and the sockets on it share:
-/// once upgraded to a WebSocket it counts as busy until it closes; the
-/// Engine.IO session it carries (for the slow-consumer cut).
+/// What a connection and its request handler share: once upgraded to a
+/// WebSocket it counts as busy until it closes.
 #[derive(Default)]
 struct ConnState {
     upgraded: Mutex<Option<CountGuard>>,
-    engine_sid: Mutex<Option<String>>,
-}
-
-/// The connection a request came on, in the request's extensions.
-#[derive(Clone)]
-pub(crate) struct ConnHandle(Arc<ConnState>);
-
-impl ConnHandle {
-    /// Records the Engine.IO session this connection carries.
-    pub(crate) fn set_engine_sid(&self, sid: &str) {
-        let mut s = self.0.engine_sid.lock().unwrap_or_else(|e| e.into_inner());
-        if s.is_none() {
-            *s = Some(sid.to_owned());
-        }
-    }
 }
 
 type SeverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -286,13 +243,13 @@ struct Tracked<S> {
     inner: S,
     _live: CountGuard,
     _ip: Option<IpGuard>,
-    state: Arc<ConnState>,
+    /// Lives as long as the connection (its WebSocket's busy mark in it).
+    _state: Arc<ConnState>,
     sever: SeverFuture,
     severed: bool,
     /// Runs while writes are blocked; fires after the slow-consumer timeout.
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
     stall_limit: Duration,
-    slow: Arc<SlowCut>,
 }
 
 impl<S> Tracked<S> {
@@ -318,16 +275,7 @@ impl<S> Tracked<S> {
         if timer.as_mut().poll(cx).is_pending() {
             return false;
         }
-        let sid = self
-            .state
-            .engine_sid
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        tracing::info!(sid = ?sid, "cutting a connection whose client reads nothing (slow consumer)");
-        if let Some(sid) = sid {
-            self.slow.insert(sid);
-        }
+        tracing::info!("cutting a connection whose client reads nothing (slow consumer)");
         self.severed = true;
         true
     }
@@ -355,6 +303,15 @@ fn severed_error() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionAborted, "the hub is shutting down")
 }
 
+/// The error of a write cut for a client that reads nothing; the engine
+/// names the session's end `slow consumer` from its kind.
+fn stalled_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the client reads nothing (slow consumer)",
+    )
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -380,7 +337,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         }
         let attempt = Pin::new(&mut self.inner).poll_write(cx, buf);
         if self.stalled(cx, &attempt) {
-            return Poll::Ready(Err(severed_error()));
+            return Poll::Ready(Err(stalled_error()));
         }
         attempt
     }
@@ -391,7 +348,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         }
         let attempt = Pin::new(&mut self.inner).poll_flush(cx);
         if self.stalled(cx, &attempt) {
-            return Poll::Ready(Err(severed_error()));
+            return Poll::Ready(Err(stalled_error()));
         }
         attempt
     }
@@ -410,7 +367,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         }
         let attempt = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if self.stalled(cx, &attempt) {
-            return Poll::Ready(Err(severed_error()));
+            return Poll::Ready(Err(stalled_error()));
         }
         attempt
     }
@@ -418,14 +375,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
-}
-
-/// The `sid` query parameter of an Engine.IO request.
-fn query_sid(uri: &http::Uri) -> Option<&str> {
-    uri.query()?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("sid="))
-        .filter(|s| !s.is_empty())
 }
 
 /// Whether a request asks to become a WebSocket.
@@ -518,26 +467,21 @@ impl Connections {
             inner: io,
             _live: CountGuard::new(&self.live),
             _ip: ip_guard,
-            state: state.clone(),
+            _state: state.clone(),
             sever: Box::pin(async move { until_stopped(&mut sever).await }),
             severed: false,
             stall: None,
             stall_limit: self.limits.slow_consumer_timeout,
-            slow: self.limits.slow.clone(),
         };
         let busy = self.busy.clone();
         let mut stop = self.stop.clone();
+        let header_timeout = self.limits.header_timeout;
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 if let Some(addr) = remote {
                     req.extensions_mut().insert(RemoteAddr(addr));
                 }
                 let upgrade = is_upgrade(&req);
-                if upgrade && let Some(sid) = query_sid(req.uri()) {
-                    // A polling session moving to this WebSocket.
-                    ConnHandle(state.clone()).set_engine_sid(sid);
-                }
-                req.extensions_mut().insert(ConnHandle(state.clone()));
                 let in_flight = CountGuard::new(&busy);
                 let state = state.clone();
                 let busy = busy.clone();
@@ -556,7 +500,7 @@ impl Connections {
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(io), svc)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
@@ -708,32 +652,20 @@ mod tests {
     }
 
     #[test]
-    fn a_detached_request_keeps_what_is_read_later_and_nothing_else() {
-        let req = Request::post("/socket.io/?EIO=4&transport=websocket&x=%20y")
-            .header("Host", "example")
-            .header("Cookie", "a=".to_owned() + &"b".repeat(2000))
-            .header("User-Agent", "a browser")
-            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .header("Content-Type", "text/plain;charset=UTF-8")
-            .extension(RemoteAddr("127.0.0.1:9".parse().unwrap()))
-            .body(Body::empty())
-            .unwrap();
-        let fresh = detach_request(req);
-        assert_eq!(fresh.method(), Method::POST);
-        assert_eq!(
-            fresh.uri().to_string(),
-            "/socket.io/?EIO=4&transport=websocket&x=%20y"
+    fn a_trusted_proxy_names_the_client() {
+        let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.0.0.2"),
         );
-        let names: Vec<&str> = fresh.headers().keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, ["sec-websocket-key", "content-type"]);
+        let trusted = ["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
         assert_eq!(
-            fresh.headers()[header::SEC_WEBSOCKET_KEY],
-            "dGhlIHNhbXBsZSBub25jZQ=="
+            client_addr(Some(proxy), &h, &trusted).map(|a| a.ip().to_string()),
+            Some("203.0.113.7".into())
         );
-        assert_eq!(
-            fresh.extensions().get::<RemoteAddr>().map(|r| r.0.port()),
-            Some(9)
-        );
+        // An untrusted peer's header is ignored: it could be anyone's.
+        assert_eq!(client_addr(Some(proxy), &h, &[]), Some(proxy));
     }
 
     #[tokio::test]

@@ -1,9 +1,18 @@
-//! The chat rules of `PROTOCOL.md`, as plain data and functions.
+//! The chat of `PROTOCOL.md`: its rules as plain data and functions, and
+//! (in the crate's `chat::handler`) the namespace handler that applies them
+//! to live sockets.
 //!
-//! Nothing here touches the network: the socket layer
-//! (the crate's `session` module) asks these functions what to do and then
-//! does it.
-//! That keeps every rule of the protocol in one place, testable directly.
+//! Owns every chat rule and every chat text: the `login` prompt, the
+//! lines, the checks of names, rooms and messages, the lobby. Never
+//! touches the network itself: the handler asks these functions what to
+//! do, then asks the Socket.IO layer to do it.
+//!
+//! The fixed parts of every line need no JSON escaping (no `"`, `\` or
+//! control character), so the handler applies these functions to text that
+//! is already JSON-escaped (a client's message exactly as it sent it, lone
+//! UTF-16 surrogates included) and gets the escaped line.
+
+pub(crate) mod handler;
 
 use std::fmt;
 
@@ -126,14 +135,9 @@ pub fn disconnected_notice(name: &str) -> String {
     format!("User {name} disconnected")
 }
 
-/// Trims and checks a name given at `login` (or by the host).
-pub fn check_name(
-    arg: Option<&serde_json::Value>,
-    limits: &ChatLimits,
-) -> Result<String, Rejection> {
-    let raw = arg
-        .and_then(|v| v.as_str())
-        .ok_or(Rejection::NameNotString)?;
+/// Trims and checks a name given at `login` (`None`: not a string).
+pub fn check_name(arg: Option<&str>, limits: &ChatLimits) -> Result<String, Rejection> {
+    let raw = arg.ok_or(Rejection::NameNotString)?;
     check_text_name(
         raw,
         limits.max_name_len,
@@ -142,14 +146,9 @@ pub fn check_name(
     )
 }
 
-/// Trims and checks a room name given at `join` (or by the host).
-pub fn check_room(
-    arg: Option<&serde_json::Value>,
-    limits: &ChatLimits,
-) -> Result<String, Rejection> {
-    let raw = arg
-        .and_then(|v| v.as_str())
-        .ok_or(Rejection::RoomNotString)?;
+/// Trims and checks a room name given at `join` (`None`: not a string).
+pub fn check_room(arg: Option<&str>, limits: &ChatLimits) -> Result<String, Rejection> {
+    let raw = arg.ok_or(Rejection::RoomNotString)?;
     check_room_str(raw, limits)
 }
 
@@ -163,18 +162,14 @@ pub fn check_room_str(raw: &str, limits: &ChatLimits) -> Result<String, Rejectio
     )
 }
 
-/// Checks the text of a `clientMessage` (kept as sent, not trimmed).
-pub fn check_message<'a>(
-    arg: Option<&'a serde_json::Value>,
-    limits: &ChatLimits,
-) -> Result<&'a str, Rejection> {
-    let text = arg
-        .and_then(|v| v.as_str())
-        .ok_or(Rejection::MessageNotString)?;
+/// Checks the text of a `clientMessage` (kept as sent, not trimmed;
+/// `None`: not a string).
+pub fn check_message(arg: Option<&str>, limits: &ChatLimits) -> Result<(), Rejection> {
+    let text = arg.ok_or(Rejection::MessageNotString)?;
     if exceeds(text, limits.max_message_len) {
         return Err(Rejection::MessageTooLong(limits.max_message_len));
     }
-    Ok(text)
+    Ok(())
 }
 
 fn check_text_name(
@@ -202,56 +197,51 @@ fn exceeds(s: &str, max: usize) -> bool {
     s.chars().nth(max).is_some()
 }
 
-/// An event a client sent, read and checked: what the chat will do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Inbound<'a> {
-    /// `login` with a checked, trimmed name (or why not).
-    Login(Result<String, Rejection>),
-    /// `join` with a checked, trimmed room (or why not).
-    Join(Result<String, Rejection>),
-    /// `clientMessage` with its text (or why not).
-    Message(Result<&'a str, Rejection>),
-    /// Any other event, for the host.
-    Custom {
-        /// The event name.
-        event: &'a str,
-        /// Its arguments (JSON with Socket.IO binary placeholders).
-        args: &'a [serde_json::Value],
-    },
+/// What the chat does with an event, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// `login`: take a name.
+    Login,
+    /// `join`: move to a room.
+    Join,
+    /// `clientMessage`: a line of chat.
+    Message,
+    /// Anything else: the host's.
+    Custom,
 }
 
-/// Why an event's payload could not be read at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unreadable;
-
-impl fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the event's arguments cannot be read")
+/// Sorts an event by its name.
+pub fn classify(event: &str) -> EventKind {
+    match event {
+        "login" => EventKind::Login,
+        "join" => EventKind::Join,
+        "clientMessage" => EventKind::Message,
+        _ => EventKind::Custom,
     }
 }
 
-/// Parses a Socket.IO event payload (`["event", arg, ...]`).
-pub fn read_event(text: &str) -> Result<Vec<serde_json::Value>, Unreadable> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|_| Unreadable)?;
-    match items.first() {
-        Some(serde_json::Value::String(_)) => Ok(items),
-        _ => Err(Unreadable),
-    }
-}
+/// The event every chat line travels in.
+pub const SERVER_MESSAGE: &str = "serverMessage";
 
-/// Reads a parsed event (see [`read_event`]) as the chat sees it.
-pub fn classify<'a>(items: &'a [serde_json::Value], limits: &ChatLimits) -> Option<Inbound<'a>> {
-    let event = items.first()?.as_str()?;
-    let arg = items.get(1);
-    Some(match event {
-        "login" => Inbound::Login(check_name(arg, limits)),
-        "join" => Inbound::Join(check_room(arg, limits)),
-        "clientMessage" => Inbound::Message(check_message(arg, limits)),
-        _ => Inbound::Custom {
-            event,
-            args: &items[1..],
-        },
-    })
+/// The event that asks a new socket for its name.
+pub const LOGIN_PROMPT: &str = "login";
+
+/// A chat event whose name holds a NUL character (no face could carry it).
+pub const NUL_IN_EVENT_NAME: &str = "an event name must not contain NUL characters";
+
+/// The arguments of an event could not be read at all.
+pub const UNREADABLE_ARGS: &str = "the event's arguments cannot be read";
+
+/// A custom event's binary placeholders name attachments that are missing.
+pub const MISSING_ATTACHMENTS: &str = "the event's binary attachments do not match";
+
+/// The line telling a socket it went over a flood limit.
+pub fn flood_line(limit: &str, disconnected: bool) -> String {
+    if disconnected {
+        format!("Error: too many {limit}, disconnected")
+    } else {
+        format!("Error: too many {limit}, slow down")
+    }
 }
 
 /// What the chat knows of one socket: its name and where it is.
@@ -302,7 +292,6 @@ impl ChatState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn lim() -> ChatLimits {
         ChatLimits::default()
@@ -310,61 +299,44 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(check_name(Some(&json!("  ann ")), &lim()), Ok("ann".into()));
-        assert_eq!(
-            check_name(Some(&json!("   ")), &lim()),
-            Err(Rejection::NameEmpty)
-        );
-        assert_eq!(
-            check_name(Some(&json!(null)), &lim()),
-            Err(Rejection::NameNotString)
-        );
+        assert_eq!(check_name(Some("  ann "), &lim()), Ok("ann".into()));
+        assert_eq!(check_name(Some("   "), &lim()), Err(Rejection::NameEmpty));
         assert_eq!(check_name(None, &lim()), Err(Rejection::NameNotString));
-        assert_eq!(
-            check_name(Some(&json!(5)), &lim()),
-            Err(Rejection::NameNotString)
-        );
         let max = "é".repeat(64);
-        assert_eq!(check_name(Some(&json!(max)), &lim()), Ok(max.clone()));
+        assert_eq!(check_name(Some(&max), &lim()), Ok(max.clone()));
         let over = "é".repeat(65);
         assert_eq!(
-            check_name(Some(&json!(over)), &lim()),
+            check_name(Some(&over), &lim()),
             Err(Rejection::NameTooLong(64))
         );
     }
 
     #[test]
     fn rooms_are_checked_like_names() {
-        assert_eq!(check_room(Some(&json!(" r1 ")), &lim()), Ok("r1".into()));
+        assert_eq!(check_room(Some(" r1 "), &lim()), Ok("r1".into()));
+        assert_eq!(check_room(Some(""), &lim()), Err(Rejection::RoomEmpty));
+        assert_eq!(check_room(None, &lim()), Err(Rejection::RoomNotString));
         assert_eq!(
-            check_room(Some(&json!("")), &lim()),
-            Err(Rejection::RoomEmpty)
-        );
-        assert_eq!(
-            check_room(Some(&json!(["r"])), &lim()),
-            Err(Rejection::RoomNotString)
-        );
-        assert_eq!(
-            check_room(Some(&json!("x".repeat(65))), &lim()),
+            check_room(Some(&"x".repeat(65)), &lim()),
             Err(Rejection::RoomTooLong(64))
         );
     }
 
     #[test]
     fn messages_keep_their_text() {
-        assert_eq!(check_message(Some(&json!(" hi ")), &lim()), Ok(" hi "));
-        assert_eq!(check_message(Some(&json!("")), &lim()), Ok(""));
+        assert_eq!(check_message(Some(" hi "), &lim()), Ok(()));
+        assert_eq!(check_message(Some(""), &lim()), Ok(()));
         assert_eq!(
-            check_message(Some(&json!({})), &lim()),
+            check_message(None, &lim()),
             Err(Rejection::MessageNotString)
         );
         let small = ChatLimits {
             max_message_len: 3,
             ..lim()
         };
-        assert_eq!(check_message(Some(&json!("abc")), &small), Ok("abc"));
+        assert_eq!(check_message(Some("abc"), &small), Ok(()));
         assert_eq!(
-            check_message(Some(&json!("abcd")), &small),
+            check_message(Some("abcd"), &small),
             Err(Rejection::MessageTooLong(3))
         );
     }
@@ -380,30 +352,38 @@ mod tests {
             error_line(&Rejection::NameEmpty),
             "Error: the name must not be empty"
         );
+        assert_eq!(
+            flood_line("events per second", false),
+            "Error: too many events per second, slow down"
+        );
     }
 
     #[test]
-    fn events_are_read_and_classified() {
-        let items = read_event(r#"["login"," ann "]"#).unwrap();
-        assert_eq!(
-            classify(&items, &lim()),
-            Some(Inbound::Login(Ok("ann".into())))
-        );
-        let items = read_event(r#"["clientMessage",3]"#).unwrap();
-        assert_eq!(
-            classify(&items, &lim()),
-            Some(Inbound::Message(Err(Rejection::MessageNotString)))
-        );
-        let items = read_event(r#"["my event","Hello world."]"#).unwrap();
-        assert!(
-            matches!(classify(&items, &lim()), Some(Inbound::Custom { event: "my event", args }) if args.len() == 1)
-        );
-        assert_eq!(read_event("[1]"), Err(Unreadable));
-        assert_eq!(read_event("{}"), Err(Unreadable));
-        assert_eq!(
-            read_event(&format!("{}{}", "[".repeat(200), "]".repeat(200))),
-            Err(Unreadable)
-        );
+    fn the_fixed_parts_of_lines_need_no_json_escaping() {
+        let lines = [
+            logged_in_reply(""),
+            logged_in_notice(""),
+            said_reply(""),
+            said_notice("", ""),
+            disconnected_notice(""),
+            JOINED_REPLY.to_owned(),
+            flood_line("events per second", true),
+            error_line(&Rejection::NameTooLong(64)),
+        ];
+        for l in lines {
+            assert!(
+                !l.chars().any(|c| c == '"' || c == '\\' || c.is_control()),
+                "{l}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_are_sorted_by_name() {
+        assert_eq!(classify("login"), EventKind::Login);
+        assert_eq!(classify("join"), EventKind::Join);
+        assert_eq!(classify("clientMessage"), EventKind::Message);
+        assert_eq!(classify("my event"), EventKind::Custom);
     }
 
     #[test]

@@ -1,8 +1,16 @@
 //! [`Hub`]: a running chat hub on its own runtime, and the host's handle
 //! on it.
+//!
+//! Owns: the runtime, start and shutdown, the host's actions (checked here,
+//! done by [`actions`]) and what every namespace shares ([`shared`]). The
+//! chat's rules are the chat module's; packets and transports are the
+//! Socket.IO layer's and the engine's.
+
+pub(crate) mod actions;
+pub(crate) mod host_ns;
+pub(crate) mod shared;
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -12,21 +20,21 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::assets::Assets;
-use crate::backend::{Backend, Chat, Command, NamespaceListing, Target};
-use crate::chat::{self, Scope};
+use crate::chat;
 use crate::config::HubConfig;
-use crate::error::{ActionError, StartError};
-use crate::events::{EventBus, EventFilter, Subscription};
+use crate::engine::{CloseReason, Engine, EngineConfig};
+use crate::error::{ActionError, ListenError, StartError};
+use crate::events::{EventFilter, Subscription};
 use crate::hooks::{ConnectHook, LoginHook};
-use crate::http::{Connections, HubService, Prefixed, until_stopped};
-use crate::session::{Namespace, RemoteAddr, Shared};
+use crate::net::{Access, Connections, HubService, Prefixed, RemoteAddr, until_stopped};
+use crate::socketio::{Namespace, Sio};
 use crate::value::Value;
+use actions::{Core, NamespaceListing, Target};
+use shared::Shared;
 
 /// What the hub refused or lost so far (counters since start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -50,19 +58,6 @@ pub struct HubStats {
     /// exist by the time [`Hub::start`] returns.
     pub tasks: usize,
 }
-
-/// The per-connection WebSocket read buffer (see `build_with`).
-const WS_READ_BUFFER: usize = 1024;
-
-/// Event names Socket.IO reserves; emitting them is refused.
-const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
 
 static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -98,17 +93,17 @@ impl std::fmt::Debug for Hub {
 struct HubInner {
     id: u64,
     namespaces: Vec<String>,
+    host_namespaces: Vec<String>,
     limits: chat::ChatLimits,
     /// The first address the hub listens on (set at start or by `listen`).
     local_addr: Mutex<Option<SocketAddr>>,
     handle: tokio::runtime::Handle,
     /// Tells accept loops (of `listen`) to stop.
     http_stop: watch::Receiver<bool>,
-    commands: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
     service: HubService,
     connections: Connections,
-    backend: Arc<dyn Backend>,
+    core: Arc<Core>,
     /// Set by the first shutdown request; actions are refused after it.
     closing: AtomicBool,
     stop: watch::Sender<bool>,
@@ -159,10 +154,9 @@ impl Stopped {
 struct Ready {
     handle: tokio::runtime::Handle,
     http_stop: watch::Receiver<bool>,
-    commands: mpsc::UnboundedSender<Command>,
     service: HubService,
     connections: Connections,
-    backend: Arc<dyn Backend>,
+    core: Arc<Core>,
 }
 
 impl Hub {
@@ -190,18 +184,7 @@ impl Hub {
             None => None,
         };
         let id = NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared {
-            limits: config.limits,
-            flood: config.flood,
-            stats: Default::default(),
-            slow_cut: Default::default(),
-            events: Arc::new(EventBus::new(config.event_queue_capacity)),
-            connect_hook: RwLock::new(None),
-            login_hook: RwLock::new(None),
-            hook_timeout: config.hook_timeout,
-            closing: AtomicBool::new(false),
-            cluster: std::sync::OnceLock::new(),
-        });
+        let shared = Arc::new(Shared::new(&config));
 
         let mut rt = tokio::runtime::Builder::new_multi_thread();
         rt.enable_all()
@@ -219,6 +202,7 @@ impl Hub {
         let thread_shared = shared.clone();
         let shutdown_timeout = config.shutdown_timeout;
         let namespaces = config.namespaces.clone();
+        let host_namespaces = config.host_namespaces.clone();
         let thread = std::thread::Builder::new()
             .name(format!("chathub-{id}-main"))
             .spawn(move || {
@@ -262,15 +246,15 @@ impl Hub {
             inner: Arc::new(HubInner {
                 id,
                 namespaces,
+                host_namespaces,
                 limits: shared.limits,
                 local_addr: Mutex::new(local_addr),
                 handle: ready.handle,
                 http_stop: ready.http_stop,
-                commands: ready.commands,
                 shared,
                 service: ready.service,
                 connections: ready.connections,
-                backend: ready.backend,
+                core: ready.core,
                 closing: AtomicBool::new(false),
                 stop: stop_tx,
                 stopped,
@@ -298,10 +282,11 @@ impl Hub {
     /// `bind: None`, say) and returns the address bound (port 0 picks a
     /// free port). Connections are served as on the hub's own listener;
     /// shutdown closes it.
-    pub fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, ActionError> {
-        self.check_open()?;
-        let bind_err =
-            |e: std::io::Error| ActionError::BadRequest(format!("cannot listen on {addr}: {e}"));
+    pub fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, ListenError> {
+        if self.is_closed() {
+            return Err(ListenError::Closed);
+        }
+        let bind_err = |source: std::io::Error| ListenError::Bind { addr, source };
         let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;
         let bound = listener.local_addr().map_err(bind_err)?;
@@ -341,6 +326,11 @@ impl Hub {
         &self.inner.namespaces
     }
 
+    /// The namespaces the host owns (no chat rules there).
+    pub fn host_namespaces(&self) -> &[String] {
+        &self.inner.host_namespaces
+    }
+
     /// This hub's node id in its Redis cluster (`None` without Redis).
     pub fn cluster_node(&self) -> Option<String> {
         self.inner.shared.cluster.get().map(|c| c.node().to_owned())
@@ -357,7 +347,7 @@ impl Hub {
         let st = &self.inner.shared.stats;
         HubStats {
             sockets: self.socket_count(),
-            packets_dropped: st.packets_dropped.load(Relaxed),
+            packets_dropped: self.inner.shared.counters.dropped.load(Relaxed),
             events_dropped: st.events_dropped.load(Relaxed),
             flood_disconnects: st.flood_disconnects.load(Relaxed),
             slow_consumer_disconnects: st.slow_disconnects.load(Relaxed),
@@ -369,7 +359,7 @@ impl Hub {
 
     /// How many sockets are connected now, over all namespaces.
     pub fn socket_count(&self) -> usize {
-        self.inner.backend.socket_count()
+        self.inner.core.socket_count()
     }
 
     fn check_open(&self) -> Result<(), ActionError> {
@@ -391,20 +381,45 @@ impl Hub {
         }
     }
 
-    fn check_ns(&self, ns: &str) -> Result<(), ActionError> {
+    /// Checks that `ns` is one of the hub's; true if the chat runs there.
+    fn check_ns(&self, ns: &str) -> Result<bool, ActionError> {
         self.check_open()?;
         if self.inner.namespaces.iter().any(|n| n == ns) {
-            Ok(())
+            Ok(true)
+        } else if self.inner.host_namespaces.iter().any(|n| n == ns) {
+            Ok(false)
         } else {
             Err(ActionError::UnknownNamespace(ns.to_owned()))
         }
     }
 
-    fn send(&self, cmd: Command) -> Result<(), ActionError> {
-        self.inner
-            .commands
-            .send(cmd)
-            .map_err(|_| ActionError::Closed)
+    /// Checks a room name: the chat's rules in a chat namespace (trimmed,
+    /// bounded), non-empty in a host namespace.
+    fn check_room(&self, chat_ns: bool, room: &str) -> Result<String, ActionError> {
+        if chat_ns {
+            chat::check_room_str(room, &self.inner.limits)
+                .map_err(|r| ActionError::InvalidRoom(r.to_string()))
+        } else if room.is_empty() {
+            Err(ActionError::InvalidRoom(
+                "the room name must not be empty".into(),
+            ))
+        } else {
+            Ok(room.to_owned())
+        }
+    }
+
+    /// Runs an action on the hub's runtime (the cluster's requests need
+    /// its timers) and waits for its result.
+    async fn on_hub<T, F>(&self, fut: F) -> Result<T, ActionError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, ActionError>> + Send + 'static,
+    {
+        let mut task = AbortOnDrop(self.inner.handle.spawn(fut));
+        match (&mut task.0).await {
+            Ok(res) => res,
+            Err(_) => Err(ActionError::Closed),
+        }
     }
 
     /// Receives the hub's events that `filter` selects. See
@@ -446,104 +461,125 @@ impl Hub {
     /// Emits `event` with `args` (each element one argument; binary
     /// allowed) to `target`.
     ///
-    /// Returns at once: the target and names are checked here, delivery
-    /// happens on the hub's runtime. Emits are delivered in the order they
-    /// are made. An emit to a socket that is gone is dropped silently, as in
-    /// socket.io.
+    /// The target and names are checked, then the packet is queued for
+    /// every recipient on this hub before this returns (and published for
+    /// the other hubs). Emits are delivered in the order they are made. An
+    /// emit to a socket that is gone is dropped silently, as in socket.io.
     pub fn emit(&self, target: Target, event: &str, args: Vec<Value>) -> Result<(), ActionError> {
-        self.check_ns(target.ns())?;
-        if event.is_empty() || RESERVED_EVENTS.contains(&event) {
-            return Err(ActionError::InvalidEventName(event.to_owned()));
-        }
+        let chat_ns = self.check_ns(target.ns())?;
+        check_event_name(event)?;
         let target = match target {
             Target::Room { ns, room } => Target::Room {
+                room: self.check_room(chat_ns, &room)?,
                 ns,
-                room: chat::check_room_str(&room, &self.inner.limits)
-                    .map_err(|r| ActionError::InvalidRoom(r.to_string()))?,
             },
+            Target::Lobby { ns } if !chat_ns => {
+                return Err(ActionError::InvalidTarget(format!(
+                    "the host namespace {ns:?} has no lobby"
+                )));
+            }
             other => other,
         };
-        self.send(Command::Emit {
-            target,
-            event: event.to_owned(),
-            args,
-        })
+        self.inner.core.emit(target, event, &args)
     }
 
-    /// Moves a socket into `room`, leaving its current room (as its own
-    /// `join` would, without the `joined room success!` line). Resolves
-    /// once the move took effect, in order with the socket's own events.
-    pub async fn join(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError> {
+    /// Sends `event` to one socket of this hub and waits (up to `timeout`)
+    /// for its client's acknowledgement, whose arguments it returns.
+    pub async fn emit_with_ack(
+        &self,
+        ns: &str,
+        sid: &str,
+        event: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, ActionError> {
         self.check_ns(ns)?;
-        let room = chat::check_room_str(room, &self.inner.limits)
-            .map_err(|r| ActionError::InvalidRoom(r.to_string()))?;
-        self.move_socket(ns, sid, Scope::Room(room)).await
-    }
-
-    /// Takes a socket out of `room` back to the lobby. A socket that is not
-    /// in `room` stays where it is (`Ok`).
-    pub async fn leave(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError> {
-        self.check_ns(ns)?;
-        let room = chat::check_room_str(room, &self.inner.limits)
-            .map_err(|r| ActionError::InvalidRoom(r.to_string()))?;
-        // Check where it is first: a leave must not undo a later join.
-        let listing = self.rooms(ns).await?;
-        let in_room = listing
-            .rooms
-            .iter()
-            .any(|r| r.name == room && r.members.iter().any(|m| m.sid == sid));
-        if !in_room {
-            let known = listing.lobby.iter().any(|m| m.sid == sid)
-                || listing
-                    .rooms
-                    .iter()
-                    .any(|r| r.members.iter().any(|m| m.sid == sid));
-            return if known {
-                Ok(())
-            } else {
-                Err(ActionError::SocketNotFound {
-                    ns: ns.to_owned(),
-                    sid: sid.to_owned(),
-                })
-            };
+        check_event_name(event)?;
+        let rx = self.inner.core.emit_with_ack(ns, sid, event, &args)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(args))) => Ok(args),
+            Ok(_) => Err(ActionError::Delivery(
+                "the socket left (or answered unreadably) before acknowledging".into(),
+            )),
+            Err(_) => Err(ActionError::AckTimeout(timeout)),
         }
-        self.move_socket(ns, sid, Scope::Lobby).await
     }
 
-    async fn move_socket(&self, ns: &str, sid: &str, to: Scope) -> Result<(), ActionError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Move {
-            ns: ns.to_owned(),
-            sid: sid.to_owned(),
-            to,
-            reply,
-        })?;
-        rx.await.map_err(|_| ActionError::Closed)?
+    /// Puts a socket in `room`. In a chat namespace this moves it there,
+    /// leaving its current room (as its own `join` would, without the
+    /// `joined room success!` line); in a host namespace the socket joins
+    /// one more room. Resolves once done, on whichever hub the socket is.
+    pub async fn join(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError> {
+        let chat_ns = self.check_ns(ns)?;
+        let room = self.check_room(chat_ns, room)?;
+        let core = self.inner.core.clone();
+        let (ns, sid) = (ns.to_owned(), sid.to_owned());
+        self.on_hub(async move {
+            match core.join_here(&ns, &sid, Some(&room)) {
+                Err(ActionError::SocketNotFound { .. }) if core.shared.cluster.get().is_some() => {
+                    let cluster = core.shared.cluster.get().cloned().expect("checked");
+                    cluster.remote_move(&ns, &sid, Some(room)).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Takes a socket out of `room`: in a chat namespace back to the lobby
+    /// (a socket that is not in `room` stays where it is: `Ok`); in a host
+    /// namespace out of that one room. Checked and done in one step on the
+    /// socket's hub, so a join made meanwhile is never undone.
+    pub async fn leave(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError> {
+        let chat_ns = self.check_ns(ns)?;
+        let room = self.check_room(chat_ns, room)?;
+        let core = self.inner.core.clone();
+        let (ns, sid) = (ns.to_owned(), sid.to_owned());
+        self.on_hub(async move {
+            match core.leave_here(&ns, &sid, &room) {
+                Err(ActionError::SocketNotFound { .. }) if core.shared.cluster.get().is_some() => {
+                    let cluster = core.shared.cluster.get().cloned().expect("checked");
+                    cluster.remote_leave(&ns, &sid, &room).await
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// Disconnects a socket from its namespace (the client sees
-    /// `io server disconnect`; the others get the disconnect notice).
+    /// `io server disconnect` and does not reconnect by itself; in a chat
+    /// namespace the others get the disconnect notice).
     pub async fn disconnect(&self, ns: &str, sid: &str) -> Result<(), ActionError> {
         self.check_ns(ns)?;
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Disconnect {
-            ns: ns.to_owned(),
-            sid: sid.to_owned(),
-            reply,
-        })?;
-        rx.await.map_err(|_| ActionError::Closed)?
+        let core = self.inner.core.clone();
+        let (ns, sid) = (ns.to_owned(), sid.to_owned());
+        self.on_hub(async move {
+            match core.disconnect_here(&ns, &sid) {
+                Err(ActionError::SocketNotFound { .. }) if core.shared.cluster.get().is_some() => {
+                    let cluster = core.shared.cluster.get().cloned().expect("checked");
+                    cluster.remote_disconnect(&ns, &sid).await
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// Who is where in a namespace: the lobby and each room with its
-    /// members (id and name).
+    /// members (id and name), over every hub of the cluster.
     pub async fn rooms(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
         self.check_ns(ns)?;
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::List {
-            ns: ns.to_owned(),
-            reply,
-        })?;
-        rx.await.map_err(|_| ActionError::Closed)?
+        let core = self.inner.core.clone();
+        let ns = ns.to_owned();
+        self.on_hub(async move {
+            let listing = core.list_here(&ns)?;
+            match core.shared.cluster.get() {
+                Some(cluster) => Ok(cluster.merge_listing(listing).await),
+                None => Ok(listing),
+            }
+        })
+        .await
     }
 
     /// The hub's HTTP handling as a tower service, to mount in another
@@ -640,10 +676,11 @@ impl Hub {
     }
 
     /// Stops the hub gracefully and waits until it has stopped: no new
-    /// connections; every socket is disconnected from its namespace (its
-    /// client sees `io server disconnect`, the others the disconnect
-    /// notices); connections are closed; subscriptions end; the runtime
-    /// stops. Takes at most [`HubConfig::shutdown_timeout`] (tasks still
+    /// connections; every connection is closed (its client sees its
+    /// transport close and reconnects by itself, to this hub restarted or
+    /// another), and its sockets leave (`server shutting down`; the others
+    /// get the disconnect notices, on every hub); subscriptions end; the
+    /// runtime stops. Takes at most [`HubConfig::shutdown_timeout`] (tasks still
     /// running then are dropped). Safe to call twice or from several
     /// threads: later calls wait for the same stop.
     ///
@@ -742,27 +779,31 @@ async fn run(
             }
         }
     }
-    let (backend, sio) = build_local(&config, &shared);
-    let service = HubService::new(assets, sio, &config.cors_origins);
+    let core = build(&config, &shared);
+    if let Some(cluster) = shared.cluster.get() {
+        let local: Arc<dyn crate::cluster::LocalOps> = core.clone();
+        cluster.set_local(Arc::downgrade(&local));
+    }
+    let service = HubService::new(
+        assets,
+        core.engine.clone(),
+        &config.cors_origins,
+        Access {
+            trusted_proxies: config.trusted_proxies.clone(),
+        },
+    );
     let (http_stop, http_stop_rx) = watch::channel(false);
     let (sever, sever_rx) = watch::channel(false);
     let connections = Connections::new(
         http_stop_rx,
         sever_rx,
-        crate::http::ConnLimits {
+        crate::net::ConnLimits {
             slow_consumer_timeout: config.slow_consumer_timeout,
             max_per_ip: config.max_connections_per_ip,
-            slow: shared.slow_cut.clone(),
             refused: shared.stats.connections_refused.clone(),
+            header_timeout: config.request_timeout,
         },
     );
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
-    let command_backend = backend.clone();
-    tokio::spawn(async move {
-        while let Some(cmd) = cmd_rx.recv().await {
-            command_backend.execute(cmd).await;
-        }
-    });
     // Every serving task exists before `start` returns, so that what a
     // caller sees first (`stats().tasks`, a connect) is the steady state.
     let accepting = listener.map(|listener| {
@@ -777,10 +818,9 @@ async fn run(
         .send(Ok(Ready {
             handle: tokio::runtime::Handle::current(),
             http_stop: http_stop.subscribe(),
-            commands: cmd_tx,
             service: service.clone(),
             connections: connections.clone(),
-            backend: backend.clone(),
+            core: core.clone(),
         }))
         .is_err()
     {
@@ -795,27 +835,31 @@ async fn run(
     // Graceful stop, within `shutdown_timeout`:
     let deadline = Instant::now() + config.shutdown_timeout;
     let until = tokio::time::Instant::from_std(deadline);
-    // 1. no new socket may join; every socket leaves its namespace: its
-    //    client gets DISCONNECT ("io server disconnect"), the others get
-    //    the notices;
-    shared
-        .closing
-        .store(true, std::sync::atomic::Ordering::Release);
-    let polling = backend.disconnect_all();
-    if tokio::time::timeout_at(until, backend.wait_empty())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown: some sockets did not finish leaving in time");
+    // 1. no new socket may join; every connection closes: its sockets
+    //    leave (`server shutting down`), the others get the notices, here
+    //    and on the other hubs. No DISCONNECT packet: the clients see their
+    //    transport close and reconnect, to this hub restarted or another;
+    shared.closing.store(true, Ordering::Release);
+    core.sio().stop_accepting();
+    core.engine.stop_accepting();
+    for session in core.engine.sessions() {
+        session.close(CloseReason::Server);
     }
-    // ... and the other nodes get their notices too.
+    for ns in core.sio().namespaces() {
+        if tokio::time::timeout_at(until, ns.wait_empty())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: some sockets did not finish leaving in time");
+        }
+    }
     if let Some(cluster) = shared.cluster.get() {
         let _ = tokio::time::timeout_at(until, cluster.flush()).await;
     }
     // 2. a grace period, still serving HTTP, for the clients to read their
-    //    DISCONNECT and close; it ends once no request has been in flight
-    //    and no WebSocket open for a quiet moment (a polling client between
-    //    two requests comes back within it);
+    //    last frames (a WebSocket's close frame, a long-poll's close
+    //    packet); it ends once no request has been in flight and no
+    //    WebSocket open for a quiet moment;
     let grace = (config.shutdown_timeout / 4).min(Duration::from_secs(1));
     let quiet = Duration::from_millis(100).min(grace);
     let _ = tokio::time::timeout(grace, connections.wait_quiet(quiet)).await;
@@ -832,26 +876,6 @@ async fn run(
     {
         tracing::warn!("shutdown: some connections were still open at the deadline");
     }
-    // 4. long-polling sessions whose client did not close them are closed
-    //    as their client would (an Engine.IO CLOSE packet), so that none
-    //    outlives the hub; one already gone just answers an error;
-    let closes = polling.into_iter().map(|sid| {
-        let req = Request::builder()
-            .method(http::Method::POST)
-            .uri(format!("/socket.io/?EIO=4&transport=polling&sid={sid}"))
-            .header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-            .body(Body::from("1"))
-            .expect("a valid request");
-        service.clone().oneshot(req)
-    });
-    let _ = tokio::time::timeout_at(until, futures_util::future::join_all(closes)).await;
-    // 5. whatever is left is closed with the adapter.
-    if tokio::time::timeout_at(until, backend.close())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown: closing the adapter took too long");
-    }
     if let Some(cluster) = shared.cluster.get() {
         cluster.close();
     }
@@ -860,25 +884,40 @@ async fn run(
 }
 
 /// Accepts connections until `stop` turns true, then drops the listener.
+/// When accepting fails (out of descriptors, most likely) it waits, longer
+/// each time up to a second, and logs once per episode.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     connections: Connections,
     service: HubService,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
+                    if !backoff.is_zero() {
+                        tracing::info!("accepting connections again");
+                        backoff = Duration::ZERO;
+                    }
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!("cannot set TCP_NODELAY: {e}");
                     }
                     connections.serve(stream, service.clone(), Some(addr));
                 }
                 Err(e) => {
-                    // Out of descriptors, most likely: let some close.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if backoff.is_zero() {
+                        tracing::warn!("accept failed: {e}; retrying with a backoff until it works again");
+                        backoff = Duration::from_millis(10);
+                    } else {
+                        tracing::debug!("accept failed again: {e}");
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = until_stopped(&mut stop) => break,
+                    }
                 }
             },
             () = until_stopped(&mut stop) => break,
@@ -886,62 +925,47 @@ async fn accept_loop(
     }
 }
 
-/// Builds socketioxide with the in-memory adapter and the chat on every
-/// namespace.
-fn build_local(
-    config: &HubConfig,
-    shared: &Arc<Shared>,
-) -> (Arc<dyn Backend>, crate::http::InnerService) {
-    let builder = SocketIo::builder();
-    build_with(builder, config, shared)
+/// The engine, the Socket.IO layer and every namespace: the chat's and the
+/// host's.
+fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
+    let mut namespaces = Vec::new();
+    for path in &config.namespaces {
+        let handler = Arc::new(chat::handler::ChatNs::new(path, shared.clone()));
+        namespaces.push(Namespace::new(path, handler, shared.counters.clone()));
+    }
+    for path in &config.host_namespaces {
+        let handler = Arc::new(host_ns::HostNs::new(shared.clone()));
+        namespaces.push(Namespace::new(path, handler, shared.counters.clone()));
+    }
+    let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+    let sio = Sio::new(namespaces, max_payload);
+    let engine = Engine::new(
+        EngineConfig {
+            ping_interval: config.ping_interval,
+            ping_timeout: config.ping_timeout,
+            max_payload,
+            connect_timeout: config.connect_timeout,
+            outbox_limit: config.socket_buffer,
+            upgrade_timeout: Duration::from_secs(10),
+            body_timeout: config.request_timeout,
+        },
+        sio,
+        config.cors_origins.clone(),
+    );
+    Arc::new(Core {
+        engine,
+        shared: shared.clone(),
+    })
 }
 
-fn build_with<A>(
-    builder: socketioxide::SocketIoBuilder<A>,
-    config: &HubConfig,
-    shared: &Arc<Shared>,
-) -> (Arc<dyn Backend>, crate::http::InnerService)
-where
-    A: Adapter + socketioxide_core::adapter::DefinedAdapter,
-{
-    let (svc, io) = builder
-        .ping_interval(config.ping_interval)
-        .ping_timeout(config.ping_timeout)
-        .connect_timeout(config.connect_timeout)
-        .max_payload(config.max_payload)
-        .max_buffer_size(config.socket_buffer)
-        // tungstenite zero-fills its read buffer per connection: 4 KiB by
-        // default in engineioxide, 1 KiB here (a chat line fits; longer
-        // messages take more reads). About 3 KiB less per idle connection.
-        .ws_read_buffer_size(WS_READ_BUFFER)
-        .ws_max_message_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
-        .ws_max_frame_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
-        .build_svc();
-    let mut namespaces = HashMap::new();
-    for path in &config.namespaces {
-        let ns = Namespace::<A>::new(path.clone(), shared.clone());
-        let _ = io.ns(path.clone(), ns.connect_handler());
-        namespaces.insert(path.clone(), ns);
+/// Checks an event name the host emits: not empty, not reserved by
+/// Socket.IO, no NUL.
+fn check_event_name(event: &str) -> Result<(), ActionError> {
+    if event.is_empty()
+        || event.contains('\0')
+        || crate::socketio::packet::RESERVED_EVENTS.contains(&event)
+    {
+        return Err(ActionError::InvalidEventName(event.to_owned()));
     }
-    let chat = Arc::new(Chat {
-        io,
-        namespaces,
-        shared: shared.clone(),
-    });
-    if let Some(cluster) = shared.cluster.get() {
-        let local: Arc<dyn crate::cluster::LocalOps> = chat.clone();
-        cluster.set_local(Arc::downgrade(&local));
-    }
-    let backend: Arc<dyn Backend> = chat;
-    let svc =
-        tower::util::BoxCloneSyncService::new(tower::service_fn(move |req: Request<Body>| {
-            let svc = svc.clone();
-            async move {
-                match ServiceExt::<Request<Body>>::oneshot(svc, req).await {
-                    Ok(resp) => Ok(resp.map(Body::new)),
-                    Err(never) => match never {},
-                }
-            }
-        }));
-    (backend, svc)
+    Ok(())
 }

@@ -39,15 +39,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use crate::backend::{MemberInfo, NamespaceListing, RoomInfo};
-use crate::chat::Scope;
 use crate::error::{ActionError, StartError};
 use crate::events::{ClusterEvent, EventBus, EventKinds, HubEvent};
-use crate::value::Value;
+use crate::hub::actions::{MemberInfo, NamespaceListing, RoomInfo};
 
 /// How often a node says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -74,11 +71,17 @@ pub(crate) enum WireTarget {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Op {
-    /// Move `sid` to `room` (`None`: the lobby).
+    /// Put `sid` in `room` (chat: move there; `None`: the lobby).
     Move {
         ns: String,
         sid: String,
         room: Option<String>,
+    },
+    /// Take `sid` out of `room` (chat: back to the lobby if it is there).
+    Leave {
+        ns: String,
+        sid: String,
+        room: String,
     },
     /// Disconnect `sid`.
     Disconnect { ns: String, sid: String },
@@ -114,8 +117,10 @@ enum Message {
         ns: String,
         to: WireTarget,
         event: String,
-        /// The arguments as JSON with Socket.IO placeholders.
-        args: Vec<serde_json::Value>,
+        /// The arguments as JSON text without the enclosing brackets,
+        /// binary as Socket.IO placeholders (kept as text: a client's
+        /// lone UTF-16 surrogates cross as they came).
+        args: String,
         /// The binary attachments, base64.
         bins: Vec<String>,
     },
@@ -138,27 +143,17 @@ struct Envelope {
     msg: Message,
 }
 
-/// What the cluster asks of the local chat.
+/// What the cluster asks of this hub's sockets.
 pub(crate) trait LocalOps: Send + Sync + 'static {
-    /// Delivers to local sockets only.
-    fn local_emit<'a>(
-        &'a self,
-        ns: &'a str,
-        to: &'a WireTarget,
-        event: &'a str,
-        args: &'a [Value],
-    ) -> BoxFuture<'a, ()>;
-    /// Moves a local socket; the receiver fires when done. `NotFound` when
-    /// the socket is not here.
-    fn local_move(
-        &self,
-        ns: &str,
-        sid: &str,
-        to: Scope,
-    ) -> Result<oneshot::Receiver<()>, ActionError>;
-    /// Disconnects a local socket; the future resolves once its leave was
-    /// handled.
-    fn local_disconnect(&self, ns: &str, sid: &str) -> Result<BoxFuture<'static, ()>, ActionError>;
+    /// Delivers to local sockets only (arguments as JSON text, see
+    /// [`Message::Emit`]).
+    fn local_emit(&self, ns: &str, to: &WireTarget, event: &str, json: &str, bins: &[Bytes]);
+    /// Puts a local socket in a room (chat: moves it; `None`: the lobby).
+    fn local_join(&self, ns: &str, sid: &str, room: Option<&str>) -> Result<(), ActionError>;
+    /// Takes a local socket out of a room.
+    fn local_leave(&self, ns: &str, sid: &str, room: &str) -> Result<(), ActionError>;
+    /// Disconnects a local socket.
+    fn local_disconnect(&self, ns: &str, sid: &str) -> Result<(), ActionError>;
     /// The local listing of a namespace.
     fn local_list(&self, ns: &str) -> Result<NamespaceListing, ActionError>;
 }
@@ -215,7 +210,7 @@ impl Cluster {
         events: Arc<EventBus>,
     ) -> Result<Arc<Cluster>, StartError> {
         let client = redis::Client::open(url).map_err(|e| redis_error(url, e))?;
-        let node = socketioxide::socket::Sid::new().to_string();
+        let node = crate::engine::Sid::new().to_string();
         let all_channel = format!("{prefix}#all");
         let own_channel = format!("{prefix}#node#{node}");
         let connect = async {
@@ -295,7 +290,7 @@ impl Cluster {
     /// Queues a message for Redis; never waits. Dropped (and counted) when
     /// the queue is full.
     fn send(&self, channel: &str, msg: Message) {
-        let text = match serde_json::to_string(&Envelope { v: 1, msg }) {
+        let text = match serde_json::to_string(&Envelope { v: 2, msg }) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("cannot encode a cluster message: {e}");
@@ -319,13 +314,16 @@ impl Cluster {
         }
     }
 
-    /// Publishes an emit for the other nodes (the caller delivered locally).
-    pub(crate) fn emit(&self, ns: &str, to: WireTarget, event: &str, args: &[Value]) {
-        let mut bins = Vec::new();
-        let args = args
-            .iter()
-            .map(|a| a.to_json_with_placeholders(&mut bins))
-            .collect();
+    /// Publishes an emit for the other nodes (the caller delivered
+    /// locally); `args` as JSON text without brackets.
+    pub(crate) fn emit_raw(
+        &self,
+        ns: &str,
+        to: WireTarget,
+        event: &str,
+        args: String,
+        bins: Vec<Bytes>,
+    ) {
         let engine = base64::engine::general_purpose::STANDARD;
         let bins = bins.iter().map(|b| engine.encode(b)).collect();
         self.send(
@@ -397,17 +395,33 @@ impl Cluster {
         Ok(answers)
     }
 
-    /// Moves a socket that is on another node.
+    /// Puts a socket that is on another node in a room (chat: moves it;
+    /// `None`: the lobby).
     pub(crate) async fn remote_move(
         &self,
         ns: &str,
         sid: &str,
-        to: Scope,
+        room: Option<String>,
     ) -> Result<(), ActionError> {
         let op = Op::Move {
             ns: ns.to_owned(),
             sid: sid.to_owned(),
-            room: to.room().map(str::to_owned),
+            room,
+        };
+        self.decide(op, ns, sid).await
+    }
+
+    /// Takes a socket that is on another node out of a room.
+    pub(crate) async fn remote_leave(
+        &self,
+        ns: &str,
+        sid: &str,
+        room: &str,
+    ) -> Result<(), ActionError> {
+        let op = Op::Leave {
+            ns: ns.to_owned(),
+            sid: sid.to_owned(),
+            room: room.to_owned(),
         };
         self.decide(op, ns, sid).await
     }
@@ -465,16 +479,7 @@ impl Cluster {
                 }
             }
         }
-        let by_name = |a: &MemberInfo, b: &MemberInfo| (&a.name, &a.sid).cmp(&(&b.name, &b.sid));
-        listing.lobby.sort_by(by_name);
-        listing.rooms = rooms
-            .into_iter()
-            .map(|(name, mut members)| {
-                members.sort_by(by_name);
-                RoomInfo { name, members }
-            })
-            .collect();
-        listing
+        crate::hub::actions::sorted(&listing.ns, listing.lobby, rooms)
     }
 
     /// Waits (bounded by the caller) until everything queued was published.
@@ -552,19 +557,8 @@ impl Cluster {
                     .iter()
                     .filter_map(|b| engine.decode(b).ok().map(Bytes::from))
                     .collect();
-                let args: Vec<Value> = match args
-                    .into_iter()
-                    .map(|a| Value::from_json_with_placeholders(a, &bins))
-                    .collect()
-                {
-                    Ok(args) => args,
-                    Err(e) => {
-                        tracing::debug!("ignoring a cluster emit: {e}");
-                        return;
-                    }
-                };
                 if let Some(local) = self.local() {
-                    local.local_emit(&ns, &to, &event, &args).await;
+                    local.local_emit(&ns, &to, &event, &args, &bins);
                 }
             }
             Message::Request { from, id, op } => {
@@ -609,40 +603,23 @@ impl Cluster {
                 ActionError::SocketNotFound { .. } | ActionError::UnknownNamespace(_)
             )
         };
-        match op {
-            Op::Move { ns, sid, room } => {
-                let to = room.map_or(Scope::Lobby, Scope::Room);
-                match local.local_move(&ns, &sid, to) {
-                    Ok(done) => {
-                        tokio::spawn(async move {
-                            reply(match done.await {
-                                Ok(()) => Answer::Done,
-                                Err(_) => Answer::NotFound,
-                            });
-                        });
-                    }
-                    Err(e) if not_found(&e) => reply(Answer::NotFound),
-                    Err(e) => reply(Answer::Failed(e.to_string())),
-                }
-            }
-            Op::Disconnect { ns, sid } => match local.local_disconnect(&ns, &sid) {
-                Ok(left) => {
-                    tokio::spawn(async move {
-                        left.await;
-                        reply(Answer::Done);
-                    });
-                }
-                Err(e) if not_found(&e) => reply(Answer::NotFound),
-                Err(e) => reply(Answer::Failed(e.to_string())),
-            },
+        let done = |r: Result<(), ActionError>| match r {
+            Ok(()) => Answer::Done,
+            Err(e) if not_found(&e) => Answer::NotFound,
+            Err(e) => Answer::Failed(e.to_string()),
+        };
+        reply(match op {
+            Op::Move { ns, sid, room } => done(local.local_join(&ns, &sid, room.as_deref())),
+            Op::Leave { ns, sid, room } => done(local.local_leave(&ns, &sid, &room)),
+            Op::Disconnect { ns, sid } => done(local.local_disconnect(&ns, &sid)),
             Op::List { ns } => match local.local_list(&ns) {
-                Ok(l) => reply(Answer::Listing {
+                Ok(l) => Answer::Listing {
                     lobby: l.lobby,
                     rooms: l.rooms,
-                }),
-                Err(e) => reply(Answer::Failed(e.to_string())),
+                },
+                Err(e) => Answer::Failed(e.to_string()),
             },
-        }
+        });
     }
 }
 
@@ -661,7 +638,7 @@ async fn publisher_task(
                 Some(m) => m,
                 None => return,
             },
-            () = crate::http::until_stopped(&mut stop) => return,
+            () = crate::net::until_stopped(&mut stop) => return,
         };
         if conn.is_none() && cluster.is_up() {
             // The subscriber says Redis is back: reconnect on demand.
@@ -708,13 +685,13 @@ async fn subscriber_task(cluster: Arc<Cluster>, client: redis::Client, pubsub: r
                         cluster.set_up(false, "the connection to Redis closed".into());
                     }
                 },
-                () = crate::http::until_stopped(&mut stop) => return,
+                () = crate::net::until_stopped(&mut stop) => return,
             }
         }
         // Reconnect, with a growing pause between attempts.
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = crate::http::until_stopped(&mut stop) => return,
+            () = crate::net::until_stopped(&mut stop) => return,
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
         let attempt = async {
@@ -748,7 +725,7 @@ async fn heartbeat_task(cluster: Arc<Cluster>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = crate::http::until_stopped(&mut stop) => return,
+            () = crate::net::until_stopped(&mut stop) => return,
         }
         if cluster.is_up() {
             cluster.send(
@@ -775,7 +752,7 @@ mod tests {
                 ns: "/chat".into(),
                 to: WireTarget::Room("r".into()),
                 event: "serverMessage".into(),
-                args: vec![serde_json::json!("hi")],
+                args: "\"hi\"".into(),
                 bins: vec![],
             },
         };

@@ -1,0 +1,302 @@
+//! What every namespace of a hub shares: the host's hooks and event bus,
+//! the counters, the flood limits (per socket and per address) and the
+//! link to the other hubs.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+
+use crate::config::{FloodLimits, IpLimits};
+use crate::events::{EventBus, EventKinds, HubEvent, LimitEvent};
+use crate::hooks::{ConnectHook, ConnectRequest, LoginHook};
+use crate::limits::{Admit, Limiter};
+use crate::socketio::{Counters, Socket};
+use crate::value::Value;
+
+/// Counters of what the hub refused or lost; see [`crate::HubStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) flood_disconnects: AtomicU64,
+    pub(crate) slow_disconnects: AtomicU64,
+    pub(crate) connections_refused: Arc<AtomicU64>,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Hub-wide state shared by every namespace and socket.
+pub(crate) struct Shared {
+    pub(crate) limits: crate::chat::ChatLimits,
+    pub(crate) flood: FloodLimits,
+    pub(crate) stats: Stats,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) events: Arc<EventBus>,
+    pub(crate) connect_hook: RwLock<Option<ConnectHook>>,
+    pub(crate) login_hook: RwLock<Option<LoginHook>>,
+    pub(crate) hook_timeout: Duration,
+    /// Set when shutdown begins: new sockets are refused.
+    pub(crate) closing: AtomicBool,
+    /// The link to the other hubs, when a Redis URL is configured.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Each address's share of the aggregate limits.
+    ips: IpTable,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(config: &crate::HubConfig) -> Shared {
+        Shared {
+            limits: config.limits,
+            flood: config.flood,
+            stats: Stats::default(),
+            counters: Arc::new(Counters::default()),
+            events: Arc::new(EventBus::new(config.event_queue_capacity)),
+            connect_hook: RwLock::new(None),
+            login_hook: RwLock::new(None),
+            hook_timeout: config.hook_timeout,
+            closing: AtomicBool::new(false),
+            cluster: std::sync::OnceLock::new(),
+            ips: IpTable::new(config.ip_limits),
+        }
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// The connect hook's verdict on a socket (none set: accepted).
+    pub(crate) fn connect_verdict(
+        &self,
+        req: impl FnOnce() -> ConnectRequest,
+    ) -> crate::socketio::Verdict {
+        use crate::socketio::Verdict;
+        if self.is_closing() {
+            return Verdict::Now(Err("the server is shutting down".into()));
+        }
+        let hook = self
+            .connect_hook
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match hook {
+            None => Verdict::Now(Ok(())),
+            Some(hook) => Verdict::Later(Box::pin(run_hook(
+                hook(req()),
+                self.hook_timeout,
+                "connect",
+            ))),
+        }
+    }
+
+    /// The guard of a new socket: its flood limits and its address's share.
+    pub(crate) fn guard(&self, remote: Option<SocketAddr>) -> Guard {
+        Guard {
+            own: Mutex::new(Limiter::new(&self.flood, Instant::now())),
+            ip: remote.and_then(|a| self.ips.join(a.ip())),
+            ended_by: Mutex::new(None),
+        }
+    }
+
+    /// Tells the host that a socket went over a limit.
+    pub(crate) fn limit_event(
+        &self,
+        socket: &Socket,
+        name: Option<String>,
+        limit: &str,
+        disconnected: bool,
+    ) {
+        if self.events.wants(EventKinds::LIMIT) {
+            self.events.publish(HubEvent::Limit(LimitEvent {
+                ns: socket.ns.path.clone(),
+                sid: socket.id.to_string(),
+                name,
+                limit: limit.to_owned(),
+                disconnected,
+            }));
+        }
+    }
+}
+
+/// The aggregate limiters of the addresses with sockets now.
+struct IpTable {
+    limits: IpLimits,
+    map: Mutex<HashMap<IpAddr, Arc<IpShare>>>,
+}
+
+/// One address's aggregate limiter, shared by its sockets.
+pub(crate) struct IpShare {
+    ip: IpAddr,
+    limiter: Mutex<Limiter>,
+}
+
+impl IpTable {
+    fn new(limits: IpLimits) -> IpTable {
+        IpTable {
+            limits,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn join(&self, ip: IpAddr) -> Option<Arc<IpShare>> {
+        if self.limits.is_off() {
+            return None;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget addresses whose sockets are all gone.
+        if map.len() > 64 && map.len().is_power_of_two() {
+            map.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        let share = map.entry(ip).or_insert_with(|| {
+            Arc::new(IpShare {
+                ip,
+                limiter: Mutex::new(Limiter::new(&self.limits.as_flood(), Instant::now())),
+            })
+        });
+        if Arc::strong_count(share) == 1 {
+            // Its sockets were all gone: start its budget afresh.
+            *share.limiter.lock().unwrap_or_else(|e| e.into_inner()) =
+                Limiter::new(&self.limits.as_flood(), Instant::now());
+        }
+        Some(share.clone())
+    }
+}
+
+impl std::fmt::Debug for IpShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpShare").field("ip", &self.ip).finish()
+    }
+}
+
+/// A socket's flood state: its own limits, its address's aggregate share,
+/// and why the hub ended it (when it did).
+#[derive(Debug)]
+pub(crate) struct Guard {
+    own: Mutex<Limiter>,
+    ip: Option<Arc<IpShare>>,
+    ended_by: Mutex<Option<&'static str>>,
+}
+
+/// What to do with an incoming event, after the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Handle it.
+    Pass,
+    /// Drop it; when `warn`, tell the sender that `limit` was hit.
+    Drop { warn: bool, limit: &'static str },
+    /// Drop it and disconnect the sender (first time only: `first`).
+    Cut { limit: &'static str, first: bool },
+}
+
+impl Guard {
+    /// Applies the limits to an event of `size` bytes.
+    pub(crate) fn admit(&self, size: usize) -> Verdict {
+        let now = Instant::now();
+        let verdict = {
+            let mut own = self.own.lock().unwrap_or_else(|e| e.into_inner());
+            if own.is_off() && self.ip.is_none() {
+                return Verdict::Pass;
+            }
+            match own.admit(now, size) {
+                Admit::Yes => match &self.ip {
+                    Some(share) => {
+                        let shared = share
+                            .limiter
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .admit(now, size);
+                        match shared {
+                            Admit::Yes => Admit::Yes,
+                            // Over the address's share: a strike for this
+                            // socket (the aggregate itself never cuts).
+                            Admit::Drop { limit, .. } | Admit::Disconnect { limit } => {
+                                own.strike(now, aggregate_name(limit))
+                            }
+                        }
+                    }
+                    None => Admit::Yes,
+                },
+                other => other,
+            }
+        };
+        self.verdict(verdict)
+    }
+
+    fn verdict(&self, admit: Admit) -> Verdict {
+        match admit {
+            Admit::Yes => Verdict::Pass,
+            Admit::Drop { warn, limit } => Verdict::Drop { warn, limit },
+            Admit::Disconnect { limit } => {
+                let first = self.mark_ended("flood");
+                Verdict::Cut { limit, first }
+            }
+        }
+    }
+
+    /// Records why the hub ends this socket; false if a reason was there.
+    pub(crate) fn mark_ended(&self, why: &'static str) -> bool {
+        let mut e = self.ended_by.lock().unwrap_or_else(|e| e.into_inner());
+        if e.is_some() {
+            return false;
+        }
+        *e = Some(why);
+        true
+    }
+
+    /// Why the hub ended it, if it did.
+    pub(crate) fn ended_by(&self) -> Option<&'static str> {
+        *self.ended_by.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn aggregate_name(limit: &'static str) -> &'static str {
+    match limit {
+        "events per second" => "events per second from this address",
+        "bytes per second" => "bytes per second from this address",
+        other => other,
+    }
+}
+
+/// Runs a host hook with the timeout, turning a panic or a timeout into a
+/// refusal.
+pub(crate) async fn run_hook(
+    fut: crate::hooks::HookFuture,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<(), String> {
+    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => {
+            tracing::error!("the {what} hook panicked; refusing");
+            Err(format!("the {what} hook failed"))
+        }
+        Err(_) => {
+            tracing::warn!("the {what} hook took longer than {timeout:?}; refusing");
+            Err(format!("the {what} hook timed out"))
+        }
+    }
+}
+
+/// Reads a Socket.IO payload (`auth`, arguments) into a [`Value`]; `{}`
+/// when absent or unreadable.
+pub(crate) fn payload_value(text: Option<&str>, bins: &[bytes::Bytes]) -> Value {
+    text.and_then(crate::json::value)
+        .and_then(|j| Value::from_json_with_placeholders(j, bins).ok())
+        .unwrap_or_else(|| Value::Object(Default::default()))
+}
