@@ -85,13 +85,16 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
 }
 
+/// A namespace's rooms: each room's members, by socket id.
+type Rooms = HashMap<Box<str>, HashMap<Sid, Arc<Socket>>>;
+
 /// One namespace: its sockets and rooms.
 pub(crate) struct Namespace {
     pub(crate) path: String,
     /// `""` for `/`, `"/name,"` otherwise: what every packet starts with.
     pub(crate) prefix: String,
     sockets: RwLock<HashMap<Sid, Arc<Socket>>>,
-    rooms: RwLock<HashMap<Box<str>, HashMap<Sid, Arc<Socket>>>>,
+    rooms: RwLock<Rooms>,
     handler: Arc<dyn NsHandler>,
     counters: Arc<Counters>,
     /// The number of sockets (shutdown waits for zero).
