@@ -3,12 +3,13 @@
 # time per target (FUZZ_SECONDS, default 30; hours by hand), starting from
 # the seed corpora in fuzz/corpus/ (copied: the repository is not touched).
 #
-#   scripts/fuzz.sh                      both targets, 30 s each
+#   scripts/fuzz.sh                      every target, 30 s each
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh inbound
 #
 # Targets: `inbound` (Engine.IO and Socket.IO decoding, then the chat's
-# reading and rules, without the network) and `hub_polling` (a running hub,
-# fed through long-polling requests). A crash stops the run and leaves its
+# reading and rules, without the network), `transport` (WebSocket frames
+# and long-polling bodies as a client sends them) and `hub_polling` (a
+# running hub, fed through long-polling requests). A crash stops the run and leaves its
 # input under fuzz/artifacts/; add it to fuzz/corpus/ once fixed, so every
 # later run replays it. Runs on stable Rust (no sanitizer: the project's
 # Rust has no unsafe code on this path).
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(inbound hub_polling)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(inbound transport hub_polling)
 command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz@0.13.2
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
 work=$(mktemp -d)

@@ -50,6 +50,9 @@ pub mod cluster;
 mod config;
 mod engine;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod events;
 pub mod hooks;
 mod hub;

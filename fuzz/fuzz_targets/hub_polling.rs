@@ -1,7 +1,7 @@
 //! The whole inbound path of a running hub: each input is the body of a
 //! long-polling POST on a fresh Engine.IO session that joined `/chat`, so
-//! it goes through engineioxide's payload decoding, socketioxide's packet
-//! parser, and the chat's handlers on the hub's runtime. Any panic, on any
+//! it goes through the engine's payload decoding, the Socket.IO packet
+//! decoder, and the chat's handlers on the hub's runtime. Any panic, on any
 //! thread, aborts (libFuzzer reports it); so does a hub that stops
 //! answering.
 

@@ -73,11 +73,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     try {
       await c.login('leaving');
       const exited = server.stop(signal);
-      assert.equal(await c.disconnected(), 'io server disconnect');
+      assert.equal(await c.disconnected(), 'transport close');
       const { code } = await exited;
       assert.equal(code, 0, server.stderr());
       assert.ok(server.lines.includes('chathub stopped'));
-      assert.ok(server.lines.some((l) => /^\[\/chat\] leaving disconnected \(server namespace disconnect\)$/.test(l)));
+      assert.ok(server.lines.some((l) => /^\[\/chat\] leaving disconnected \(server shutting down\)$/.test(l)));
     } finally {
       c.close();
     }
