@@ -534,8 +534,9 @@ chathub_result chathub_config_set_redis_prefix(chathub_config *config,
 /**
  * Sets the per-socket flood limits (see the README's operations section):
  * events and bytes per second with their bursts (a rate of 0 turns that
- * limit off), the dropped events in a row before a disconnect (0: never),
- * and the events that may wait in one socket's queue.
+ * limit off) and the dropped events in a row before a disconnect (0:
+ * never). `max_queued_events` no longer has an effect (a socket's events
+ * wait in its connection now).
  *
  * # Safety
  * `config` is NULL or a live config.
@@ -559,14 +560,64 @@ chathub_result chathub_config_set_slow_consumer_timeout_ms(chathub_config *confi
                                                            uint64_t ms);
 
 /**
- * Sets the most connections at once from one IP address on the hub's own
- * listener (0, the default: no limit).
+ * Sets the most connections at once from one IP address, on the hub's own
+ * listener and on connections handed over (0: no limit; default 256).
  *
  * # Safety
  * `config` is NULL or a live config.
  */
 chathub_result chathub_config_set_max_connections_per_ip(chathub_config *config,
                                                          size_t max);
+
+/**
+ * Adds a namespace the host owns: plain Socket.IO with no chat rule
+ * (no prompt, no lobby, no notices); every event reaches the callbacks
+ * as `CHATHUB_KIND_CUSTOM` (with its ack and binary), and sockets may be
+ * put in any number of rooms (`chathub_hub_join`/`_leave`). The string
+ * is copied; none by default.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `ns` is NULL or NUL-terminated.
+ */
+chathub_result chathub_config_add_host_namespace(chathub_config *config,
+                                                 const char *ns);
+
+/**
+ * Sets the aggregate limits per client address, over all its sockets
+ * (see the README's operations section): events and bytes per second
+ * with their bursts; a rate of 0 turns that limit off (defaults 500 and
+ * 1,000 events, 5,000,000 and 10,000,000 bytes).
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+chathub_result chathub_config_set_ip_limits(chathub_config *config,
+                                            uint32_t events_per_sec,
+                                            uint32_t event_burst,
+                                            uint64_t bytes_per_sec,
+                                            uint64_t byte_burst);
+
+/**
+ * Sets the time a client has to send a request's head, and a long-polling
+ * body whole, in milliseconds (default 30,000); past it the connection is
+ * cut.
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+chathub_result chathub_config_set_request_timeout_ms(chathub_config *config,
+                                                     uint64_t ms);
+
+/**
+ * Trusts a proxy (its IP address, e.g. `"10.0.0.1"`): its
+ * `X-Forwarded-For` header then names the client, for the hooks and the
+ * per-address limits. The string is copied.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `ip` is NULL or NUL-terminated.
+ */
+chathub_result chathub_config_add_trusted_proxy(chathub_config *config,
+                                                const char *ip);
 
 /**
  * The kind of the event (a `CHATHUB_KIND_…` value); 0 for NULL.

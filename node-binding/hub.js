@@ -121,6 +121,13 @@ function describe(v) {
 
 const OPTION_TYPES = {
   namespaces: 'strings',
+  hostNamespaces: 'strings',
+  ipEventsPerSec: 'limit',
+  ipEventBurst: 'limit',
+  ipBytesPerSec: 'limit',
+  ipByteBurst: 'limit',
+  trustedProxies: 'strings',
+  requestTimeout: 'ms',
   pingInterval: 'ms',
   pingTimeout: 'ms',
   connectTimeout: 'ms',
@@ -327,6 +334,7 @@ class Hub {
   #closing = null;
   #path = '/socket.io';
   #maxPayload;
+  #requestTimeout;
   #servers = new Set();
 
   constructor(options) {
@@ -341,6 +349,7 @@ class Hub {
     }
     this.#maxPayload = opts.maxPayload ?? 1_000_000;
     this.#native = new native.NativeHub({ clientDist: defaultClientDist(), ...opts });
+    this.#requestTimeout = this.#native.requestTimeoutMs;
     this.#native.listenEvents((json, buffers, ackId) => this.#deliver(json, buffers, ackId));
   }
 
@@ -353,6 +362,11 @@ class Hub {
   /** The namespaces the chat runs on. */
   get namespaces() {
     return this.#native.namespaces;
+  }
+
+  /** The namespaces the host owns (plain Socket.IO, no chat rules). */
+  get hostNamespaces() {
+    return this.#native.hostNamespaces;
   }
 
   /** How many sockets are connected now (to this hub). */
@@ -572,7 +586,9 @@ class Hub {
   /** A namespace of the hub. */
   of(ns) {
     checkNonEmpty(ns, 'the namespace');
-    if (!this.namespaces.includes(ns)) throw new Error(`unknown namespace "${ns}"`);
+    if (!this.namespaces.includes(ns) && !this.hostNamespaces.includes(ns)) {
+      throw new Error(`unknown namespace "${ns}"`);
+    }
     return new Namespace(this, ns);
   }
 
@@ -654,6 +670,16 @@ class Hub {
     const chunks = [];
     let size = 0;
     let tooLarge = false;
+    // A body that never ends is cut after the hub's request timeout, as
+    // the hub's own listener does, whatever the server's own settings.
+    const timer = setTimeout(() => {
+      if (!res.headersSent) res.writeHead(408, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('request body timeout');
+      req.destroy();
+    }, this.#requestTimeout);
+    timer.unref();
+    req.on('close', () => clearTimeout(timer));
+    req.on('end', () => clearTimeout(timer));
     req.on('data', (chunk) => {
       if (tooLarge) return;
       size += chunk.length;

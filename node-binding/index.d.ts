@@ -21,6 +21,10 @@ export declare class NativeHub {
   listen(host: string, port: number): number
   /** The namespaces the chat runs on. */
   get namespaces(): Array<string>
+  /** How long a request's body may take to arrive, in milliseconds. */
+  get requestTimeoutMs(): number
+  /** The namespaces the host owns (no chat rules there). */
+  get hostNamespaces(): Array<string>
   /** Whether `close` was called. */
   get closed(): boolean
   /** The hub's counters (what it refused or lost), as JSON. */
@@ -124,6 +128,13 @@ export declare function hookDecision(id: number, reason?: string | undefined | n
 /** Hub options, as `hub.js` passes them (times in milliseconds). */
 export interface NativeOptions {
   namespaces?: Array<string>
+  hostNamespaces?: Array<string>
+  ipEventsPerSec?: number
+  ipEventBurst?: number
+  ipBytesPerSec?: number
+  ipByteBurst?: number
+  trustedProxies?: Array<string>
+  requestTimeout?: number
   pingInterval?: number
   pingTimeout?: number
   connectTimeout?: number

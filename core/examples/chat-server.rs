@@ -4,7 +4,8 @@
 //! cargo run -p chathub --example chat-server
 //! HOST=0.0.0.0 PORT=8080 RUST_LOG=chathub=debug cargo run -p chathub --example chat-server
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run -p chathub --example chat-server
-//! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators)
+//! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators: no flood or per-address limits)
+//! REQUEST_TIMEOUT_MS=5000 cargo run -p chathub --example chat-server   (time for a request's head and body; default 30 s)
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
 //! ```
 //!
@@ -34,18 +35,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // REDIS_URL joins this hub to the others on the same Redis.
     let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
-    // FLOOD_LIMITS=off lifts the per-socket flood limits (load generators
-    // send far more than people do).
-    let flood = match std::env::var("FLOOD_LIMITS").as_deref() {
-        Ok("off") => chathub::FloodLimits::off(),
-        _ => chathub::FloodLimits::default(),
-    };
-    let hub = Hub::start(HubConfig {
+    let mut config = HubConfig {
         bind: Some(SocketAddr::new(host, port)),
         redis_url,
-        flood,
         ..Default::default()
-    })?;
+    };
+    // FLOOD_LIMITS=off lifts the flood limits, per socket and per address,
+    // and the per-address connection limit (load generators send far more
+    // than people do, all from one address).
+    if std::env::var("FLOOD_LIMITS").as_deref() == Ok("off") {
+        config.flood = chathub::FloodLimits::off();
+        config.ip_limits = chathub::IpLimits::off();
+        config.max_connections_per_ip = 0;
+    }
+    if let Ok(ms) = std::env::var("REQUEST_TIMEOUT_MS") {
+        let ms: u64 = ms
+            .parse()
+            .map_err(|e| format!("REQUEST_TIMEOUT_MS must be a number of milliseconds: {e}"))?;
+        config.request_timeout = std::time::Duration::from_millis(ms);
+    }
+    let hub = Hub::start(config)?;
     let addr = hub.local_addr().expect("the hub has a listener");
     println!("chathub chat server listening on http://{addr}/");
 
@@ -61,36 +70,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         EventFilter::all()
     };
     let mut events = hub.subscribe(filter)?;
+    // Names, rooms and texts come from clients: `clean` escapes control
+    // characters, so that no client can forge log lines or send escapes
+    // to the terminal.
     while let Some(event) = events.blocking_recv() {
         match event {
             HubEvent::Connect(e) => println!("[{}] {} connected", e.ns, e.sid),
-            HubEvent::Login(e) => println!("[{}] {} logged in as {}", e.ns, e.sid, e.name),
+            HubEvent::Login(e) => println!("[{}] {} logged in as {}", e.ns, e.sid, clean(&e.name)),
             HubEvent::Join(e) => println!(
                 "[{}] {} joined {}",
                 e.ns,
-                e.name.as_deref().unwrap_or(&e.sid),
-                e.to.as_deref().unwrap_or("the lobby")
+                clean(e.name.as_deref().unwrap_or(&e.sid)),
+                e.to.as_deref().map_or("the lobby".into(), clean)
             ),
             HubEvent::Message(e) => println!(
                 "[{}] {}: {}",
                 e.ns,
-                e.name.as_deref().unwrap_or(&e.sid),
-                e.text
+                clean(e.name.as_deref().unwrap_or(&e.sid)),
+                clean(&e.text)
             ),
             // The chapter's server: console.log(content) for `my event`.
             HubEvent::Custom(e) => {
                 for arg in &e.args {
                     match arg.as_str() {
-                        Some(s) => println!("{s}"),
-                        None => println!("{arg:?}"),
+                        Some(s) => println!("{}", clean(s)),
+                        None => println!("{}", clean(&format!("{arg:?}"))),
                     }
                 }
             }
-            HubEvent::Rejected(e) => println!("[{}] {} {}: {}", e.ns, e.sid, e.event, e.error),
+            HubEvent::Rejected(e) => {
+                println!("[{}] {} {}: {}", e.ns, e.sid, e.event, clean(&e.error))
+            }
             HubEvent::Disconnect(e) => println!(
                 "[{}] {} disconnected ({})",
                 e.ns,
-                e.name.as_deref().unwrap_or(&e.sid),
+                clean(e.name.as_deref().unwrap_or(&e.sid)),
                 e.reason
             ),
             HubEvent::Cluster(e) => println!(
@@ -126,4 +140,21 @@ fn ctrlc_or_term(f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
             f();
         })?;
     Ok(())
+}
+
+/// Text from a client, fit for a log line: control characters (newlines,
+/// terminal escapes) are written as `\u{..}` escapes.
+fn clean(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -23,9 +23,13 @@ pub fn inbound(data: &[u8]) {
     let bins: Vec<Bytes> = if rest.is_empty() {
         Vec::new()
     } else {
-        rest.split(|b| *b == 1).map(Bytes::copy_from_slice).collect()
+        rest.split(|b| *b == 1)
+            .map(Bytes::copy_from_slice)
+            .collect()
     };
-    let Ok(Inbound::Message(Message::Text(msg))) = packet::decode_text(Bytes::copy_from_slice(text)) else {
+    let Ok(Inbound::Message(Message::Text(msg))) =
+        packet::decode_text(Bytes::copy_from_slice(text))
+    else {
         return;
     };
     let Ok(p) = sio::decode(msg, crate::socketio::MAX_ATTACHMENTS) else {
@@ -68,7 +72,8 @@ fn event(text: &str, bins: &[Bytes]) {
                 let line = chat::said_notice("sid", raw);
                 // The line as a packet is a valid packet again.
                 let frame = sio::event_raw_str("/chat,", chat::SERVER_MESSAGE, &[&line]);
-                let again = sio::decode(frame.payload().slice(1..), 0).expect("our line is a packet");
+                let again =
+                    sio::decode(frame.payload().slice(1..), 0).expect("our line is a packet");
                 assert_eq!(again.kind, sio::PacketType::Event);
             }
         }
@@ -80,8 +85,9 @@ fn event(text: &str, bins: &[Bytes]) {
                 let again = sio::decode(head, usize::MAX).expect("our packet decodes");
                 let again_bins: Vec<Bytes> = frames[1..].iter().map(|f| f.payload()).collect();
                 let data = again.data.expect("an event has data");
-                let back = chat::handler::custom_args(std::str::from_utf8(&data).unwrap(), &again_bins)
-                    .expect("our arguments read back");
+                let back =
+                    chat::handler::custom_args(std::str::from_utf8(&data).unwrap(), &again_bins)
+                        .expect("our arguments read back");
                 assert_eq!(back.len(), args.len());
             }
         }

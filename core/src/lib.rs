@@ -50,10 +50,10 @@ pub mod cluster;
 mod config;
 mod engine;
 mod error;
+pub mod events;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod events;
 pub mod hooks;
 mod hub;
 mod json;

@@ -94,7 +94,38 @@ impl Limiter {
         self.events.is_none() && self.bytes.is_none()
     }
 
+    /// The limit an event of `size` bytes arriving `now` would go over,
+    /// if any (nothing is taken).
+    pub(crate) fn over(&mut self, now: Instant, size: usize) -> Option<&'static str> {
+        if let Some(b) = self.events.as_mut() {
+            b.refill(now);
+            if !b.has(1.0) {
+                return Some("events per second");
+            }
+        }
+        if let Some(b) = self.bytes.as_mut() {
+            b.refill(now);
+            if !b.has(size as f64) {
+                return Some("bytes per second");
+            }
+        }
+        None
+    }
+
+    /// Takes an admitted event of `size` bytes (after [`Limiter::over`]
+    /// said `None`): its tokens, and the strikes are forgiven.
+    pub(crate) fn take(&mut self, size: usize) {
+        if let Some(b) = self.events.as_mut() {
+            b.take(1.0);
+        }
+        if let Some(b) = self.bytes.as_mut() {
+            b.take(size as f64);
+        }
+        self.strikes = 0;
+    }
+
     /// Decides about an event of `size` bytes arriving `now`.
+    #[cfg(test)]
     pub(crate) fn admit(&mut self, now: Instant, size: usize) -> Admit {
         let mut over = None;
         if let Some(b) = self.events.as_mut() {

@@ -4,13 +4,17 @@
  *   make -C examples/c && examples/c/chat_server
  *   PORT=8080 HOST=0.0.0.0 examples/c/chat_server
  *   REDIS_URL=redis://127.0.0.1:6379 examples/c/chat_server   (one hub among many)
- *   FLOOD_LIMITS=off examples/c/chat_server                   (for load generators)
+ *   FLOOD_LIMITS=off examples/c/chat_server                   (for load generators: no flood
+ *                                                             or per-address limits)
+ *   REQUEST_TIMEOUT_MS=5000 examples/c/chat_server   (time for a request's head and body)
  *   QUIET=1 examples/c/chat_server        (logs only `my event`, not every connection)
  *
  * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
  * the chapter's server logs it (`console.log(content)` for `my event`), and
- * Ctrl-C (SIGINT) or SIGTERM stops the hub cleanly: the clients see
- * `io server disconnect`, then the program exits with status 0.
+ * Ctrl-C (SIGINT) or SIGTERM stops the hub cleanly: the clients see their
+ * transport close (and reconnect to the server once it is back), then the
+ * program exits with status 0. Text from clients is printed with its
+ * control characters escaped, so that no client can forge log lines.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -30,6 +34,20 @@ static int failed(chathub_result r, const char *what) {
   return 1;
 }
 
+/* Writes one character of client text: control characters (newlines,
+ * terminal escapes) as \u00XX, so that a client cannot forge log lines. */
+static void put_clean_char(int c) {
+  unsigned char u = (unsigned char)c;
+  if (u < 0x20 || u == 0x7f) printf("\\u%04x", (unsigned)u);
+  else putchar(u);
+}
+
+/* Writes client text with its control characters escaped. */
+static void put_clean(const char *s) {
+  if (!s) return;
+  for (; *s; s++) put_clean_char(*s);
+}
+
 /* Writes one JSON string (starting at its opening quote) decoded, and
  * returns the position after its closing quote. The hub's JSON is valid,
  * so only the escapes of RFC 8259 occur. */
@@ -37,16 +55,16 @@ static const char *put_json_string(const char *p) {
   p++; /* the opening quote */
   while (*p && *p != '"') {
     if (*p != '\\') {
-      putchar(*p++);
+      put_clean_char(*p++);
       continue;
     }
     p++;
     switch (*p) {
-      case 'n': putchar('\n'); break;
-      case 't': putchar('\t'); break;
-      case 'r': putchar('\r'); break;
-      case 'b': putchar('\b'); break;
-      case 'f': putchar('\f'); break;
+      case 'n': put_clean_char('\n'); break;
+      case 't': put_clean_char('\t'); break;
+      case 'r': put_clean_char('\r'); break;
+      case 'b': put_clean_char('\b'); break;
+      case 'f': put_clean_char('\f'); break;
       case 'u': {
         unsigned long cp = strtoul((char[]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
         p += 4;
@@ -56,7 +74,7 @@ static const char *put_json_string(const char *p) {
           p += 6;
         }
         if (cp < 0x80) {
-          putchar((int)cp);
+          put_clean_char((int)cp);
         } else if (cp < 0x800) {
           putchar((int)(0xC0 | (cp >> 6)));
           putchar((int)(0x80 | (cp & 0x3F)));
@@ -126,13 +144,23 @@ static void on_event(void *userdata, const chathub_event *event) {
       printf("[%s] %s connected\n", ns, sid);
       break;
     case CHATHUB_KIND_LOGIN:
-      printf("[%s] %s logged in as %s\n", ns, sid, name);
+      printf("[%s] %s logged in as ", ns, sid);
+      put_clean(name);
+      putchar('\n');
       break;
     case CHATHUB_KIND_JOIN:
-      printf("[%s] %s joined %s\n", ns, who, room ? room : "the lobby");
+      printf("[%s] ", ns);
+      put_clean(who);
+      printf(" joined ");
+      put_clean(room ? room : "the lobby");
+      putchar('\n');
       break;
     case CHATHUB_KIND_MESSAGE:
-      printf("[%s] %s: %s\n", ns, who, chathub_event_text(event, NULL));
+      printf("[%s] ", ns);
+      put_clean(who);
+      printf(": ");
+      put_clean(chathub_event_text(event, NULL));
+      putchar('\n');
       break;
     case CHATHUB_KIND_CUSTOM:
       /* The chapter's server: socket.on('my event', content => console.log(content)) */
@@ -143,7 +171,9 @@ static void on_event(void *userdata, const chathub_event *event) {
              chathub_event_error(event, NULL));
       break;
     case CHATHUB_KIND_DISCONNECT:
-      printf("[%s] %s disconnected (%s)\n", ns, who, chathub_event_reason(event, NULL));
+      printf("[%s] ", ns);
+      put_clean(who);
+      printf(" disconnected (%s)\n", chathub_event_reason(event, NULL));
       break;
     case CHATHUB_KIND_CLUSTER:
       printf("redis link %s: %s\n", chathub_event_flag(event) ? "up" : "down",
@@ -186,7 +216,16 @@ int main(void) {
   }
   const char *flood = getenv("FLOOD_LIMITS");
   if (flood && strcmp(flood, "off") == 0 &&
-      failed(chathub_config_set_flood_limits(config, 0, 0, 0, 0, 0, SIZE_MAX), "FLOOD_LIMITS")) {
+      (failed(chathub_config_set_flood_limits(config, 0, 0, 0, 0, 0, SIZE_MAX), "FLOOD_LIMITS") ||
+       failed(chathub_config_set_ip_limits(config, 0, 0, 0, 0), "FLOOD_LIMITS") ||
+       failed(chathub_config_set_max_connections_per_ip(config, 0), "FLOOD_LIMITS"))) {
+    chathub_config_free(config);
+    return 1;
+  }
+  const char *request_timeout = getenv("REQUEST_TIMEOUT_MS");
+  if (request_timeout && request_timeout[0] &&
+      failed(chathub_config_set_request_timeout_ms(config, strtoull(request_timeout, NULL, 10)),
+             "REQUEST_TIMEOUT_MS")) {
     chathub_config_free(config);
     return 1;
   }
@@ -210,8 +249,9 @@ int main(void) {
   int sig = 0;
   if (sigwait(&stop_signals, &sig) != 0) perror("chat_server: sigwait");
 
-  /* Graceful: every client is told `io server disconnect`; the callback
-   * receives the disconnects, and runs no more once stop returns. */
+  /* Graceful: every connection is closed (clients reconnect once the
+   * server is back); the callback receives the disconnects, and runs no
+   * more once stop returns. */
   if (failed(chathub_hub_stop(hub), "stop")) {
     chathub_hub_free(hub);
     return 1;

@@ -4,7 +4,10 @@
 // has `require('socket.io')(server)`.
 //
 //   node examples/node/chat-server.js        (PORT=3000 by default)
-//   FLOOD_LIMITS=off node examples/node/chat-server.js   (for load generators)
+//   FLOOD_LIMITS=off node examples/node/chat-server.js   (for load generators: no flood
+//                                                         or per-address limits)
+//   REQUEST_TIMEOUT_MS=5000 node examples/node/chat-server.js   (time for a request's
+//                                                         head and body; default 30 s)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README).
@@ -31,27 +34,50 @@ function handler(req, res) {
   });
 }
 
-const server = http.createServer(handler);
-// FLOOD_LIMITS=off lifts the per-socket flood limits (load generators send
-// far more than people do).
+// Requests must arrive whole in time: a client that sends a head or a body
+// slowly (or never finishes) is cut, as the hub's own listener does. Node's
+// defaults (60 s for the head, 300 s for the request, checked every 30 s)
+// let such clients hold connections far longer.
+const REQUEST_TIMEOUT = Number(process.env.REQUEST_TIMEOUT_MS ?? 30_000);
+const server = http.createServer({
+  headersTimeout: REQUEST_TIMEOUT,
+  requestTimeout: REQUEST_TIMEOUT,
+  connectionsCheckingInterval: Math.min(REQUEST_TIMEOUT / 2, 30_000),
+}, handler);
+// FLOOD_LIMITS=off lifts the flood limits, per socket and per address, and
+// the per-address connection limit (load generators send far more than
+// people do, all from one address).
 const floodOff = process.env.FLOOD_LIMITS === 'off'
-  ? { eventsPerSec: 0, bytesPerSec: 0, floodStrikes: 0 }
+  ? {
+    eventsPerSec: 0, bytesPerSec: 0, floodStrikes: 0,
+    ipEventsPerSec: 0, ipBytesPerSec: 0, maxConnectionsPerIp: 0,
+  }
   : {};
-const hub = new Hub({ redisUrl: process.env.REDIS_URL || undefined, ...floodOff });
+const hub = new Hub({
+  redisUrl: process.env.REDIS_URL || undefined,
+  requestTimeout: REQUEST_TIMEOUT,
+  ...floodOff,
+});
 hub.attach(server);
+
+// Names, rooms and texts come from clients: control characters are written
+// as escapes, so that no client can forge log lines or send escapes to the
+// terminal.
+const clean = (s) => String(s).replace(/[\u0000-\u001f\u007f-\u009f]/g,
+  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 // Log what happens, as the chapter's server logs `my event` (QUIET=1: only
 // that, so that printing does not weigh on benchmarks).
 if (!process.env.QUIET) {
   hub.on('connection', (e) => console.log(`[${e.ns}] ${e.sid} connected`));
-  hub.on('login', (e) => console.log(`[${e.ns}] ${e.sid} logged in as ${e.name}`));
-  hub.on('join', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid} joined ${e.to ?? 'the lobby'}`));
-  hub.on('message', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid}: ${e.text}`));
-  hub.on('disconnect', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid} disconnected (${e.reason})`));
+  hub.on('login', (e) => console.log(`[${e.ns}] ${e.sid} logged in as ${clean(e.name)}`));
+  hub.on('join', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)} joined ${clean(e.to ?? 'the lobby')}`));
+  hub.on('message', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)}: ${clean(e.text)}`));
+  hub.on('disconnect', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)} disconnected (${e.reason})`));
 }
 hub.on('cluster', (e) => console.log(`redis link ${e.up ? 'up' : 'down'}: ${e.detail}`));
 hub.onEvent('my event', (socket, content) => {
-  console.log(content);
+  console.log(typeof content === 'string' ? clean(content) : content);
 });
 
 server.listen(PORT, HOST, () => {
@@ -63,8 +89,9 @@ let stopping = false;
 function stop() {
   if (stopping) return;
   stopping = true;
-  // The hub first: its clients get their disconnect while the server still
-  // carries their requests; then the server.
+  // The hub first: its connections close (clients reconnect once the
+  // server is back) while the server still carries their requests; then
+  // the server.
   // The process then ends by itself once the last response is written.
   hub.close().then(() => {
     server.close();

@@ -16,8 +16,11 @@ app.get('/', (req, res) => res.sendFile(path.join(__dirname, '..', '..', 'core',
 app.get('/health', (req, res) => res.json({ ok: true, sockets: hub.socketCount }));
 
 const hub = new Hub({ redisUrl: process.env.REDIS_URL || undefined });
-hub.onEvent('my event', (socket, content) => console.log(content));
-hub.on('message', (e) => console.log(`[${e.ns}] ${e.name ?? e.sid}: ${e.text}`));
+// Text from clients, with control characters escaped (no forged log lines).
+const clean = (s) => String(s).replace(/[\u0000-\u001f\u007f-\u009f]/g,
+  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+hub.onEvent('my event', (socket, content) => console.log(typeof content === 'string' ? clean(content) : content));
+hub.on('message', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)}: ${clean(e.text)}`));
 
 const server = app.listen(PORT, HOST, () => {
   const { address, port } = server.address();
@@ -29,8 +32,9 @@ let stopping = false;
 function stop() {
   if (stopping) return;
   stopping = true;
-  // The hub first: its clients get their disconnect while the server still
-  // carries their requests; then the server.
+  // The hub first: its connections close (clients reconnect once the
+  // server is back) while the server still carries their requests; then
+  // the server.
   // The process then ends by itself once the last response is written.
   hub.close().then(() => {
     server.close();

@@ -479,8 +479,9 @@ pub unsafe extern "C" fn chathub_config_set_redis_prefix(
 
 /// Sets the per-socket flood limits (see the README's operations section):
 /// events and bytes per second with their bursts (a rate of 0 turns that
-/// limit off), the dropped events in a row before a disconnect (0: never),
-/// and the events that may wait in one socket's queue.
+/// limit off) and the dropped events in a row before a disconnect (0:
+/// never). `max_queued_events` no longer has an effect (a socket's events
+/// wait in its connection now).
 ///
 /// # Safety
 /// `config` is NULL or a live config.
@@ -529,8 +530,8 @@ pub unsafe extern "C" fn chathub_config_set_slow_consumer_timeout_ms(
     }
 }
 
-/// Sets the most connections at once from one IP address on the hub's own
-/// listener (0, the default: no limit).
+/// Sets the most connections at once from one IP address, on the hub's own
+/// listener and on connections handed over (0: no limit; default 256).
 ///
 /// # Safety
 /// `config` is NULL or a live config.
@@ -543,6 +544,100 @@ pub unsafe extern "C" fn chathub_config_set_max_connections_per_ip(
     unsafe {
         with_config(config, |c| {
             c.max_connections_per_ip = max;
+            Ok(())
+        })
+    }
+}
+
+/// Adds a namespace the host owns: plain Socket.IO with no chat rule
+/// (no prompt, no lobby, no notices); every event reaches the callbacks
+/// as `CHATHUB_KIND_CUSTOM` (with its ack and binary), and sockets may be
+/// put in any number of rooms (`chathub_hub_join`/`_leave`). The string
+/// is copied; none by default.
+///
+/// # Safety
+/// `config` is NULL or a live config; `ns` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_add_host_namespace(
+    config: *mut chathub_config,
+    ns: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, ns, "ns", |c, ns| {
+            c.host_namespaces.push(ns.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// Sets the aggregate limits per client address, over all its sockets
+/// (see the README's operations section): events and bytes per second
+/// with their bursts; a rate of 0 turns that limit off (defaults 500 and
+/// 1,000 events, 5,000,000 and 10,000,000 bytes).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_ip_limits(
+    config: *mut chathub_config,
+    events_per_sec: u32,
+    event_burst: u32,
+    bytes_per_sec: u64,
+    byte_burst: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.ip_limits = chathub::IpLimits {
+                events_per_sec,
+                event_burst,
+                bytes_per_sec,
+                byte_burst,
+            };
+            Ok(())
+        })
+    }
+}
+
+/// Sets the time a client has to send a request's head, and a long-polling
+/// body whole, in milliseconds (default 30,000); past it the connection is
+/// cut.
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_request_timeout_ms(
+    config: *mut chathub_config,
+    ms: u64,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.request_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Trusts a proxy (its IP address, e.g. `"10.0.0.1"`): its
+/// `X-Forwarded-For` header then names the client, for the hooks and the
+/// per-address limits. The string is copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `ip` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_add_trusted_proxy(
+    config: *mut chathub_config,
+    ip: *const c_char,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config_str(config, ip, "ip", |c, ip| {
+            let ip = ip
+                .parse()
+                .map_err(|_| Failure::invalid(format!("not an IP address: {ip:?}")))?;
+            c.trusted_proxies.push(ip);
             Ok(())
         })
     }

@@ -150,7 +150,9 @@ impl From<ActionError> for Failure {
             ActionError::InvalidEventName(_) => chathub_result::InvalidEventName,
             ActionError::Encode(_) => chathub_result::InvalidArgument,
             ActionError::Delivery(_) => chathub_result::DeliveryFailed,
-            ActionError::BadRequest(_) => chathub_result::InvalidArgument,
+            ActionError::BadRequest(_) | ActionError::InvalidTarget(_) => {
+                chathub_result::InvalidArgument
+            }
             _ => chathub_result::Failed,
         };
         Failure::new(code, e.to_string())

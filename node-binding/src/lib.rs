@@ -139,6 +139,13 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
 #[derive(Debug, Default)]
 pub struct NativeOptions {
     pub namespaces: Option<Vec<String>>,
+    pub host_namespaces: Option<Vec<String>>,
+    pub ip_events_per_sec: Option<u32>,
+    pub ip_event_burst: Option<u32>,
+    pub ip_bytes_per_sec: Option<u32>,
+    pub ip_byte_burst: Option<u32>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub request_timeout: Option<u32>,
     pub ping_interval: Option<u32>,
     pub ping_timeout: Option<u32>,
     pub connect_timeout: Option<u32>,
@@ -167,13 +174,15 @@ pub struct NativeOptions {
     pub shutdown_timeout: Option<u32>,
 }
 
-fn config(o: NativeOptions) -> HubConfig {
+fn config(o: NativeOptions) -> Result<HubConfig> {
     let ms = |v: Option<u32>, d: Duration| v.map(|v| Duration::from_millis(v.into())).unwrap_or(d);
     let n = |v: Option<u32>, d: usize| v.map(|v| v as usize).unwrap_or(d);
     let base = HubConfig::default();
     let mut c = HubConfig {
         bind: None,
         namespaces: o.namespaces.unwrap_or(base.namespaces.clone()),
+        host_namespaces: o.host_namespaces.unwrap_or_default(),
+        request_timeout: ms(o.request_timeout, base.request_timeout),
         ping_interval: ms(o.ping_interval, base.ping_interval),
         ping_timeout: ms(o.ping_timeout, base.ping_timeout),
         connect_timeout: ms(o.connect_timeout, base.connect_timeout),
@@ -203,7 +212,21 @@ fn config(o: NativeOptions) -> HubConfig {
     c.limits.max_name_len = n(o.max_name_length, c.limits.max_name_len);
     c.limits.max_room_len = n(o.max_room_length, c.limits.max_room_len);
     c.limits.max_message_len = n(o.max_message_length, c.limits.max_message_len);
-    c
+    let ip = &mut c.ip_limits;
+    ip.events_per_sec = o.ip_events_per_sec.unwrap_or(ip.events_per_sec);
+    ip.event_burst = o.ip_event_burst.unwrap_or(ip.event_burst);
+    ip.bytes_per_sec = o
+        .ip_bytes_per_sec
+        .map(u64::from)
+        .unwrap_or(ip.bytes_per_sec);
+    ip.byte_burst = o.ip_byte_burst.map(u64::from).unwrap_or(ip.byte_burst);
+    for p in o.trusted_proxies.unwrap_or_default() {
+        let ip = p
+            .parse()
+            .map_err(|_| invalid(format!("trustedProxies: {p:?} is not an IP address")))?;
+        c.trusted_proxies.push(ip);
+    }
+    Ok(c)
 }
 
 // ---------------------------------------------------------------------------
@@ -256,6 +279,8 @@ type PumpDrainFn = ThreadsafeFunction<(), (), (), Status, false, true>;
 #[derive(Debug)]
 pub struct NativeHub {
     hub: Hub,
+    /// The config's request timeout (for the bodies JavaScript reads).
+    request_timeout_ms: u32,
     /// The event subscription's filter and the forwarder's stop signal.
     events: Mutex<Option<(chathub::events::FilterHandle, oneshot::Sender<()>)>>,
 }
@@ -265,9 +290,13 @@ impl NativeHub {
     /// Starts a hub (its own runtime and threads; no listener yet).
     #[napi(constructor)]
     pub fn new(options: Option<NativeOptions>) -> Result<Self> {
-        let hub = Hub::start(config(options.unwrap_or_default())).map_err(error)?;
+        let config = config(options.unwrap_or_default())?;
+        let request_timeout_ms =
+            u32::try_from(config.request_timeout.as_millis()).unwrap_or(u32::MAX);
+        let hub = Hub::start(config).map_err(error)?;
         Ok(NativeHub {
             hub,
+            request_timeout_ms,
             events: Mutex::new(None),
         })
     }
@@ -293,6 +322,18 @@ impl NativeHub {
     #[napi(getter)]
     pub fn namespaces(&self) -> Vec<String> {
         self.hub.namespaces().to_vec()
+    }
+
+    /// How long a request's body may take to arrive, in milliseconds.
+    #[napi(getter)]
+    pub fn request_timeout_ms(&self) -> u32 {
+        self.request_timeout_ms
+    }
+
+    /// The namespaces the host owns (no chat rules there).
+    #[napi(getter)]
+    pub fn host_namespaces(&self) -> Vec<String> {
+        self.hub.host_namespaces().to_vec()
     }
 
     /// Whether `close` was called.
@@ -423,10 +464,24 @@ impl NativeHub {
             .set_connect_hook(Some(hooks::connect_hook(
                 move |req: chathub::ConnectRequest| {
                     let mut bins = Vec::new();
+                    let headers: serde_json::Map<String, Json> = req
+                        .headers
+                        .keys()
+                        .map(|k| {
+                            let values: Vec<&str> = req
+                                .headers
+                                .get_all(k)
+                                .iter()
+                                .filter_map(|v| v.to_str().ok())
+                                .collect();
+                            (k.as_str().to_owned(), Json::String(values.join(", ")))
+                        })
+                        .collect();
                     let body = json!({
                         "ns": req.ns, "sid": req.sid,
                         "auth": req.auth.to_json_with_placeholders(&mut bins),
                         "address": req.remote_addr.map(|a| a.to_string()),
+                        "headers": headers,
                     });
                     call_hook(tsfn.clone(), body.to_string())
                 },

@@ -175,6 +175,8 @@ struct SessionState {
     noop: bool,
     /// A pong is awaited (polling heartbeat).
     pong_due: bool,
+    /// A long-poll answered the close packet.
+    close_sent: bool,
 }
 
 impl<H: Handler> Session<H> {
@@ -563,6 +565,7 @@ impl<H: Handler> Engine<H> {
                 posting: false,
                 noop: false,
                 pong_due: false,
+                close_sent: false,
             }),
             ready: AtomicBool::new(false),
             notify: tokio::sync::Notify::new(),

@@ -112,7 +112,8 @@ impl Outbox {
     }
 
     /// Whether nothing waits.
-    pub(crate) fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.lock().queue.is_empty()
     }
 

@@ -82,18 +82,20 @@ pub(super) async fn get<H: Handler>(
         std::task::Poll::Pending
     })
     .await;
-    let body = match answer {
+    let (body, closing) = match answer {
         Answer::Frames(mut frames, closed) => {
             if closed {
                 frames.push(Frame::text(Kind::Close, b""));
             }
-            packet::encode_payload(&frames)
+            (packet::encode_payload(&frames), closed)
         }
-        Answer::Noop => Bytes::from_static(b"6"),
-        Answer::Close => Bytes::from_static(b"1"),
+        Answer::Noop => (Bytes::from_static(b"6"), false),
+        Answer::Close => (Bytes::from_static(b"1"), true),
     };
-    if s.out.is_closed() && s.out.is_empty() {
-        // Everything is delivered: the session is gone for good.
+    if closing {
+        // Everything is delivered, the close packet last: the session is
+        // gone for good.
+        s.lock().close_sent = true;
         engine.forget(&s);
         s.notify.notify_one();
     }
@@ -247,8 +249,8 @@ fn gone_or_upgraded<H: Handler>(s: &Session<H>) -> Option<bool> {
 }
 
 /// After a close: a session the server closed stays reachable until its
-/// client fetched what waits (bounded by `ping_timeout`); any other is
-/// forgotten at once.
+/// client fetched what waits and the close packet (bounded by
+/// `ping_timeout`), so that it learns why; any other is forgotten at once.
 async fn finish<H: Handler>(engine: &Arc<EngineShared<H>>, s: &Arc<Session<H>>) {
     let (closed, transport) = {
         let st = s.lock();
@@ -258,8 +260,9 @@ async fn finish<H: Handler>(engine: &Arc<EngineShared<H>>, s: &Arc<Session<H>>) 
         return; // the WebSocket task owns it now
     }
     if closed == Some(CloseReason::Server) {
+        // Until a long-poll took the last frames and the close packet.
         let drained = async {
-            while !s.out.is_empty() {
+            while !s.lock().close_sent {
                 s.notify.notified().await;
             }
         };

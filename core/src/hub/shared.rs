@@ -107,8 +107,14 @@ impl Shared {
 
     /// The guard of a new socket: its flood limits and its address's share.
     pub(crate) fn guard(&self, remote: Option<SocketAddr>) -> Guard {
+        let now = Instant::now();
         Guard {
-            own: Mutex::new(Limiter::new(&self.flood, Instant::now())),
+            own: Mutex::new(Own {
+                limiter: Limiter::new(&self.flood, now),
+                max_strikes: self.flood.strikes,
+                shared_drops: 0,
+                window: now,
+            }),
             ip: remote.and_then(|a| self.ips.join(a.ip())),
             ended_by: Mutex::new(None),
         }
@@ -188,9 +194,19 @@ impl std::fmt::Debug for IpShare {
 /// and why the hub ended it (when it did).
 #[derive(Debug)]
 pub(crate) struct Guard {
-    own: Mutex<Limiter>,
+    own: Mutex<Own>,
     ip: Option<Arc<IpShare>>,
     ended_by: Mutex<Option<&'static str>>,
+}
+
+/// A socket's own limiter, and its drops for its address's share within
+/// the last second.
+#[derive(Debug)]
+struct Own {
+    limiter: Limiter,
+    max_strikes: u32,
+    shared_drops: u32,
+    window: Instant,
 }
 
 /// What to do with an incoming event, after the limits.
@@ -205,34 +221,51 @@ pub(crate) enum Verdict {
 }
 
 impl Guard {
-    /// Applies the limits to an event of `size` bytes.
+    /// Applies the limits to an event of `size` bytes: the socket's own
+    /// (`strikes` drops in a row cut it), then its address's share (a
+    /// socket whose events are dropped for it `strikes` times within a
+    /// second is cut, however many of its events pass between: it is one
+    /// of those flooding through many sockets).
     pub(crate) fn admit(&self, size: usize) -> Verdict {
         let now = Instant::now();
         let verdict = {
             let mut own = self.own.lock().unwrap_or_else(|e| e.into_inner());
-            if own.is_off() && self.ip.is_none() {
+            if own.limiter.is_off() && self.ip.is_none() {
                 return Verdict::Pass;
             }
-            match own.admit(now, size) {
-                Admit::Yes => match &self.ip {
-                    Some(share) => {
-                        let shared = share
-                            .limiter
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .admit(now, size);
-                        match shared {
-                            Admit::Yes => Admit::Yes,
-                            // Over the address's share: a strike for this
-                            // socket (the aggregate itself never cuts).
-                            Admit::Drop { limit, .. } | Admit::Disconnect { limit } => {
-                                own.strike(now, aggregate_name(limit))
-                            }
-                        }
+            if let Some(limit) = own.limiter.over(now, size) {
+                own.limiter.strike(now, limit)
+            } else if let Some(over) = self.ip.as_ref().and_then(|s| {
+                s.limiter
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .over(now, size)
+            }) {
+                let limit = aggregate_name(over);
+                if now.saturating_duration_since(own.window) >= Duration::from_secs(1) {
+                    own.window = now;
+                    own.shared_drops = 0;
+                }
+                own.shared_drops += 1;
+                if own.max_strikes > 0 && own.shared_drops >= own.max_strikes {
+                    Admit::Disconnect { limit }
+                } else {
+                    match own.limiter.strike(now, limit) {
+                        // Only the count within the second cuts for this.
+                        Admit::Disconnect { .. } => Admit::Drop { warn: false, limit },
+                        other => other,
                     }
-                    None => Admit::Yes,
-                },
-                other => other,
+                }
+            } else {
+                own.limiter.take(size);
+                if let Some(share) = &self.ip {
+                    share
+                        .limiter
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take(size);
+                }
+                Admit::Yes
             }
         };
         self.verdict(verdict)
@@ -299,4 +332,58 @@ pub(crate) fn payload_value(text: Option<&str>, bins: &[bytes::Bytes]) -> Value 
     text.and_then(crate::json::value)
         .and_then(|j| Value::from_json_with_placeholders(j, bins).ok())
         .unwrap_or_else(|| Value::Object(Default::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(ip: IpLimits) -> Shared {
+        Shared::new(&crate::HubConfig {
+            ip_limits: ip,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn an_address_flooding_through_many_sockets_gets_them_cut() {
+        let s = shared(IpLimits {
+            events_per_sec: 10,
+            event_burst: 10,
+            ..IpLimits::off()
+        });
+        let addr: SocketAddr = "203.0.113.1:1000".parse().unwrap();
+        let guards: Vec<Guard> = (0..5).map(|_| s.guard(Some(addr))).collect();
+        let other = s.guard(Some("198.51.100.1:1".parse().unwrap()));
+        let mut cut = vec![false; guards.len()];
+        for round in 0..100 {
+            for (i, g) in guards.iter().enumerate() {
+                if let Verdict::Cut { first: true, limit } = g.admit(10) {
+                    assert_eq!(limit, "events per second from this address");
+                    cut[i] = true;
+                }
+            }
+            // Another address is not affected (within its own share).
+            if round < 10 {
+                assert_eq!(other.admit(10), Verdict::Pass, "round {round}");
+            }
+        }
+        assert!(
+            cut.iter().all(|c| *c),
+            "every flooding socket is cut: {cut:?}"
+        );
+    }
+
+    #[test]
+    fn sockets_of_one_address_within_its_share_pass() {
+        let s = shared(IpLimits::default());
+        let addr: SocketAddr = "203.0.113.2:1000".parse().unwrap();
+        let guards: Vec<Guard> = (0..50).map(|_| s.guard(Some(addr))).collect();
+        // 50 users saying one line each, ten times: 500 events, the burst.
+        for _ in 0..10 {
+            for g in &guards {
+                assert_eq!(g.admit(100), Verdict::Pass);
+            }
+        }
+    }
 }
