@@ -8,6 +8,8 @@ import type { Server as HttpsServer } from 'node:https';
 export interface HubOptions {
   /** Namespaces the chat runs on. Default `['/', '/chat']`. */
   namespaces?: string[];
+  /** Namespaces the host owns: plain Socket.IO, every event to `onEvent`, sockets in any rooms. Default none. */
+  hostNamespaces?: string[];
   /** Engine.IO ping interval. Default 25000. */
   pingInterval?: number;
   /** Engine.IO ping timeout. Default 20000. */
@@ -28,17 +30,27 @@ export interface HubOptions {
   byteBurst?: number;
   /** Dropped events in a row before a disconnect (default 50; 0: never). */
   floodStrikes?: number;
-  /** Events waiting in one socket's queue (default 1024). */
+  /** No effect any more (a socket's events wait in its connection). */
   maxQueuedEvents?: number;
-  /** Connections per IP on a `listen` port (default 0: no limit). */
+  /** Connections at once per client address (default 256; 0: no limit). */
   maxConnectionsPerIp?: number;
+  /** Aggregate limits per client address (0: off): events per second (default 500) and burst (1000). */
+  ipEventsPerSec?: number;
+  ipEventBurst?: number;
+  /** Bytes per second per address (default 5000000) and burst (10000000). */
+  ipBytesPerSec?: number;
+  ipByteBurst?: number;
+  /** Proxies (IP addresses) whose `X-Forwarded-For` names the client. Default none. */
+  trustedProxies?: string[];
+  /** Time for a request's head and a long-polling body to arrive. Default 30000. */
+  requestTimeout?: number;
   /** Longest name, in characters. Default 64. */
   maxNameLength?: number;
   /** Longest room name, in characters. Default 64. */
   maxRoomLength?: number;
   /** Longest chat message, in characters. Default 10000. */
   maxMessageLength?: number;
-  /** Origins allowed by CORS (`'*'`: any). Default: none (same origin). */
+  /** Origins allowed besides the page's own, for polling and WebSocket (`'*'`: any). Default: none. */
   corsOrigins?: string[];
   /** Serve the chat page at `/` (for `listen`). Default false. */
   servePage?: boolean;
@@ -184,7 +196,10 @@ export interface ConnectRequest {
   ns: string;
   sid: string;
   auth: Arg;
+  /** The client's address (a trusted proxy's `X-Forwarded-For` client). */
   address: string | null;
+  /** The headers of the request that opened the connection, by lower-case name (cookies included). */
+  headers: Record<string, string>;
 }
 
 /** What a login hook sees. */

@@ -143,7 +143,7 @@ fn ctrlc_or_term(f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
 }
 
 /// Text from a client, fit for a log line: control characters (newlines,
-/// terminal escapes) are written as `\u{..}` escapes.
+/// terminal escapes) are written as `\u000a`-style escapes.
 fn clean(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_owned();
@@ -151,7 +151,7 @@ fn clean(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() {
-                c.escape_unicode().to_string()
+                format!("\\u{:04x}", u32::from(c))
             } else {
                 c.to_string()
             }

@@ -7,7 +7,7 @@
 //! chathub-loadgen connect --url http://127.0.0.1:3000 [--ns /chat] [--duration 5] [--concurrency 50]
 //! chathub-loadgen fanout  --url U --clients 1000 --senders 10 [--window 20] [--duration 10] [--warmup 1]
 //! chathub-loadgen rate    --url U --clients 1000 --rate 50 [--duration 10] [--warmup 1]
-//! chathub-loadgen idle    --url U --clients 10000 [--room-size 10]     (holds until stdin closes)
+//! chathub-loadgen idle    --url U --clients 10000 [--room-size 10]     (holds until stdin closes; room size 0: the lobby)
 //! chathub-loadgen churn   --url U --clients 1000 --cycles 5 [--wait]   (--wait: a line on stdin between cycles)
 //! chathub-loadgen chat    --url U --clients 1000 [--period-ms 200]     (until the server disconnects them)
 //! ```
@@ -739,11 +739,15 @@ async fn wait_stdin(lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::io:
     let _ = lines.next_line().await;
 }
 
-/// `idle`: clients logged in, in rooms of `room_size`, held until stdin
-/// closes (or the duration, when given without a terminal).
+/// `idle`: clients logged in, in rooms of `room_size` (0: all in the
+/// lobby), held until stdin closes (or the duration, when given without a
+/// terminal).
 async fn idle(args: &Args) -> Result<serde_json::Value, String> {
-    let size = args.room_size.max(1);
-    let conns = open_many(args, args.clients, |i| Some(format!("room{}", i / size))).await?;
+    let size = args.room_size;
+    let conns = open_many(args, args.clients, |i| {
+        (size > 0).then(|| format!("room{}", i / size))
+    })
+    .await?;
     println!(
         "{}",
         serde_json::json!({"scenario": "idle", "ready": conns.len()})

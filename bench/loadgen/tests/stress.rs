@@ -1,5 +1,6 @@
 //! Stress of the hub through real sockets from another process (this
-//! crate's load generator): connection churn and shutdown under load.
+//! crate's load generator): connection churn, shutdown under load, and a
+//! mass leave beside a quiet room.
 //!
 //! Scaled for CI by default; the full runs (10,000 connections, 5 cycles)
 //! are `CHURN_CLIENTS=10000 CHURN_CYCLES=5 cargo test --release -p
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chathub::{FloodLimits, Hub, HubConfig};
+use chathub::{FloodLimits, Hub, HubConfig, IpLimits};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -26,6 +27,8 @@ fn hub() -> Hub {
     Hub::start(HubConfig {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         flood: FloodLimits::off(),
+        ip_limits: IpLimits::off(),
+        max_connections_per_ip: 0,
         worker_threads: Some(2),
         event_queue_capacity: 1_000_000,
         ..Default::default()
@@ -171,10 +174,13 @@ fn churn_leaves_nothing_behind() {
     }
     let _final = load.line();
     load.wait();
+    // The allocator warms up over the first cycles (measured: +4.7 MB over
+    // five cycles of 1,000 connections, then flat), hence the absolute
+    // allowance; a leak of a few KB per connection still shows.
     let first = rss[0] as f64;
     let last = *rss.last().unwrap() as f64;
     assert!(
-        last <= first * 1.10,
+        last <= first * 1.10 + 4096.0,
         "RSS grew from {first} kB to {last} kB over {cycles} cycles: {rss:?}"
     );
     // No task left behind: every cycle ends with as many as before any.
@@ -227,21 +233,183 @@ fn shutdown_under_load_reaches_every_client() {
     let result = load.line();
     load.wait();
     let endings = result["endings"].as_object().unwrap();
-    let told: u64 = ["disconnect packet", "connection closed"]
-        .iter()
-        .filter_map(|k| endings.get(*k).and_then(|v| v.as_u64()))
-        .sum();
+    let count = |k: &str| endings.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    // A stopping hub closes every connection without a DISCONNECT packet,
+    // so that the clients reconnect to it restarted (or another).
     assert_eq!(
-        told as usize, clients,
-        "every client saw a disconnect: {endings:?}"
+        count("connection closed"),
+        clients,
+        "every client saw its connection close: {endings:?}"
     );
-    assert!(
-        endings
-            .get("disconnect packet")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as usize
-            >= clients * 9 / 10,
-        "most clients got the proper disconnect packet: {endings:?}"
-    );
+    assert_eq!(count("disconnect packet"), 0, "{endings:?}");
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "nothing panicked");
+}
+
+/// The soft limit on this process's open files.
+fn fd_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
+#[test]
+fn a_mass_leave_does_not_stall_the_others() {
+    let _alone = one_at_a_time();
+    // 5,000 by default (fewer where this process may not open that many).
+    let clients = env_or("MASS_LEAVE_CLIENTS", 5000).min(fd_limit().saturating_sub(300));
+    let hub = hub();
+    let url = format!("http://{}", hub.local_addr().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut load = Loadgen::start(&[
+        "idle",
+        "--url",
+        &url,
+        "--clients",
+        &clients.to_string(),
+        "--room-size",
+        "0",
+        "--no-login",
+        "--concurrency",
+        "200",
+    ]);
+    let ready = load.line();
+    assert_eq!(ready["ready"], clients, "{ready}");
+    let mut leaves = hub
+        .subscribe(chathub::EventFilter::kinds(chathub::EventKinds::DISCONNECT))
+        .unwrap();
+    let before = rss_kb();
+    rt.block_on(async {
+        // Two quiet users elsewhere: another namespace, and a room of the
+        // same one. Each says a line and times its echo, again and again.
+        // (The lobby's members did not log in: a login's notice to a lobby
+        // of 5,000 is a storm of its own, not the one measured here.)
+        let mut elsewhere = Canary::open(&url, "/").await;
+        let mut room = Canary::open(&url, "/chat").await;
+        room.join("calm").await;
+        for _ in 0..20 {
+            elsewhere.round_trip().await;
+            room.round_trip().await;
+        }
+        // The whole lobby of 5,000 goes at once (their process dies).
+        load.child.kill().unwrap();
+        let _ = load.child.wait();
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        let mut left = 0;
+        while left < clients {
+            samples.push(elsewhere.round_trip().await);
+            samples.push(room.round_trip().await);
+            while let Ok(chathub::HubEvent::Disconnect(_)) = leaves.try_recv() {
+                left += 1;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "only {left} of {clients} left in a minute"
+            );
+        }
+        samples.sort();
+        let p99 = samples[samples.len() * 99 / 100];
+        eprintln!(
+            "mass leave: {clients} sockets left in {:?}; the others' round trips: p50 {:?}, p99 {:?}, max {:?} ({} samples); RSS {before} kB before, {} kB after",
+            started.elapsed(),
+            samples[samples.len() / 2],
+            p99,
+            samples.last().unwrap(),
+            samples.len(),
+            rss_kb()
+        );
+        assert!(
+            p99 <= Duration::from_millis(200),
+            "the others stalled: p99 {p99:?}"
+        );
+    });
+    hub.shutdown();
+}
+
+/// A quiet user: a raw Socket.IO client that times its own echoes.
+struct Canary {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    prefix: String,
+    n: u64,
+}
+
+impl Canary {
+    async fn open(url: &str, ns: &str) -> Canary {
+        use futures_util::{SinkExt, StreamExt};
+        let ws_url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            url.replacen("http://", "ws://", 1)
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+        let prefix = if ns == "/" {
+            String::new()
+        } else {
+            format!("{ns},")
+        };
+        ws.next().await.unwrap().unwrap(); // open
+        ws.send(tokio_tungstenite::tungstenite::Message::text(format!(
+            "40{prefix}"
+        )))
+        .await
+        .unwrap();
+        let mut c = Canary { ws, prefix, n: 0 };
+        c.until("[\"login\"]").await;
+        c
+    }
+
+    /// Reads until a text frame ends with `tail`.
+    async fn until(&mut self, tail: &str) {
+        use futures_util::{SinkExt, StreamExt};
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("a frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                if t.as_str() == "2" {
+                    self.ws
+                        .send(tokio_tungstenite::tungstenite::Message::text("3"))
+                        .await
+                        .unwrap();
+                } else if t.as_str().ends_with(tail) {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn join(&mut self, room: &str) {
+        use futures_util::SinkExt;
+        let p = format!("42{}[\"join\",\"{room}\"]", self.prefix);
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(p))
+            .await
+            .unwrap();
+        self.until("\"joined room success!\"]").await;
+    }
+
+    /// Says a line and waits for its echo; how long that took.
+    async fn round_trip(&mut self) -> Duration {
+        use futures_util::SinkExt;
+        self.n += 1;
+        let p = format!("42{}[\"clientMessage\",\"c{}\"]", self.prefix, self.n);
+        let t0 = Instant::now();
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(p))
+            .await
+            .unwrap();
+        self.until(&format!("\"You said: c{}\"]", self.n)).await;
+        t0.elapsed()
+    }
 }

@@ -202,12 +202,15 @@ impl NsHandler for ChatNs {
         let st = chat.state();
         let id = socket.id.to_string();
         let name = escape(st.display_name(&id));
-        broadcast(
-            &self.shared,
-            socket,
-            &st.scope(),
-            &super::disconnected_notice(&name),
+        let notice = super::disconnected_notice(&name);
+        // Leaves come in storms (a client fleet stopping, a network
+        // dropping): their notices go out in batches.
+        socket.ns.broadcast_later(
+            room_key(&st.scope()),
+            socket.id,
+            line_frame(&socket.ns, &notice),
         );
+        publish_line(&self.shared, socket, &st.scope(), &notice);
         let events = &self.shared.events;
         if events.wants(EventKinds::DISCONNECT) {
             events.publish(HubEvent::Disconnect(DisconnectEvent {
@@ -543,6 +546,11 @@ fn broadcast(shared: &Shared, socket: &Socket, scope: &Scope, line: &str) {
         &[socket.id.as_str()],
         std::slice::from_ref(&frame),
     );
+    publish_line(shared, socket, scope, line);
+}
+
+/// Publishes a line for the other hubs' sockets where the socket is.
+fn publish_line(shared: &Shared, socket: &Socket, scope: &Scope, line: &str) {
     if let Some(cluster) = shared.cluster.get() {
         let to = match scope {
             Scope::Room(r) => crate::cluster::WireTarget::Room(r.clone()),

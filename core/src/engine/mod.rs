@@ -224,14 +224,13 @@ impl<H: Handler> Session<H> {
             }
             st.closed = Some(reason);
         }
-        let Some(engine) = self.engine.upgrade() else {
-            self.out.close();
-            return;
-        };
-        engine.handler.close(self, reason);
-        // After the handler: its last frames (DISCONNECT packets) go out,
-        // then the transport closes and forgets the session.
+        // Nothing more is queued for a session that ended (what is queued
+        // still goes out); so a storm of leaves costs no memory for those
+        // already gone.
         self.out.close();
+        if let Some(engine) = self.engine.upgrade() {
+            engine.handler.close(self, reason);
+        }
         self.notify.notify_waiters();
         self.notify.notify_one();
     }

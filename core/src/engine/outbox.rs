@@ -79,7 +79,8 @@ impl Outbox {
             if self.closed.load(Ordering::Relaxed) {
                 return Pushed::Closed;
             }
-            if st.queue.len() + frames.len() > self.limit && !st.queue.is_empty() {
+            let count: usize = frames.iter().map(Frame::count).sum();
+            if st.queue.len() + count > self.limit && !st.queue.is_empty() {
                 return Pushed::Full;
             }
             st.queue.extend(frames.iter().cloned());

@@ -118,17 +118,53 @@ pub(crate) struct Frame {
     buf: Bytes,
     head: u8,
     binary: bool,
+    /// For a batch: its frames (`buf` is their WebSocket frames end to
+    /// end, written at once; long-polling sends each as a record).
+    parts: Option<std::sync::Arc<[Frame]>>,
 }
 
 impl Frame {
-    /// The whole WebSocket frame.
+    /// The whole WebSocket frame (a batch: all its frames).
     pub(crate) fn ws(&self) -> &Bytes {
         &self.buf
     }
 
-    /// The Engine.IO packet alone.
+    /// The Engine.IO packet alone (not for a batch: see [`Frame::parts`]).
     pub(crate) fn payload(&self) -> Bytes {
         self.buf.slice(usize::from(self.head)..)
+    }
+
+    /// The frames of a batch, `None` for a single frame.
+    pub(crate) fn parts(&self) -> Option<&[Frame]> {
+        self.parts.as_deref()
+    }
+
+    /// How many packets it carries.
+    pub(crate) fn count(&self) -> usize {
+        self.parts.as_ref().map_or(1, |p| p.len())
+    }
+
+    /// One frame carrying `frames` in order: on a WebSocket one buffer,
+    /// written at once, that every recipient shares.
+    pub(crate) fn batch(frames: Vec<Frame>) -> Frame {
+        let mut flat: Vec<Frame> = Vec::with_capacity(frames.len());
+        for f in frames {
+            match f.parts {
+                Some(parts) => flat.extend(parts.iter().cloned()),
+                None => flat.push(f),
+            }
+        }
+        let size = flat.iter().map(|f| f.buf.len()).sum();
+        let mut buf = BytesMut::with_capacity(size);
+        for f in &flat {
+            buf.extend_from_slice(&f.buf);
+        }
+        Frame {
+            buf: buf.freeze(),
+            head: 0,
+            binary: false,
+            parts: Some(flat.into()),
+        }
     }
 
     /// Whether this is binary data (else a text packet).
@@ -206,6 +242,7 @@ impl FrameBuilder {
             buf,
             head: n as u8,
             binary: self.binary,
+            parts: None,
         }
     }
 }
@@ -245,7 +282,10 @@ pub(crate) fn encode_payload(frames: &[Frame]) -> Bytes {
     use base64::Engine as _;
     let size: usize = frames.iter().map(|f| f.len() * 4 / 3 + 4).sum();
     let mut out = BytesMut::with_capacity(size);
-    for (i, f) in frames.iter().enumerate() {
+    let singles = frames
+        .iter()
+        .flat_map(|f| f.parts().map_or(std::slice::from_ref(f), |p| p));
+    for (i, f) in singles.enumerate() {
         if i > 0 {
             out.put_u8(SEPARATOR);
         }
@@ -324,6 +364,20 @@ mod tests {
         assert_eq!(f.ws()[1], 127);
         assert_eq!(&f.ws()[2..10], &70_000u64.to_be_bytes());
         assert_eq!(f.payload().len(), 70_000);
+    }
+
+    #[test]
+    fn a_batch_is_its_frames_end_to_end_or_records() {
+        let b = Frame::batch(vec![
+            Frame::text(Kind::Message, b"a"),
+            Frame::batch(vec![Frame::text(Kind::Message, b"b"), Frame::binary(&[1])]),
+        ]);
+        assert_eq!(b.count(), 3);
+        assert_eq!(&b.ws()[..], b"\x81\x024a\x81\x024b\x82\x01\x01");
+        assert_eq!(
+            &encode_payload(&[b, Frame::text(Kind::Ping, b"")])[..],
+            b"4a\x1e4b\x1ebAQ==\x1e2"
+        );
     }
 
     #[test]

@@ -108,6 +108,8 @@ struct Conn<H: Handler, S> {
     closing: Option<Closing>,
     /// The probe failed: end this WebSocket, the session goes on polling.
     abandon: bool,
+    /// The client went away; its leave is handled at the next turn.
+    gone: Option<CloseReason>,
     /// The connection is finished.
     done: bool,
 }
@@ -138,6 +140,7 @@ where
             reading: true,
             closing: None,
             abandon: false,
+            gone: None,
             done: false,
             engine,
             s,
@@ -154,9 +157,18 @@ where
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(reason) = self.gone.take() {
+            self.s.close(reason);
+            return Poll::Ready(());
+        }
         for _ in 0..ROUNDS {
             if self.done {
                 return Poll::Ready(());
+            }
+            if self.gone.is_some() {
+                // Let the others see their own end first (see `lost`).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             let mut again = false;
             if let Some(f) = self.busy.as_mut()
@@ -238,13 +250,18 @@ where
     }
 
     /// The client went away (end of stream, read error): nothing more can
-    /// be written either.
+    /// be written either. The session's queue refuses frames at once, but
+    /// its leave is handled on the next turn: when many clients go at once
+    /// (a process or a network dies), every one of them is marked gone
+    /// before any leave notice is sent, and none is queued for them.
     fn lost(&mut self, reason: CloseReason) {
         self.reading = false;
         if self.phase == Phase::Live {
-            self.s.close(reason);
+            self.s.out.close();
+            self.gone = Some(reason);
+        } else {
+            self.done = true;
         }
-        self.done = true;
     }
 
     /// Handles the complete frames of `data` (appended to what is

@@ -26,6 +26,10 @@ use packet::{Packet, PacketType};
 /// Most binary attachments one packet may announce.
 pub(crate) const MAX_ATTACHMENTS: usize = 1000;
 
+/// How long lines put off (see `Namespace::broadcast_later`) wait for
+/// others to join their batch.
+const LATER_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A boxed future of the upper layers.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -99,6 +103,31 @@ pub(crate) struct Namespace {
     counters: Arc<Counters>,
     /// The number of sockets (shutdown waits for zero).
     count: watch::Sender<usize>,
+    /// Broadcasts waiting to be delivered together (see
+    /// [`Namespace::broadcast_later`]).
+    later: Mutex<Later>,
+    /// Whether `later` holds anything (read without the lock).
+    has_later: AtomicBool,
+    /// Counts joins to rooms: a socket remembers its last, so that a line
+    /// put off is not delivered to one that joined after it was said.
+    joins: AtomicU64,
+}
+
+/// Broadcasts put off to be delivered in one pass.
+#[derive(Debug, Default)]
+struct Later {
+    entries: Vec<LaterEntry>,
+    /// A pass is scheduled.
+    scheduled: bool,
+}
+
+#[derive(Debug)]
+struct LaterEntry {
+    room: Box<str>,
+    except: Sid,
+    frame: Frame,
+    /// The join count when it was said.
+    joins: u64,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -131,6 +160,9 @@ impl Namespace {
             handler,
             counters,
             count: watch::channel(0).0,
+            later: Mutex::new(Later::default()),
+            has_later: AtomicBool::new(false),
+            joins: AtomicU64::new(0),
         })
     }
 
@@ -177,6 +209,8 @@ impl Namespace {
             }
             joined.push(room.into());
         }
+        let joined = self.joins.fetch_add(1, Ordering::AcqRel) + 1;
+        socket.entered.store(joined, Ordering::Release);
         self.rooms
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -208,10 +242,103 @@ impl Namespace {
         }
     }
 
+    /// Queues `frame` for every socket in `room` but `except`, in a pass
+    /// made a moment later with whatever else was put off meanwhile: each
+    /// member gets one batch (one buffer, one write) whatever the number
+    /// of lines in it. For lines that come in storms (the leave notices
+    /// when thousands of clients go at once), so that each costs one
+    /// append, and its members are visited once per batch instead of once
+    /// per line. Later broadcasts to the same room wait for the pass, so
+    /// lines keep their order.
+    pub(crate) fn broadcast_later(self: &Arc<Self>, room: &str, except: Sid, frame: Frame) {
+        let schedule = {
+            let mut later = self.later.lock().unwrap_or_else(|e| e.into_inner());
+            later.entries.push(LaterEntry {
+                room: room.into(),
+                except,
+                frame,
+                joins: self.joins.load(Ordering::Acquire),
+            });
+            self.has_later.store(true, Ordering::Release);
+            !std::mem::replace(&mut later.scheduled, true)
+        };
+        if schedule {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let ns = self.clone();
+                    rt.spawn(async move {
+                        // A moment for the rest of a storm to join the batch.
+                        tokio::time::sleep(LATER_DELAY).await;
+                        ns.deliver_later();
+                    });
+                }
+                Err(_) => self.deliver_later(),
+            }
+        }
+    }
+
+    /// Delivers what was put off, in order: consecutive lines to one room
+    /// as one batch per member.
+    fn deliver_later(&self) {
+        let entries = {
+            let mut later = self.later.lock().unwrap_or_else(|e| e.into_inner());
+            later.scheduled = false;
+            self.has_later.store(false, Ordering::Release);
+            std::mem::take(&mut later.entries)
+        };
+        let mut rest = &entries[..];
+        while let Some(first) = rest.first() {
+            let run = rest.iter().take_while(|e| e.room == first.room).count();
+            let (now, after) = rest.split_at(run);
+            rest = after;
+            let members: Vec<Arc<Socket>> = self
+                .rooms
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&*first.room)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+            let all = Frame::batch(now.iter().map(|e| e.frame.clone()).collect());
+            let excepted: HashSet<Sid> = now.iter().map(|e| e.except).collect();
+            let oldest = now.iter().map(|e| e.joins).min().unwrap_or(0);
+            let mut dropped = 0;
+            for s in &members {
+                if s.session.out.is_closed() {
+                    continue;
+                }
+                let entered = s.entered.load(Ordering::Acquire);
+                let pushed = if excepted.contains(&s.id) || entered > oldest {
+                    // It said some of them, or joined after some were said.
+                    let own: Vec<Frame> = now
+                        .iter()
+                        .filter(|e| e.except != s.id && entered <= e.joins)
+                        .map(|e| e.frame.clone())
+                        .collect();
+                    if own.is_empty() {
+                        continue;
+                    }
+                    s.session.out.push_all(&own)
+                } else {
+                    s.session.out.push(all.clone())
+                };
+                if pushed == Pushed::Full {
+                    dropped += 1;
+                }
+            }
+            if dropped > 0 {
+                self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Queues `frames` for every socket in `rooms` (every socket of the
     /// namespace when `rooms` is empty) except those in `except` (socket
     /// ids or rooms).
     pub(crate) fn broadcast(&self, rooms: &[&str], except: &[&str], frames: &[Frame]) -> Delivered {
+        if self.has_later.load(Ordering::Acquire) && self.put_off_for(rooms) {
+            // Lines put off for these rooms go first.
+            self.deliver_later();
+        }
         let excluded: HashSet<Sid> = if except.is_empty() {
             HashSet::new()
         } else {
@@ -276,6 +403,12 @@ impl Namespace {
         d
     }
 
+    /// Whether lines are put off for any of `rooms` (all: any at all).
+    fn put_off_for(&self, rooms: &[&str]) -> bool {
+        let later = self.later.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.is_empty() || later.entries.iter().any(|e| rooms.contains(&&*e.room))
+    }
+
     fn insert(&self, socket: Arc<Socket>) {
         let mut map = self.sockets.write().unwrap_or_else(|e| e.into_inner());
         map.insert(socket.id, socket);
@@ -311,6 +444,8 @@ pub(crate) struct Socket {
     rooms: Mutex<Vec<Box<str>>>,
     acks: Mutex<Option<Box<Acks>>>,
     connected: AtomicBool,
+    /// The namespace's join count at its last join to a room.
+    entered: AtomicU64,
     /// What the namespace's handler keeps for this socket.
     pub(crate) ext: OnceLock<Box<dyn Any + Send + Sync>>,
 }
@@ -421,18 +556,19 @@ impl Socket {
         self.leave_ns(reason);
     }
 
-    /// Leaves the namespace (once): the handler hears of it, then the
-    /// socket is out of its rooms and the namespace.
+    /// Leaves the namespace (once): out of its rooms and the namespace
+    /// first (a listing made once the host heard of the leave no longer
+    /// shows it), then the handler hears of it.
     pub(crate) fn leave_ns(self: &Arc<Self>, reason: &'static str) {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
-        self.ns.handler.disconnect(self, reason);
         let rooms = std::mem::take(&mut *self.rooms.lock().unwrap_or_else(|e| e.into_inner()));
         for room in rooms.iter() {
             self.ns.remove_member(self.id, room);
         }
         self.ns.remove(self);
+        self.ns.handler.disconnect(self, reason);
         self.session.data.remove(self);
         if let Some(acks) = self.acks.lock().unwrap_or_else(|e| e.into_inner()).take() {
             for (_, tx) in acks.waiting {
@@ -619,6 +755,7 @@ fn admit(
         rooms: Mutex::new(Vec::new()),
         acks: Mutex::new(None),
         connected: AtomicBool::new(true),
+        entered: AtomicU64::new(0),
         ext: OnceLock::new(),
     });
     s.data

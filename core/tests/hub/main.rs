@@ -13,6 +13,7 @@ mod host_api;
 mod mount;
 mod order;
 mod redis;
+mod security;
 mod shutdown;
 mod transports;
 mod validation;
