@@ -76,11 +76,13 @@ async function pollingSession(url) {
   return JSON.parse(body.slice(1)).sid;
 }
 
-/** Resolves once `socket` is closed by the other side. */
+/** Resolves once `socket` is closed by the other side (what it sent is
+ * read and dropped: a paused socket would never see its end). */
 function closedBy(socket) {
   return new Promise((resolve) => {
     if (socket.destroyed) resolve();
     socket.on('close', resolve);
+    socket.resume();
   });
 }
 
@@ -103,7 +105,8 @@ for (const name of HOSTS) {
           assert.deepEqual(await r.json(), { code: 1, message: 'Session ID unknown' });
         }
         // Its own session goes on, with its own name.
-        await victim.login('victim');
+        victim.socket.emit('login', 'victim');
+        await victim.expectLine('Currently logged in as victim');
       } finally {
         victim.close();
       }
@@ -179,7 +182,7 @@ for (const name of HOSTS) {
       assert.equal(ok.status, 200);
     });
 
-    await t.test("an address's aggregate limit cuts 50 sockets flooding from it", async () => {
+    await t.test("an address's aggregate limit cuts the sockets flooding from it", async () => {
       const flooders = [];
       for (let i = 0; i < 50; i++) {
         const c = client(url, '/chat', { transports: ['websocket'] });
@@ -189,11 +192,22 @@ for (const name of HOSTS) {
         flooders.push(c);
       }
       // Each under the per-socket limit (100/s), together far over the
-      // address's (500/s).
+      // address's share (500/s): sockets are cut until what is left fits
+      // the share (5 × 95/s does), whatever the order.
+      const reasons = [];
+      const enough = new Promise((resolve) => {
+        for (const c of flooders) {
+          c.disconnected().then((reason) => {
+            reasons.push(reason);
+            if (reasons.length === 45) resolve();
+          }, () => {});
+        }
+      });
       const timers = flooders.map((c) => setInterval(() => c.socket.emit('clientMessage', 'x'), 1000 / 95));
       try {
-        const reasons = await within(Promise.all(flooders.map((c) => c.disconnected())), 'every flooder to be cut', 20_000);
-        assert.ok(reasons.every((r) => r === 'io server disconnect'), JSON.stringify(reasons));
+        await within(enough, '45 of the 50 flooders to be cut', 30_000);
+        assert.deepEqual([...new Set(reasons)], ['io server disconnect'], 'cut by the hub');
+        t.diagnostic(`${reasons.length} of 50 flooding sockets cut`);
       } finally {
         timers.forEach(clearInterval);
         flooders.forEach((c) => c.close());

@@ -199,8 +199,11 @@ pub(crate) struct Guard {
     ended_by: Mutex<Option<&'static str>>,
 }
 
+/// How long drops for an address's share count against a socket.
+const SHARED_WINDOW: Duration = Duration::from_secs(5);
+
 /// A socket's own limiter, and its drops for its address's share within
-/// the last second.
+/// the current window (`SHARED_WINDOW`).
 #[derive(Debug)]
 struct Own {
     limiter: Limiter,
@@ -223,9 +226,10 @@ pub(crate) enum Verdict {
 impl Guard {
     /// Applies the limits to an event of `size` bytes: the socket's own
     /// (`strikes` drops in a row cut it), then its address's share (a
-    /// socket whose events are dropped for it `strikes` times within a
-    /// second is cut, however many of its events pass between: it is one
-    /// of those flooding through many sockets).
+    /// socket whose events are dropped for it `strikes` times within five
+    /// seconds is cut, however many of its events pass between: it is one
+    /// of those flooding through many sockets; someone sending a line now
+    /// and then never gets there).
     pub(crate) fn admit(&self, size: usize) -> Verdict {
         let now = Instant::now();
         let verdict = {
@@ -242,7 +246,7 @@ impl Guard {
                     .over(now, size)
             }) {
                 let limit = aggregate_name(over);
-                if now.saturating_duration_since(own.window) >= Duration::from_secs(1) {
+                if now.saturating_duration_since(own.window) >= SHARED_WINDOW {
                     own.window = now;
                     own.shared_drops = 0;
                 }
