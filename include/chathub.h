@@ -829,6 +829,22 @@ const char *chathub_event_remote_addr(const chathub_event *event,
                                       size_t *out_len);
 
 /**
+ * A connect hook's event: the value of the handshake's header `name`
+ * (any case; `"cookie"`, `"authorization"`, `"origin"`…; several values
+ * joined with `", "`), NULL when the request had none, `name` is NULL or
+ * not UTF-8, or the event is not a connect hook's.
+ *
+ * Valid until the hook returns; never free it.
+ *
+ * # Safety
+ * `event` is NULL or the event of the call running now; `name` is NULL or
+ * NUL-terminated; `out_len` is NULL or valid for writing one `size_t`.
+ */
+const char *chathub_event_header(const chathub_event *event,
+                                 const char *name,
+                                 size_t *out_len);
+
+/**
  * Connect: the transport at connect time, `"polling"` or
  * `"websocket"`.
  *

@@ -107,6 +107,9 @@ pub(crate) struct EventView {
     auth_json: Option<CText>,
     attachments: Vec<Bytes>,
     remote_addr: Option<CText>,
+    /// A connect hook's request: the handshake's headers, by lower-case
+    /// name (several values joined with `, `).
+    headers: Vec<(String, CText)>,
     transport: Option<CText>,
     node: Option<CText>,
     limit: Option<CText>,
@@ -203,6 +206,19 @@ impl EventView {
             auth_json: text(&json),
             attachments,
             remote_addr: req.remote_addr.map(|a| CText::new(&a.to_string())),
+            headers: req
+                .headers
+                .keys()
+                .map(|k| {
+                    let values: Vec<String> = req
+                        .headers
+                        .get_all(k)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .collect();
+                    (k.as_str().to_owned(), CText::new(&values.join(", ")))
+                })
+                .collect(),
             ..EventView::default()
         }
     }
@@ -522,6 +538,47 @@ pub unsafe extern "C" fn chathub_event_remote_addr(
 ) -> *const c_char {
     // SAFETY: the caller\'s contract above.
     unsafe { field(event, out_len, |v| &v.remote_addr) }
+}
+
+/// A connect hook's event: the value of the handshake's header `name`
+/// (any case; `"cookie"`, `"authorization"`, `"origin"`…; several values
+/// joined with `", "`), NULL when the request had none, `name` is NULL or
+/// not UTF-8, or the event is not a connect hook's.
+///
+/// Valid until the hook returns; never free it.
+///
+/// # Safety
+/// `event` is NULL or the event of the call running now; `name` is NULL or
+/// NUL-terminated; `out_len` is NULL or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_event_header(
+    event: *const chathub_event,
+    name: *const c_char,
+    out_len: *mut usize,
+) -> *const c_char {
+    guard::value(|| {
+        // SAFETY: the caller's contract above.
+        let Ok(view) = (unsafe { cast::borrow(event, "event") }) else {
+            return std::ptr::null();
+        };
+        // SAFETY: the caller's contract above.
+        let Ok(name) = (unsafe { cast::string(name, "name") }) else {
+            return std::ptr::null();
+        };
+        let Some((_, t)) = view
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        else {
+            return std::ptr::null();
+        };
+        // SAFETY: the caller's contract above; NULL makes `out` fail, and
+        // then nothing is written.
+        if let Ok(out) = unsafe { cast::out(out_len, "out_len") } {
+            out.write(t.len());
+        }
+        t.as_ptr()
+    })
 }
 
 /// Connect: the transport at connect time, `"polling"` or

@@ -134,4 +134,23 @@ test('the host API', async (t) => {
     good.close();
     open.close();
   });
+
+  await t.test('decide: the connect hook sees the handshake headers (cookies) and address', async () => {
+    const seen = [];
+    hub.use(({ headers, address }) => {
+      seen.push({ cookie: headers.cookie, address });
+      return /session=good/.test(headers.cookie || '') || 'no session cookie';
+    });
+    for (const transports of [['polling'], ['websocket']]) {
+      const bad = client(s.url, '/', { transports, extraHeaders: { cookie: 'session=bad' } });
+      assert.equal(await bad.connectError(), 'no session cookie');
+      bad.close();
+      const good = client(s.url, '/', { transports, extraHeaders: { cookie: 'a=1; session=good' } });
+      await good.login(`cookie ${transports[0]}`);
+      good.close();
+    }
+    hub.use(null);
+    assert.deepEqual(seen.map((x) => x.cookie), ['session=bad', 'a=1; session=good', 'session=bad', 'a=1; session=good']);
+    assert.ok(seen.every((x) => /^127\.0\.0\.1:\d+$/.test(x.address)), JSON.stringify(seen));
+  });
 });

@@ -324,11 +324,20 @@ static bool connect_hook(void *userdata, const chathub_event *request, char *rea
   check_not_late("the connect hook");
   if (userdata != (void *)&hub) say("ERROR wrong userdata");
   const char *auth = chathub_event_auth_json(request, NULL);
-  say("hook connect %s %s auth=%s kind=%u", chathub_event_ns(request, NULL),
-      chathub_event_sid(request, NULL), auth, chathub_event_kind(request));
+  const char *cookie = chathub_event_header(request, "Cookie", NULL);
+  say("hook connect %s %s auth=%s kind=%u cookie=%s", chathub_event_ns(request, NULL),
+      chathub_event_sid(request, NULL), auth, chathub_event_kind(request), dash(cookie));
   if (strstr(auth, "\"deny\"")) {
     snprintf(reason, reason_len, "not welcome");
     return false;
+  }
+  if (cookie && strstr(cookie, "deny=1")) {
+    snprintf(reason, reason_len, "the cookie says no");
+    return false;
+  }
+  if (chathub_event_header(request, NULL, NULL) != NULL ||
+      chathub_event_header(NULL, "cookie", NULL) != NULL) {
+    say("ERROR a NULL name or event gave a header");
   }
   return true;
 }

@@ -86,6 +86,10 @@ static void config_misuse(void) {
   EXPECT(chathub_config_set_flood_limits(NULL, 1, 1, 1, 1, 1, 1), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_config_set_slow_consumer_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_config_set_max_connections_per_ip(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_host_namespace(NULL, "/h"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_ip_limits(NULL, 1, 1, 1, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_request_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_trusted_proxy(NULL, "10.0.0.1"), CHATHUB_RESULT_NULL_PARAMETER);
 
   chathub_config *config = NULL;
   EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
@@ -138,6 +142,13 @@ static void config_misuse(void) {
   EXPECT(chathub_config_set_slow_consumer_timeout_ms(config, 500), CHATHUB_RESULT_OK);
   EXPECT(chathub_config_set_max_connections_per_ip(config, 100), CHATHUB_RESULT_OK);
   EXPECT(chathub_config_set_redis_prefix(config, "tests"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_add_host_namespace(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_host_namespace(config, "/host"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_ip_limits(config, 500, 1000, 0, 0), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_request_timeout_ms(config, 2000), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_add_trusted_proxy(config, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_add_trusted_proxy(config, "not an address"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_add_trusted_proxy(config, "10.0.0.1"), CHATHUB_RESULT_OK);
   chathub_config_free(config);
 
   /* A Redis URL nothing answers at: a clear start error. */
@@ -347,6 +358,8 @@ static void event_misuse(void) {
   CHECK(chathub_event_args_json(NULL, NULL) == NULL);
   CHECK(chathub_event_auth_json(NULL, NULL) == NULL);
   CHECK(chathub_event_remote_addr(NULL, NULL) == NULL);
+  CHECK(chathub_event_header(NULL, "cookie", NULL) == NULL);
+  CHECK(chathub_event_header(NULL, NULL, NULL) == NULL);
   CHECK(chathub_event_transport(NULL, NULL) == NULL);
   CHECK(!chathub_event_by_host(NULL));
   CHECK(chathub_event_node(NULL, NULL) == NULL);

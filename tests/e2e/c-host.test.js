@@ -108,7 +108,11 @@ test('the chat, hooks, custom events and actions through the C host', { skip }, 
   await t.test('the connect and login hooks decide', async () => {
     const denied = track(client(host.url, '/chat', { auth: { deny: true } }));
     assert.equal(await denied.connectError(), 'not welcome');
-    await host.waitForLine(/^hook connect \/chat \S+ auth=\{"deny":true\} kind=1$/);
+    await host.waitForLine(/^hook connect \/chat \S+ auth=\{"deny":true\} kind=1 cookie=-$/);
+    // The hook reads the handshake's headers: a cookie here.
+    const cookie = track(client(host.url, '/chat', { extraHeaders: { cookie: 'a=1; deny=1' } }));
+    assert.equal(await cookie.connectError(), 'the cookie says no');
+    await host.waitForLine(/^hook connect \/chat \S+ auth=\{\} kind=1 cookie=a=1; deny=1$/);
     const carl = track(await connected(host.url, '/', { auth: { token: 'x' } }));
     await line(`connect / ${carl.socket.id} auth={"token":"x"} transport=polling addr=yes`);
     assert.deepEqual(await carl.ack('login', 'admin'), { ok: false, error: 'login refused: reserved' });
