@@ -33,6 +33,9 @@ for prog in misuse chat_host; do
   "$CC" -std=c11 "${WARN[@]}" -g -O1 "${SAN[@]}" -Iinclude -Itests/c "tests/c/$prog.c" "$LIB" "${SYSLIBS[@]}" -o "$OUT/$prog-asan"
   "$CC" -std=c11 "${WARN[@]}" -g -O1 -Iinclude -Itests/c "tests/c/$prog.c" "$LIB" "${SYSLIBS[@]}" -o "$OUT/$prog"
 done
+# The protocol host (namespaces of its own only): tests/e2e/conformance.test.js
+# runs the protocol through it, as through the Rust and Node ones.
+"$CC" -std=c11 "${WARN[@]}" -g -O1 -Iinclude tests/c/protocol_host.c "$LIB" "${SYSLIBS[@]}" -o "$OUT/protocol_host"
 "$CXX" -std=c++11 "${WARN[@]}" -g -Iinclude tests/c/header_cxx.cpp "$LIB" "${SYSLIBS[@]}" -o "$OUT/header_cxx"
 "$OUT/header_cxx"
 

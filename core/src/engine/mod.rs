@@ -95,6 +95,12 @@ impl CloseReason {
     fn by_client(self) -> bool {
         matches!(self, CloseReason::TransportClose)
     }
+
+    /// Whether a long-polling client still fetches the end of its session
+    /// (a close packet when the server closed it, a noop when it did).
+    fn fetched_by_polling(self) -> bool {
+        matches!(self, CloseReason::Server | CloseReason::TransportClose)
+    }
 }
 
 /// What the upper layer asks of the transport after a message.
@@ -217,18 +223,25 @@ impl<H: Handler> Session<H> {
     /// Ends the session: the upper layer hears of it (once), what is
     /// queued is still sent, then the transport closes.
     pub(crate) fn close(self: &Arc<Self>, reason: CloseReason) {
-        {
+        let polling = {
             let mut st = self.lock();
             if st.closed.is_some() {
                 return;
             }
             st.closed = Some(reason);
-        }
+            st.transport == Transport::Polling
+        };
         // Nothing more is queued for a session that ended (what is queued
         // still goes out); so a storm of leaves costs no memory for those
         // already gone.
         self.out.close();
         if let Some(engine) = self.engine.upgrade() {
+            // Unknown from now on, but for a long-polling session closed by
+            // the server or its client: the client still fetches the close
+            // (a close packet, or a noop), see `polling`.
+            if !(polling && reason.fetched_by_polling()) {
+                engine.forget(self);
+            }
             engine.handler.close(self, reason);
         }
         self.notify.notify_waiters();
@@ -486,7 +499,15 @@ impl<H: Handler> Engine<H> {
                 if let Some(s) = &session
                     && !s.begin_upgrade()
                 {
-                    return EngineError::BadRequest.response();
+                    // Upgraded (or upgrading) already: as Node does, the
+                    // WebSocket is accepted, then closed at once.
+                    let on_upgrade = hyper::upgrade::on(&mut req);
+                    tokio::spawn(async move {
+                        if let Ok(io) = on_upgrade.await {
+                            websocket::refuse(hyper_util::rt::TokioIo::new(io)).await;
+                        }
+                    });
+                    return switching_protocols(&key);
                 }
                 if session.is_none() && self.shared.closing.load(Ordering::Acquire) {
                     return EngineError::Forbidden.response();

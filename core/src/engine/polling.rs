@@ -34,8 +34,10 @@ impl<H: Handler> Drop for Polling<'_, H> {
 
 /// What a long-poll answers.
 enum Answer {
+    /// What waits; `true`: the session ended (the close packet follows).
     Frames(Vec<Frame>, bool),
-    Noop,
+    /// A noop; `true`: the session ended (its client closed it).
+    Noop(bool),
     Close,
 }
 
@@ -48,6 +50,10 @@ pub(super) async fn get<H: Handler>(
         let mut st = s.lock();
         if st.transport != Transport::Polling {
             return EngineError::BadRequest.response();
+        }
+        if st.closed.is_some_and(|r| !r.fetched_by_polling()) || st.close_sent {
+            // Ended, and nothing left to fetch.
+            return EngineError::SessionUnknown.response();
         }
         if st.polling {
             drop(st);
@@ -63,7 +69,7 @@ pub(super) async fn get<H: Handler>(
         let mut st = s.lock();
         if st.transport != Transport::Polling {
             // Upgraded meanwhile: what waits goes over the WebSocket.
-            return std::task::Poll::Ready(Answer::Noop);
+            return std::task::Poll::Ready(Answer::Noop(false));
         }
         if let Some(frames) = s.out.take_or_register(cx) {
             st.noop = false;
@@ -71,13 +77,13 @@ pub(super) async fn get<H: Handler>(
         }
         if s.out.is_closed() {
             return std::task::Poll::Ready(match st.closed {
-                Some(r) if r.by_client() => Answer::Noop,
+                Some(r) if r.by_client() => Answer::Noop(true),
                 _ => Answer::Close,
             });
         }
         if st.noop {
             st.noop = false;
-            return std::task::Poll::Ready(Answer::Noop);
+            return std::task::Poll::Ready(Answer::Noop(false));
         }
         std::task::Poll::Pending
     })
@@ -89,7 +95,7 @@ pub(super) async fn get<H: Handler>(
             }
             (packet::encode_payload(&frames), closed)
         }
-        Answer::Noop => (Bytes::from_static(b"6"), false),
+        Answer::Noop(ended) => (Bytes::from_static(b"6"), ended),
         Answer::Close => (Bytes::from_static(b"1"), true),
     };
     if closing {
@@ -259,8 +265,8 @@ async fn finish<H: Handler>(engine: &Arc<EngineShared<H>>, s: &Arc<Session<H>>) 
     if transport != Transport::Polling {
         return; // the WebSocket task owns it now
     }
-    if closed == Some(CloseReason::Server) {
-        // Until a long-poll took the last frames and the close packet.
+    if closed.is_some_and(CloseReason::fetched_by_polling) {
+        // Until a long-poll took the last frames and the close (or noop).
         let drained = async {
             while !s.lock().close_sent {
                 s.notify.notified().await;

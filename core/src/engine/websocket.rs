@@ -67,6 +67,20 @@ where
     conn.drive().await;
 }
 
+/// Closes a WebSocket that has no session to carry (its session moved to
+/// another one already): a close frame, then the end.
+pub(super) async fn refuse<S>(mut io: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    use tokio::io::AsyncWriteExt;
+    let close = async {
+        io.write_all(&ws::close(code::NORMAL)).await?;
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(CLOSE_FLUSH, close).await;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Upgrading a polling session: `2probe` answered with `3probe`, then
