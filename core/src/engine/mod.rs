@@ -551,7 +551,8 @@ impl<H: Handler> Engine<H> {
                     remote,
                 };
                 let session = self.open(handshake, Transport::Polling);
-                tokio::spawn(polling::heartbeat(self.shared.clone(), session.clone()));
+                let opened = tokio::time::Instant::now();
+                tokio::spawn(polling::heartbeat(self.shared.clone(), session.clone(), opened));
                 polling::text_response(Bytes::from(self.open_packet(&session, true)))
             }
             (false, Some(session)) => match *req.method() {

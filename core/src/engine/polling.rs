@@ -195,11 +195,18 @@ fn status(code: StatusCode, text: &'static str) -> Response<Body> {
 /// `connect_timeout`; hands over to the WebSocket task after an upgrade.
 /// After a close by the server, keeps the session reachable for a while so
 /// that its client can fetch what was queued (a DISCONNECT).
-pub(super) async fn heartbeat<H: Handler>(engine: Arc<EngineShared<H>>, s: Arc<Session<H>>) {
+pub(super) async fn heartbeat<H: Handler>(
+    engine: Arc<EngineShared<H>>,
+    s: Arc<Session<H>>,
+    opened: tokio::time::Instant,
+) {
     let c = &engine.config;
-    let connect_deadline = tokio::time::Instant::now() + c.connect_timeout;
+    let connect_deadline = opened + c.connect_timeout;
+    // Deadlines run from when they were set (the handshake, the pong), not
+    // from when this task got to run: a busy runtime must not stretch them.
+    let mut from = opened;
     loop {
-        let ping_at = tokio::time::Instant::now() + c.ping_interval;
+        let ping_at = from + c.ping_interval;
         // Wait for the next ping, or a change.
         loop {
             let deadline = if s.is_ready() {
@@ -224,12 +231,13 @@ pub(super) async fn heartbeat<H: Handler>(engine: Arc<EngineShared<H>>, s: Arc<S
         }
         s.lock().pong_due = true;
         s.out.push(Frame::text(Kind::Ping, b""));
-        let pong_by = tokio::time::Instant::now() + c.ping_timeout;
+        let pong_by = ping_at + c.ping_timeout;
         loop {
             if gone_or_upgraded(&s).is_some() {
                 return finish(&engine, &s).await;
             }
             if !s.lock().pong_due {
+                from = tokio::time::Instant::now();
                 break;
             }
             if tokio::time::Instant::now() >= pong_by {

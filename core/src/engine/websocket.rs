@@ -480,7 +480,8 @@ where
                     } else if now >= self.next_ping {
                         self.ctrl
                             .extend_from_slice(Frame::text(Kind::Ping, b"").ws());
-                        self.pong_by = Some(now + c.ping_timeout);
+                        // From when the ping was due, not when this ran.
+                        self.pong_by = Some(self.next_ping + c.ping_timeout);
                         fired = true;
                     }
                     if !self.s.is_ready() && now >= self.connect_by && !self.s.is_closed() {
