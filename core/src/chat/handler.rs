@@ -91,7 +91,7 @@ impl NsHandler for ChatNs {
             sid: req.id.to_string(),
             auth: payload_value(req.auth, &[]),
             remote_addr: req.handshake.remote,
-            headers: req.handshake.headers.clone(),
+            headers: req.handshake.headers(),
         })
     }
 

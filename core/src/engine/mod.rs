@@ -117,10 +117,50 @@ pub(crate) enum Step {
 /// What a session knows of the request that opened it.
 #[derive(Debug, Clone)]
 pub(crate) struct Handshake {
-    /// The request's headers (cookies included).
-    pub(crate) headers: HeaderMap,
+    /// The request's headers (cookies included), copied into one buffer
+    /// as `name\0value\0…`: a session keeps them for its whole life (for
+    /// the hooks of every namespace it joins), and hyper's own values would
+    /// keep the connection's whole read buffer alive.
+    headers: Box<[u8]>,
     /// The client's address, when known.
     pub(crate) remote: Option<SocketAddr>,
+}
+
+impl Handshake {
+    /// Keeps `headers` (in one allocation) and the client's address.
+    pub(crate) fn new(headers: &HeaderMap, remote: Option<SocketAddr>) -> Handshake {
+        let size = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 2)
+            .sum();
+        let mut packed = Vec::with_capacity(size);
+        for (k, v) in headers {
+            // Header names and values never hold NUL (hyper refuses them).
+            packed.extend_from_slice(k.as_str().as_bytes());
+            packed.push(0);
+            packed.extend_from_slice(v.as_bytes());
+            packed.push(0);
+        }
+        Handshake {
+            headers: packed.into_boxed_slice(),
+            remote,
+        }
+    }
+
+    /// The headers, as a map.
+    pub(crate) fn headers(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        let mut parts = self.headers.split(|b| *b == 0);
+        while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+            if let (Ok(k), Ok(v)) = (
+                http::header::HeaderName::from_bytes(k),
+                HeaderValue::from_bytes(v),
+            ) {
+                map.append(k, v);
+            }
+        }
+        map
+    }
 }
 
 /// The layer above Engine.IO (Socket.IO).
@@ -513,10 +553,7 @@ impl<H: Handler> Engine<H> {
                     return EngineError::Forbidden.response();
                 }
                 let on_upgrade = hyper::upgrade::on(&mut req);
-                let handshake = Handshake {
-                    headers: std::mem::take(req.headers_mut()),
-                    remote,
-                };
+                let handshake = Handshake::new(req.headers(), remote);
                 let engine = self.clone();
                 tokio::spawn(async move {
                     let io = match on_upgrade.await {
@@ -546,10 +583,7 @@ impl<H: Handler> Engine<H> {
                 if self.shared.closing.load(Ordering::Acquire) {
                     return EngineError::Forbidden.response();
                 }
-                let handshake = Handshake {
-                    headers: std::mem::take(req.headers_mut()),
-                    remote,
-                };
+                let handshake = Handshake::new(req.headers(), remote);
                 let session = self.open(handshake, Transport::Polling);
                 let opened = tokio::time::Instant::now();
                 tokio::spawn(polling::heartbeat(self.shared.clone(), session.clone(), opened));
@@ -679,6 +713,16 @@ mod tests {
         assert_eq!(q.eio, Some("4"));
         assert_eq!(q.transport, Some("polling"));
         assert_eq!(q.sid, Some("abc"));
+    }
+
+    #[test]
+    fn a_handshake_keeps_every_header_in_one_buffer() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", HeaderValue::from_static("a=1"));
+        h.append("cookie", HeaderValue::from_static("b=2"));
+        h.append("x-custom", HeaderValue::from_static(""));
+        let hs = Handshake::new(&h, None);
+        assert_eq!(hs.headers(), h);
     }
 
     #[test]

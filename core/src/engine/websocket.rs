@@ -115,6 +115,8 @@ struct Conn<H: Handler, S> {
     phase: Phase,
     timer: Pin<Box<Sleep>>,
     timer_at: Instant,
+    /// The timer was polled since its deadline was last set.
+    timer_armed: bool,
     next_ping: Instant,
     pong_by: Option<Instant>,
     connect_by: Instant,
@@ -148,6 +150,7 @@ where
             phase,
             timer: Box::pin(tokio::time::sleep_until(next_ping)),
             timer_at: next_ping,
+            timer_armed: false,
             next_ping,
             pong_by: None,
             connect_by,
@@ -494,12 +497,16 @@ where
         if fired {
             return true;
         }
+        // The timer is polled (registered with this task) only when its
+        // deadline moved: once registered it wakes the task by itself.
         let at = self.next_deadline();
-        if at != self.timer_at {
+        if at != self.timer_at || !self.timer_armed {
             self.timer.as_mut().reset(at);
             self.timer_at = at;
+            self.timer_armed = true;
+            return self.timer.as_mut().poll(cx).is_ready();
         }
-        self.timer.as_mut().poll(cx).is_ready()
+        now >= at
     }
 
     fn next_deadline(&self) -> Instant {

@@ -37,7 +37,7 @@ impl NsHandler for HostNs {
             sid: req.id.to_string(),
             auth: payload_value(req.auth, &[]),
             remote_addr: req.handshake.remote,
-            headers: req.handshake.headers.clone(),
+            headers: req.handshake.headers(),
         })
     }
 

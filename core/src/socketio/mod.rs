@@ -339,8 +339,9 @@ impl Namespace {
             // Lines put off for these rooms go first.
             self.deliver_later();
         }
-        let excluded: HashSet<Sid> = if except.is_empty() {
-            HashSet::new()
+        // Usually one socket (the sender) or none: a list, not a hash set.
+        let few: Vec<Sid> = if except.is_empty() {
+            Vec::new()
         } else {
             let map = self.rooms.read().unwrap_or_else(|e| e.into_inner());
             except
@@ -351,9 +352,19 @@ impl Namespace {
                 })
                 .collect()
         };
+        let excluded: HashSet<Sid> = if few.len() > 8 {
+            few.iter().copied().collect()
+        } else {
+            HashSet::new()
+        };
         let mut d = Delivered::default();
         let mut deliver = |s: &Socket| {
-            if excluded.contains(&s.id) {
+            let out = if excluded.is_empty() {
+                few.contains(&s.id)
+            } else {
+                excluded.contains(&s.id)
+            };
+            if out {
                 return;
             }
             match s.session.out.push_all(frames) {
