@@ -298,7 +298,8 @@ impl ChatNs {
     ) {
         let st = chat.state();
         let id = socket.id.to_string();
-        self.reply(socket, &super::said_reply(raw));
+        // The others first: once the sender sees its echo, the line has
+        // gone to everyone (frames may be written at once, as they come).
         let name = escape(st.display_name(&id));
         broadcast(
             &self.shared,
@@ -306,6 +307,7 @@ impl ChatNs {
             &st.scope(),
             &super::said_notice(&name, raw),
         );
+        self.reply(socket, &super::said_reply(raw));
         self.answer(socket, ack, Ok(()));
         let events = &self.shared.events;
         if events.wants(EventKinds::MESSAGE) {
@@ -459,8 +461,9 @@ fn finish_login(shared: &Shared, socket: &Arc<Socket>, name: String, ack: Option
         (previous, st.scope())
     };
     let escaped = escape(&name);
-    reply(socket, &super::logged_in_reply(&escaped));
+    // The others first, as for a message.
     broadcast(shared, socket, &scope, &super::logged_in_notice(&escaped));
+    reply(socket, &super::logged_in_reply(&escaped));
     answer(socket, ack, Ok(()));
     if shared.events.wants(EventKinds::LOGIN) {
         shared.events.publish(HubEvent::Login(LoginEvent {

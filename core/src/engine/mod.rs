@@ -53,6 +53,8 @@ pub(crate) struct EngineConfig {
     pub(crate) upgrade_timeout: Duration,
     /// Time for a long-polling `POST` body to arrive whole.
     pub(crate) body_timeout: Duration,
+    /// A WebSocket whose writes stay blocked this long is cut.
+    pub(crate) slow_consumer_timeout: Duration,
 }
 
 /// Why a session ended, in Socket.IO's words where it has some.
@@ -112,6 +114,30 @@ pub(crate) enum Step {
     Wait(Pin<Box<dyn Future<Output = ()> + Send>>),
     /// Close the session.
     Close(CloseReason),
+}
+
+/// A plain TCP connection taken out of the HTTP layer after a WebSocket
+/// upgrade, for the WebSocket task to own directly (and for broadcasts to
+/// write to inline; see [`Outbox`]).
+pub(crate) struct RawTcp {
+    pub(crate) stream: tokio::net::TcpStream,
+    /// Bytes the HTTP layer read past the upgrade request.
+    pub(crate) leftover: Bytes,
+    /// What keeps the connection counted while it lives.
+    pub(crate) guard: Box<dyn Send>,
+}
+
+/// How the HTTP layer gives up a plain TCP connection after an upgrade
+/// (in the request's extensions); any other connection comes back as is.
+#[derive(Clone, Copy)]
+pub(crate) struct TakeTcp(
+    pub(crate) fn(hyper::upgrade::Upgraded) -> Result<RawTcp, hyper::upgrade::Upgraded>,
+);
+
+impl std::fmt::Debug for TakeTcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TakeTcp")
+    }
 }
 
 /// What a session knows of the request that opened it.
@@ -553,11 +579,12 @@ impl<H: Handler> Engine<H> {
                     return EngineError::Forbidden.response();
                 }
                 let on_upgrade = hyper::upgrade::on(&mut req);
+                let take_tcp = req.extensions().get::<TakeTcp>().copied();
                 let handshake = Handshake::new(req.headers(), remote);
                 let engine = self.clone();
                 tokio::spawn(async move {
-                    let io = match on_upgrade.await {
-                        Ok(io) => hyper_util::rt::TokioIo::new(io),
+                    let upgraded = match on_upgrade.await {
+                        Ok(io) => io,
                         Err(e) => {
                             tracing::debug!("the WebSocket upgrade failed: {e}");
                             if let Some(s) = session {
@@ -565,6 +592,15 @@ impl<H: Handler> Engine<H> {
                             }
                             return;
                         }
+                    };
+                    // A plain TCP connection: owned directly (broadcasts
+                    // write to it inline); anything else through hyper.
+                    let io = match take_tcp {
+                        Some(take) => match (take.0)(upgraded) {
+                            Ok(raw) => websocket::Io::Tcp(raw),
+                            Err(other) => websocket::Io::Other(hyper_util::rt::TokioIo::new(other)),
+                        },
+                        None => websocket::Io::Other(hyper_util::rt::TokioIo::new(upgraded)),
                     };
                     match session {
                         Some(s) => websocket::upgrade(engine.shared, s, io).await,
@@ -586,7 +622,11 @@ impl<H: Handler> Engine<H> {
                 let handshake = Handshake::new(req.headers(), remote);
                 let session = self.open(handshake, Transport::Polling);
                 let opened = tokio::time::Instant::now();
-                tokio::spawn(polling::heartbeat(self.shared.clone(), session.clone(), opened));
+                tokio::spawn(polling::heartbeat(
+                    self.shared.clone(),
+                    session.clone(),
+                    opened,
+                ));
                 polling::text_response(Bytes::from(self.open_packet(&session, true)))
             }
             (false, Some(session)) => match *req.method() {
@@ -756,6 +796,7 @@ mod tests {
             outbox_limit: 10,
             upgrade_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            slow_consumer_timeout: Duration::from_secs(10),
         };
         let sid = Sid::new();
         let p = open_packet(&c, sid, true);

@@ -1,10 +1,12 @@
 //! A session's send queue: frames wait here until the transport writes
 //! them (a WebSocket task, or the next long-polling `GET`).
 //!
-//! Pushing never waits and never writes: it appends a shared [`Frame`] and
-//! wakes the transport only when it was idle, so that a broadcast costs one
-//! append per recipient and a busy connection writes everything queued in
-//! one system call. The queue's memory exists only while frames wait.
+//! Pushing never waits: on a plain TCP WebSocket whose queue is empty it
+//! writes the frame at once, from the pushing thread (no wake, no task
+//! switch: what a broadcast to idle readers costs); otherwise it appends a
+//! shared [`Frame`] and wakes the transport only when it was idle, so that
+//! a busy connection writes everything queued in one system call. The
+//! queue's memory exists only while frames wait.
 
 use std::collections::VecDeque;
 use std::io;
@@ -47,6 +49,8 @@ struct State {
     written: usize,
     /// The transport to wake when something is pushed to an empty queue.
     waker: Option<Waker>,
+    /// A plain TCP WebSocket to write to at once while the queue is empty.
+    direct: Option<std::sync::Arc<tokio::net::TcpStream>>,
 }
 
 impl Outbox {
@@ -74,22 +78,51 @@ impl Outbox {
         if self.closed.load(Ordering::Acquire) {
             return Pushed::Closed;
         }
+        self.enqueue(frames, false)
+    }
+
+    /// Queues a frame of the WebSocket itself (ping, pong, close), also
+    /// once closed and whatever the limit.
+    pub(crate) fn push_raw(&self, frame: Frame) {
+        self.enqueue(std::slice::from_ref(&frame), true);
+    }
+
+    fn enqueue(&self, frames: &[Frame], raw: bool) -> Pushed {
         let waker = {
             let mut st = self.lock();
-            if self.closed.load(Ordering::Relaxed) {
-                return Pushed::Closed;
+            if !raw {
+                if self.closed.load(Ordering::Relaxed) {
+                    return Pushed::Closed;
+                }
+                let count: usize = frames.iter().map(Frame::count).sum();
+                if st.queue.len() + count > self.limit && !st.queue.is_empty() {
+                    return Pushed::Full;
+                }
             }
-            let count: usize = frames.iter().map(Frame::count).sum();
-            if st.queue.len() + count > self.limit && !st.queue.is_empty() {
-                return Pushed::Full;
+            if st.queue.is_empty() && st.direct.is_some() && frames.len() <= MAX_IOVECS {
+                match write_now(&mut st, frames) {
+                    Some(0) => return Pushed::Yes,
+                    Some(written) => {
+                        st.queue.extend(frames.iter().cloned());
+                        advance(&mut st, written);
+                    }
+                    None => st.queue.extend(frames.iter().cloned()),
+                }
+            } else {
+                st.queue.extend(frames.iter().cloned());
             }
-            st.queue.extend(frames.iter().cloned());
             st.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
         }
         Pushed::Yes
+    }
+
+    /// Lets pushes write to `stream` at once while nothing is queued
+    /// (`None`: no more).
+    pub(crate) fn set_direct(&self, stream: Option<std::sync::Arc<tokio::net::TcpStream>>) {
+        self.lock().direct = stream;
     }
 
     /// Refuses further pushes; what is queued can still be written. Wakes
@@ -169,6 +202,29 @@ impl Outbox {
                 Poll::Pending => return Poll::Pending,
             };
             advance(&mut st, done);
+        }
+    }
+}
+
+/// Writes `frames` to the queue's TCP stream now. `Some(0)`: all written;
+/// `Some(n)`: only `n` bytes (the rest is queued by the caller, skipping
+/// those); `None`: nothing (the socket is full, or broken: the transport
+/// finds out on its own write).
+fn write_now(st: &mut State, frames: &[Frame]) -> Option<usize> {
+    let stream = st.direct.as_ref()?;
+    let mut iov = [io::IoSlice::new(&[]); MAX_IOVECS];
+    for (i, f) in frames.iter().enumerate() {
+        iov[i] = io::IoSlice::new(f.ws());
+    }
+    let total: usize = frames.iter().map(|f| f.ws().len()).sum();
+    match stream.try_write_vectored(&iov[..frames.len()]) {
+        Ok(n) if n == total => Some(0),
+        Ok(n) => Some(n),
+        Err(e) => {
+            if e.kind() != io::ErrorKind::WouldBlock {
+                st.direct = None;
+            }
+            None
         }
     }
 }

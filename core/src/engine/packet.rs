@@ -144,6 +144,17 @@ impl Frame {
         self.parts.as_ref().map_or(1, |p| p.len())
     }
 
+    /// A frame of the WebSocket itself (ping, pong, close), never sent on
+    /// long-polling.
+    pub(crate) fn raw_ws(bytes: Bytes) -> Frame {
+        Frame {
+            head: u8::try_from(bytes.len()).unwrap_or(u8::MAX),
+            buf: bytes,
+            binary: false,
+            parts: None,
+        }
+    }
+
     /// One frame carrying `frames` in order: on a WebSocket one buffer,
     /// written at once, that every recipient shares.
     pub(crate) fn batch(frames: Vec<Frame>) -> Frame {

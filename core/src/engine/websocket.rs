@@ -35,36 +35,123 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
 }
 
+/// A WebSocket's connection: a plain TCP stream the task owns (and
+/// broadcasts write to inline), or any other through hyper.
+pub(super) enum Io {
+    Tcp(super::RawTcp),
+    Other(hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>),
+}
+
 /// Serves a new session over a WebSocket: the open packet first.
-pub(super) async fn run<H, S>(engine: Arc<EngineShared<H>>, s: Arc<Session<H>>, io: S)
-where
-    H: Handler,
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+pub(super) async fn run<H: Handler>(engine: Arc<EngineShared<H>>, s: Arc<Session<H>>, io: Io) {
     let open = super::open_packet(&engine.config, s.sid, false);
-    let mut conn = Conn::new(engine, s, io, Phase::Live);
-    conn.ctrl
-        .extend_from_slice(Frame::text(Kind::Open, &open.as_bytes()[1..]).ws());
-    conn.drive().await;
+    let open = Frame::text(Kind::Open, &open.as_bytes()[1..]);
+    match io {
+        Io::Tcp(raw) => {
+            let (io, direct) = TcpIo::new(raw.stream);
+            let mut conn = Conn::new(engine, s, io, Phase::Live, Some(direct), Some(raw.guard));
+            conn.ctrl.extend_from_slice(open.ws());
+            conn.leftover(raw.leftover);
+            conn.drive().await;
+        }
+        Io::Other(io) => {
+            let mut conn = Conn::new(engine, s, io, Phase::Live, None, None);
+            conn.ctrl.extend_from_slice(open.ws());
+            conn.drive().await;
+        }
+    }
 }
 
 /// Upgrades a polling session: the probe, then the session's transport.
-pub(super) async fn upgrade<H, S>(engine: Arc<EngineShared<H>>, s: Arc<Session<H>>, io: S)
-where
-    H: Handler,
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+pub(super) async fn upgrade<H: Handler>(engine: Arc<EngineShared<H>>, s: Arc<Session<H>>, io: Io) {
     let until = Instant::now() + engine.config.upgrade_timeout;
-    let conn = Conn::new(
-        engine,
-        s,
-        io,
-        Phase::Probe {
-            probed: false,
-            until,
-        },
-    );
-    conn.drive().await;
+    let phase = Phase::Probe {
+        probed: false,
+        until,
+    };
+    match io {
+        Io::Tcp(raw) => {
+            let (io, direct) = TcpIo::new(raw.stream);
+            let mut conn = Conn::new(engine, s, io, phase, Some(direct), Some(raw.guard));
+            conn.leftover(raw.leftover);
+            conn.drive().await;
+        }
+        Io::Other(io) => Conn::new(engine, s, io, phase, None, None).drive().await,
+    }
+}
+
+/// A TCP stream shared by the WebSocket task (which reads and writes it)
+/// and the session's queue (which writes to it inline when idle).
+struct TcpIo(Arc<tokio::net::TcpStream>);
+
+impl TcpIo {
+    fn new(stream: tokio::net::TcpStream) -> (TcpIo, Arc<tokio::net::TcpStream>) {
+        let shared = Arc::new(stream);
+        (TcpIo(shared.clone()), shared)
+    }
+}
+
+impl AsyncRead for TcpIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            std::task::ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TcpIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The stream closes when the last handle on it is dropped.
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Closes a WebSocket that has no session to carry (its session moved to
@@ -128,6 +215,12 @@ struct Conn<H: Handler, S> {
     gone: Option<CloseReason>,
     /// The connection is finished.
     done: bool,
+    /// A plain TCP stream the session's queue may write to inline.
+    direct: Option<Arc<tokio::net::TcpStream>>,
+    /// Keeps the connection counted (live, per address) while it lives.
+    _guard: Option<Box<dyn Send>>,
+    /// Since when the session's frames wait for a socket that takes none.
+    stalled_since: Option<Instant>,
 }
 
 impl<H, S> Conn<H, S>
@@ -135,7 +228,14 @@ where
     H: Handler,
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    fn new(engine: Arc<EngineShared<H>>, s: Arc<Session<H>>, io: S, phase: Phase) -> Self {
+    fn new(
+        engine: Arc<EngineShared<H>>,
+        s: Arc<Session<H>>,
+        io: S,
+        phase: Phase,
+        direct: Option<Arc<tokio::net::TcpStream>>,
+        guard: Option<Box<dyn Send>>,
+    ) -> Self {
         let now = Instant::now();
         let c = &engine.config;
         let next_ping = now + c.ping_interval;
@@ -159,13 +259,38 @@ where
             abandon: false,
             gone: None,
             done: false,
+            direct,
+            _guard: guard,
+            stalled_since: None,
             engine,
             s,
         }
     }
 
+    /// Bytes read before this task had the connection: parsed first.
+    /// Taken by value and dropped here: even empty, a slice of the HTTP
+    /// layer's read buffer would keep that whole buffer alive.
+    fn leftover(&mut self, bytes: bytes::Bytes) {
+        if !bytes.is_empty() {
+            self.pending.extend_from_slice(&bytes);
+            self.unparsed = true;
+        }
+    }
+
+    /// The session's queue may write to the stream inline from now on.
+    fn go_direct(&self) {
+        if let Some(d) = &self.direct {
+            self.s.out.set_direct(Some(d.clone()));
+        }
+    }
+
     async fn drive(mut self) {
+        if self.phase == Phase::Live {
+            self.go_direct();
+        }
         std::future::poll_fn(|cx| self.poll_drive(cx)).await;
+        // The queue lets go of the stream: it closes with this task.
+        self.s.out.set_direct(None);
         if self.phase == Phase::Live {
             self.engine.forget(&self.s);
         } else {
@@ -392,6 +517,7 @@ where
                 Inbound::Upgrade if *probed => {
                     self.phase = Phase::Live;
                     self.s.end_upgrade(true);
+                    self.go_direct();
                     let now = Instant::now();
                     self.next_ping = now + self.engine.config.ping_interval;
                     self.connect_by = now + self.engine.config.connect_timeout;
@@ -435,6 +561,12 @@ where
     /// Writes this connection's own frames, then (once it is the session's
     /// transport) the session's queue. `Ready(Ok)`: all written.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.phase == Phase::Live && !self.ctrl.is_empty() {
+            // Through the session's queue: never into the middle of a
+            // frame a broadcast wrote in part.
+            let ctrl = self.ctrl.split().freeze();
+            self.s.out.push_raw(Frame::raw_ws(ctrl));
+        }
         while !self.ctrl.is_empty() {
             match Pin::new(&mut self.io).poll_write(cx, &self.ctrl) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -448,7 +580,11 @@ where
         }
         if self.phase == Phase::Live {
             match self.s.out.poll_write(Pin::new(&mut self.io), cx) {
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(())) => self.stalled_since = None,
+                Poll::Pending => {
+                    self.stalled_since.get_or_insert_with(Instant::now);
+                    return Poll::Pending;
+                }
                 other => return other,
             }
         }
@@ -475,6 +611,15 @@ where
                     }
                 }
                 Phase::Live => {
+                    if self
+                        .stalled_since
+                        .is_some_and(|t| now >= t + c.slow_consumer_timeout)
+                    {
+                        tracing::info!(sid = %self.s.sid, "cutting a WebSocket whose client reads nothing (slow consumer)");
+                        self.s.close(CloseReason::SlowConsumer);
+                        self.done = true;
+                        return true;
+                    }
                     if let Some(by) = self.pong_by {
                         if now >= by {
                             self.s.close(CloseReason::PingTimeout);
@@ -516,12 +661,14 @@ where
         match self.phase {
             Phase::Probe { until, .. } => until,
             Phase::Live => {
-                let hb = self.pong_by.unwrap_or(self.next_ping);
-                if self.s.is_ready() {
-                    hb
-                } else {
-                    hb.min(self.connect_by)
+                let mut at = self.pong_by.unwrap_or(self.next_ping);
+                if !self.s.is_ready() {
+                    at = at.min(self.connect_by);
                 }
+                if let Some(t) = self.stalled_since {
+                    at = at.min(t + self.engine.config.slow_consumer_timeout);
+                }
+                at
             }
         }
     }

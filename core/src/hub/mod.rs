@@ -30,7 +30,7 @@ use crate::engine::{CloseReason, Engine, EngineConfig};
 use crate::error::{ActionError, ListenError, StartError};
 use crate::events::{EventFilter, Subscription};
 use crate::hooks::{ConnectHook, LoginHook};
-use crate::net::{Access, Connections, HubService, Prefixed, RemoteAddr, until_stopped};
+use crate::net::{Access, Connections, HubService, RemoteAddr, until_stopped};
 use crate::socketio::{Namespace, Sio};
 use crate::value::Value;
 use actions::{Core, NamespaceListing, Target};
@@ -608,7 +608,7 @@ impl Hub {
         let connections = self.inner.connections.clone();
         let service = self.inner.service.clone();
         self.inner.handle.spawn(async move {
-            connections.serve(Prefixed::new(preface, io), service, remote);
+            connections.serve(io, preface, service, remote);
         });
         Ok(())
     }
@@ -904,7 +904,7 @@ async fn accept_loop(
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!("cannot set TCP_NODELAY: {e}");
                     }
-                    connections.serve(stream, service.clone(), Some(addr));
+                    connections.serve(stream, Bytes::new(), service.clone(), Some(addr));
                 }
                 Err(e) => {
                     if backoff.is_zero() {
@@ -948,6 +948,7 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
             outbox_limit: config.socket_buffer,
             upgrade_timeout: Duration::from_secs(10),
             body_timeout: config.request_timeout,
+            slow_consumer_timeout: config.slow_consumer_timeout,
         },
         sio,
         config.cors_origins.clone(),

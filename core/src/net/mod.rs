@@ -241,15 +241,45 @@ type SeverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// severs its connections.
 struct Tracked<S> {
     inner: S,
-    _live: CountGuard,
-    _ip: Option<IpGuard>,
-    /// Lives as long as the connection (its WebSocket's busy mark in it).
-    _state: Arc<ConnState>,
+    /// Bytes read before the connection was handed over (a request head a
+    /// host parsed), read first.
+    prefix: Bytes,
+    guards: Guards,
     sever: SeverFuture,
     severed: bool,
     /// Runs while writes are blocked; fires after the slow-consumer timeout.
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
     stall_limit: Duration,
+}
+
+/// What keeps a connection counted while it lives: the live count, the
+/// per-address count, and (once upgraded) the busy mark.
+struct Guards {
+    _live: CountGuard,
+    _ip: Option<IpGuard>,
+    _state: Arc<ConnState>,
+}
+
+/// After a WebSocket upgrade on a plain TCP connection: the stream itself,
+/// out of hyper and out of [`Tracked`], for the engine's own WebSocket task
+/// (see `engine::TakeTcp`). Any other connection is given back.
+fn take_tcp(
+    upgraded: hyper::upgrade::Upgraded,
+) -> Result<crate::engine::RawTcp, hyper::upgrade::Upgraded> {
+    let parts = upgraded.downcast::<TokioIo<Tracked<tokio::net::TcpStream>>>()?;
+    let tracked = parts.io.into_inner();
+    let mut leftover = parts.read_buf;
+    if !tracked.prefix.is_empty() {
+        let mut all = Vec::with_capacity(leftover.len() + tracked.prefix.len());
+        all.extend_from_slice(&leftover);
+        all.extend_from_slice(&tracked.prefix);
+        leftover = Bytes::from(all);
+    }
+    Ok(crate::engine::RawTcp {
+        stream: tracked.inner,
+        leftover,
+        guard: Box::new(tracked.guards),
+    })
 }
 
 impl<S> Tracked<S> {
@@ -320,6 +350,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     ) -> Poll<io::Result<()>> {
         if self.is_severed(cx) {
             // End of stream: the reader stops.
+            return Poll::Ready(Ok(()));
+        }
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // An empty slice still holds the head's whole buffer.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
@@ -450,8 +490,13 @@ impl Connections {
 
     /// Serves HTTP/1 (with upgrades) on `io` until it closes or the hub
     /// stops. Call from inside the hub's runtime.
-    pub(crate) fn serve<I>(&self, io: I, service: HubService, remote: Option<SocketAddr>)
-    where
+    pub(crate) fn serve<I>(
+        &self,
+        io: I,
+        prefix: Bytes,
+        service: HubService,
+        remote: Option<SocketAddr>,
+    ) where
         I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let Ok(ip_guard) = self.admit_ip(remote) else {
@@ -465,9 +510,12 @@ impl Connections {
         let mut sever = self.sever.clone();
         let io = Tracked {
             inner: io,
-            _live: CountGuard::new(&self.live),
-            _ip: ip_guard,
-            _state: state.clone(),
+            prefix,
+            guards: Guards {
+                _live: CountGuard::new(&self.live),
+                _ip: ip_guard,
+                _state: state.clone(),
+            },
             sever: Box::pin(async move { until_stopped(&mut sever).await }),
             severed: false,
             stall: None,
@@ -481,6 +529,8 @@ impl Connections {
                 if let Some(addr) = remote {
                     req.extensions_mut().insert(RemoteAddr(addr));
                 }
+                req.extensions_mut()
+                    .insert(crate::engine::TakeTcp(take_tcp));
                 let upgrade = is_upgrade(&req);
                 let in_flight = CountGuard::new(&busy);
                 let state = state.clone();
@@ -524,72 +574,6 @@ pub(crate) async fn until_stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// A stream that first yields bytes read before it was handed over (the
-/// request head a host already parsed, and what came after it), then reads
-/// from the stream itself.
-#[derive(Debug)]
-pub(crate) struct Prefixed<S> {
-    prefix: Bytes,
-    inner: S,
-}
-
-impl<S> Prefixed<S> {
-    pub(crate) fn new(prefix: Bytes, inner: S) -> Prefixed<S> {
-        Prefixed { prefix, inner }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            if self.prefix.is_empty() {
-                // An empty slice still holds the head's whole buffer for as
-                // long as the connection lives: let it go.
-                self.prefix = Bytes::new();
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 /// Encodes an HTTP/1.1 request head (request line, headers, blank line),
 /// for handing a connection whose head a host already parsed to
 /// [`Hub::serve_connection`](crate::Hub::serve_connection).
@@ -631,7 +615,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
 
     #[test]
     fn request_head_is_encoded_and_checked() {
@@ -666,32 +649,5 @@ mod tests {
         );
         // An untrusted peer's header is ignored: it could be anyone's.
         assert_eq!(client_addr(Some(proxy), &h, &[]), Some(proxy));
-    }
-
-    #[tokio::test]
-    async fn prefixed_reads_the_prefix_first() {
-        let inner: &[u8] = b" world";
-        let mut p = Prefixed::new(Bytes::from_static(b"hello"), inner);
-        let mut s = String::new();
-        p.read_to_string(&mut s).await.unwrap();
-        assert_eq!(s, "hello world");
-    }
-
-    #[tokio::test]
-    async fn prefixed_lets_go_of_the_prefix_once_read() {
-        let head = Bytes::from(b"GET / HTTP/1.1\r\n\r\n".to_vec());
-        let mut p = Prefixed::new(head.clone(), &b""[..]);
-        assert!(!head.is_unique());
-        let mut buf = [0u8; 8];
-        let n = p.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"GET / HT");
-        assert!(!head.is_unique(), "half read: still needed");
-        let mut rest = Vec::new();
-        p.read_to_end(&mut rest).await.unwrap();
-        assert_eq!(rest, b"TP/1.1\r\n\r\n");
-        assert!(
-            head.is_unique(),
-            "read through: the connection no longer holds it"
-        );
     }
 }

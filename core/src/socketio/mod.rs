@@ -563,8 +563,10 @@ impl Socket {
         if !self.is_connected() {
             return;
         }
-        self.send(&[packet::disconnect(&self.ns.prefix)]);
+        // Left first, then told: the packet may reach the client at once,
+        // and its closing the connection must not decide the reason.
         self.leave_ns(reason);
+        self.send(&[packet::disconnect(&self.ns.prefix)]);
     }
 
     /// Leaves the namespace (once): out of its rooms and the namespace
