@@ -149,8 +149,9 @@ impl AsyncWrite for TcpIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // The stream closes when the last handle on it is dropped.
-        Poll::Ready(Ok(()))
+        // Our side is done (FIN); the stream itself closes when the last
+        // handle on it is dropped.
+        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -177,12 +178,16 @@ enum Phase {
     Live,
 }
 
-/// A connection that is ending: its last frames, then a close frame.
+/// A connection that is ending: its last frames, a close frame, our side
+/// shut, then what the client still sends is read and dropped until it
+/// closes too (closing with unread bytes would reset the connection, and
+/// the client could lose the close frame with its code).
 #[derive(Debug, Clone, Copy)]
 struct Closing {
     code: u16,
     until: Instant,
     sent: bool,
+    shut: bool,
 }
 
 struct Conn<H: Handler, S> {
@@ -332,13 +337,21 @@ where
             match self.poll_write(cx) {
                 Poll::Ready(Ok(())) => {
                     if let Some(c) = self.closing.as_mut() {
-                        if c.sent {
-                            let _ = Pin::new(&mut self.io).poll_shutdown(cx);
-                            return Poll::Ready(());
+                        if !c.sent {
+                            c.sent = true;
+                            self.ctrl.extend_from_slice(&ws::close(c.code));
+                            again = true;
+                        } else {
+                            if !c.shut {
+                                // A shutdown that is not done yet finishes
+                                // with the connection anyway.
+                                c.shut = true;
+                                let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+                            }
+                            if self.poll_drain(cx).is_ready() {
+                                return Poll::Ready(());
+                            }
                         }
-                        c.sent = true;
-                        self.ctrl.extend_from_slice(&ws::close(c.code));
-                        again = true;
                     } else if self.abandon {
                         return Poll::Ready(());
                     }
@@ -388,6 +401,23 @@ where
                     Poll::Ready(())
                 }
             }
+        })
+    }
+
+    /// After our close: reads and drops what the client still sends, until
+    /// it closes (or the close's time is up: see the timers).
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        SCRATCH.with_borrow_mut(|buf| {
+            for _ in 0..ROUNDS {
+                let mut rb = ReadBuf::new(&mut buf[..]);
+                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) if !rb.filled().is_empty() => {}
+                    Poll::Ready(_) => return Poll::Ready(()),
+                }
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
         })
     }
 
@@ -554,6 +584,7 @@ where
                 code,
                 until: Instant::now() + CLOSE_FLUSH,
                 sent: false,
+                shut: false,
             });
         }
     }
