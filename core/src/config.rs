@@ -153,7 +153,7 @@ pub struct HubConfig {
     pub max_payload: u64,
     /// How many packets may wait to be written to one socket. Past it,
     /// packets for that socket are dropped (see the README's operations
-    /// section). Default 4,096 (socketioxide's own default, 128, drops
+    /// section). Default 4,096 (128, socketioxide's default, dropped
     /// replies under an ordinary burst).
     pub socket_buffer: usize,
     /// A connection whose writes have been blocked this long (its client

@@ -1,10 +1,12 @@
 //! # chathub
 //!
 //! An embeddable Socket.IO chat hub: the chat of a classic Socket.IO
-//! chapter (login, messages, rooms, disconnect notices, namespaces) served
-//! by [socketioxide] on its own tokio runtime, ready to run inside a Rust
-//! program, a C program (the `ffi` crate) or a Node.js server (the
-//! `node-binding` addon).
+//! chapter (login, messages, rooms, disconnect notices, namespaces) on an
+//! Engine.IO v4 / Socket.IO v5 server of its own, on its own tokio runtime,
+//! ready to run inside a Rust program, a C program (the `ffi` crate) or a
+//! Node.js server (the `node-binding` addon). Besides the chat, a host can
+//! run namespaces of its own ([`HubConfig::host_namespaces`]): plain
+//! Socket.IO, every event to the host.
 //!
 //! The chat protocol is in `PROTOCOL.md`; every rule of it lives in this
 //! crate ([`chat`] for the rules, the hub for the sockets).
@@ -42,7 +44,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [socketioxide]: https://docs.rs/socketioxide
 
 mod assets;
 pub mod chat;

@@ -253,11 +253,11 @@ test('SIGTERM stops the C host with a client connected', { skip }, async () => {
   }
 });
 
-// A long-polling client still connected when the hub stops: its engine.io
-// session must be closed too (engineioxide's session map and the session's
-// close callback hold each other, so a session left open would leak), which
-// the core's shutdown does, for clients that close it themselves and for
-// those that do not.
+// A long-polling client still connected when the hub stops: its Engine.IO
+// session must be closed too (the session table and the session's sockets
+// hold each other until it closes, so a session left open would leak),
+// which the core's shutdown does, for clients that close it themselves and
+// for those that do not.
 test('stop with a long-polling client connected leaks nothing', { skip }, async () => {
   const host = await startHost();
   const c = await connected(host.url, '/chat', { transports: ['polling'] });

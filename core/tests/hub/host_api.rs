@@ -493,10 +493,11 @@ async fn the_login_hook_decides_names_and_is_bounded() {
 #[tokio::test]
 async fn a_hub_disconnect_is_named_so_though_the_client_closes_at_once() {
     // socket.io-client closes its transport as soon as the DISCONNECT of its
-    // last namespace arrives, and that close may reach the hub before
-    // socketioxide has finished closing the socket (it sends the packet,
-    // then closes). The leave must still say the hub ended it. A race:
-    // many rounds, each client dropping its connection at the packet.
+    // last namespace arrives, and that close may reach the hub (on another
+    // thread) before the hub is done with the socket; the packet may even
+    // be written inline, at once. The leave must still say the hub ended
+    // it. A race: many rounds, each client dropping its connection at the
+    // packet.
     let t = TestHub::start();
     let mut events = t.events();
     for round in 0..40 {
