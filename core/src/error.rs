@@ -24,8 +24,13 @@ pub enum StartError {
     Runtime(std::io::Error),
     /// The Redis of [`HubConfig::redis_url`](crate::HubConfig::redis_url)
     /// could not be reached (or refused us). Start Redis, or check the URL.
-    #[error("{0}")]
-    Redis(String),
+    #[error("cannot reach Redis at {url}: {source}")]
+    Redis {
+        /// The URL, without its password.
+        url: String,
+        /// What went wrong: the Redis client's error, or a timeout.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A file the config names could not be read.
     #[error("cannot read {path}: {source}")]
     File {

@@ -165,7 +165,7 @@ impl From<StartError> for Failure {
             StartError::InvalidConfig(_) => chathub_result::InvalidConfig,
             StartError::Bind { .. } => chathub_result::BindFailed,
             StartError::Runtime(_) | StartError::File { .. } => chathub_result::Io,
-            StartError::Redis(_) => chathub_result::RedisUnavailable,
+            StartError::Redis { .. } => chathub_result::RedisUnavailable,
             _ => chathub_result::Failed,
         };
         Failure::new(code, e.to_string())

@@ -187,8 +187,11 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-fn redis_error(url: &str, e: impl std::fmt::Display) -> StartError {
-    StartError::Redis(format!("cannot reach Redis at {}: {e}", redact(url)))
+fn redis_error(url: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StartError {
+    StartError::Redis {
+        url: redact(url),
+        source: e.into(),
+    }
 }
 
 /// The URL without its password, for messages.
@@ -222,7 +225,7 @@ impl Cluster {
         };
         let (publisher, pubsub) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| redis_error(url, "timed out"))?
+            .map_err(|e| redis_error(url, e))?
             .map_err(|e| redis_error(url, e))?;
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let cluster = Arc::new(Cluster {

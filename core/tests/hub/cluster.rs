@@ -234,7 +234,7 @@ fn start_fails_clearly_when_redis_is_unreachable() {
         ..config()
     })
     .unwrap_err();
-    assert!(matches!(err, StartError::Redis(_)), "{err}");
+    assert!(matches!(err, StartError::Redis { .. }), "{err}");
     assert!(err.to_string().contains("cannot reach Redis"), "{err}");
     let err = Hub::start(HubConfig {
         redis_url: Some("http://nope".into()),
