@@ -457,7 +457,9 @@ def cell(stats, key, unit):
 
 
 def targets(summary):
-    """[(target, server, value text, met?)] for each chathub server."""
+    """[(target, server, value text, met?)] for each chathub server: the
+    targets of the engine issue (#13), per face (the Node-attached hub has
+    its own, a little looser)."""
     rows = []
     hubs = [s for s in ("rust", "node", "c") if any(s in summary[sc] for sc in summary)]
 
@@ -467,24 +469,28 @@ def targets(summary):
         except KeyError:
             return None
     for sv in hubs:
-        r = ratio(summary, "fanout", sv, "deliveries_per_sec")
-        if r is not None:
-            rows.append(("fan-out ≥ 19× the reference", sv, f"{r:.1f}×", r >= 19))
-        raw, hub = med("fanout", "raw", "deliveries_per_sec"), med("fanout", sv, "deliveries_per_sec")
-        if raw and hub:
-            rows.append(("fan-out ≥ 85 % of the raw floor", sv, f"{hub / raw:.0%}", hub / raw >= 0.85))
-        p99 = med("fanout", sv, "p99_ms")
-        if p99 is not None:
-            rows.append(("p99 at saturation ≤ 15 ms", sv, f"{p99:.1f} ms", p99 <= 15))
+        node = sv == "node"
         kib = med("idle", sv, "kib_per_conn")
         if kib is not None:
-            rows.append(("idle memory ≤ 16 KiB per connection", sv, f"{kib:.1f} KiB", kib <= 16))
+            goal = 10 if node else 8
+            rows.append((f"idle memory ≤ {goal} KiB per connection", sv, f"{kib:.1f} KiB", kib <= goal))
+        raw, hub = med("fanout", "raw", "deliveries_per_sec"), med("fanout", sv, "deliveries_per_sec")
+        if raw and hub:
+            goal = 0.95 if node else 1.0
+            rows.append((f"fan-out ≥ {goal:.0%} of the raw floor", sv, f"{hub / raw:.0%}", hub / raw >= goal))
         r = ratio(summary, "connect", sv, "connects_per_sec")
         if r is not None:
-            rows.append(("connects/s ≥ 6× the reference", sv, f"{r:.1f}×", r >= 6))
+            goal = 4 if node else 7
+            rows.append((f"connects/s ≥ {goal}× the reference", sv, f"{r:.1f}×", r >= goal))
         r = ratio(summary, "rate", sv, "server_cpu")
         if r is not None:
-            rows.append(("CPU at 50 msg/s ≤ 60 % of the reference's", sv, f"{r:.0%}", r <= 0.60))
+            goal = 0.65 if node else 0.60
+            rows.append((f"CPU at 50 lines/s ≤ {goal:.2f}× the reference's", sv, f"{r:.2f}×", r <= goal))
+        raw_p99, p99 = med("fanout", "raw", "p99_ms"), med("fanout", sv, "p99_ms")
+        if raw_p99 and p99 is not None:
+            goal = 1.1 if node else 1.0
+            rows.append((f"p99 at saturation ≤ {goal:g}× the raw floor's", sv,
+                         f"{p99:.1f} ms (floor {raw_p99:.1f})", p99 <= raw_p99 * goal))
     return rows
 
 
@@ -560,12 +566,12 @@ def write_svg(report, path):
     the reference's cost over the server's)."""
     s = report["summary"]
     # (scenario, metric, title, inverse?, the issue's target as a ratio)
-    items = [("fanout", "deliveries_per_sec", "Fan-out: deliveries/s", False, 19.0),
+    items = [("fanout", "deliveries_per_sec", "Fan-out: deliveries/s", False, None),
              ("fanout", "p99_ms", "Fan-out: p99 latency (inverse)", True, None),
              ("rate", "server_cpu", "50 msg/s: server CPU (inverse)", True, 1 / 0.60),
              ("rate", "p99_ms", "50 msg/s: p99 latency (inverse)", True, None),
              ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
-             ("connect", "connects_per_sec", "Connects/s", False, 6.0)]
+             ("connect", "connects_per_sec", "Connects/s", False, 7.0)]
     colors = {"ref": "#9e9e9e", "rust": "#d9480f", "node": "#2f9e44", "c": "#1971c2", "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]
     groups = []
