@@ -66,6 +66,50 @@ test('two browser tabs chat through the C example', { skip }, async (t) => {
   await server.waitForLine(/ bob disconnected \(/);
 });
 
+// A C host does not ignore SIGPIPE (Rust and Node programs do): a write to
+// a client that reset its connection must not kill it.
+test('clients that reset their connection while lines reach them do not kill the C example', { skip }, async () => {
+  const WebSocket = require('ws');
+  const server = await startServer(BIN, [], { FLOOD_LIMITS: 'off' });
+  try {
+    const ws = `${server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;
+    const open = () => new Promise((resolve, reject) => {
+      const s = new WebSocket(ws);
+      s.on('error', reject);
+      s.on('message', (m) => {
+        const t = m.toString();
+        if (t.startsWith('0')) s.send('40/chat,');
+        if (t === '42/chat,["login"]') resolve(s);
+      });
+    });
+    const talker = client(server.url, '/chat', { transports: ['websocket'] });
+    await talker.login('talker');
+    const died = server.exited.then((e) => {
+      throw new Error(`the C example exited during the test: ${JSON.stringify(e)}`);
+    });
+    died.catch(() => {});
+    for (let round = 0; round < 5; round++) {
+      const victims = await Promise.all(Array.from({ length: 20 }, open));
+      // Lines for every one of them, then their connections reset under
+      // the hub's writes.
+      for (let i = 0; i < 50; i++) talker.socket.emit('clientMessage', `line ${round}.${i}`);
+      for (const v of victims) v._socket.resetAndDestroy();
+      for (let i = 0; i < 50; i++) talker.socket.emit('clientMessage', `after ${round}.${i}`);
+      talker.socket.emit('clientMessage', `round ${round} done`);
+      for (;;) {
+        const line = await Promise.race([talker.line(), died]);
+        if (line === `You said: round ${round} done`) break;
+        if (!/^(You said: (line|after) |User \S+ disconnected$)/.test(line)) throw new Error(`unexpected line ${line}`);
+      }
+    }
+    talker.close();
+    assert.equal(server.child.exitCode, null, 'still running');
+    assert.equal(server.child.signalCode, null, 'no signal killed it');
+  } finally {
+    await server.stop();
+  }
+});
+
 for (const signal of ['SIGINT', 'SIGTERM']) {
   test(`${signal} stops the C example cleanly with a client connected`, { skip }, async () => {
     const server = await startServer(BIN, []);

@@ -127,6 +127,26 @@ pub(crate) struct RawTcp {
     pub(crate) guard: Box<dyn Send>,
 }
 
+/// Writes `bufs` to a TCP stream now, without blocking, and never with a
+/// SIGPIPE: a C host does not ignore that signal (Rust and Node programs
+/// do), and a vectored write to a peer that reset would kill it.
+pub(crate) fn send_now(
+    stream: &tokio::net::TcpStream,
+    bufs: &[std::io::IoSlice<'_>],
+) -> std::io::Result<usize> {
+    stream.try_io(tokio::io::Interest::WRITABLE, || {
+        socket2::SockRef::from(stream).send_vectored_with_flags(bufs, NO_SIGPIPE)
+    })
+}
+
+/// The send flag that keeps a write to a reset peer from raising SIGPIPE
+/// (Apple systems have none: there the socket option is set instead, see
+/// `websocket::TcpIo::new`).
+#[cfg(not(target_vendor = "apple"))]
+const NO_SIGPIPE: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const NO_SIGPIPE: libc::c_int = 0;
+
 /// How the HTTP layer gives up a plain TCP connection after an upgrade
 /// (in the request's extensions); any other connection comes back as is.
 #[derive(Clone, Copy)]

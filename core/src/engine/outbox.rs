@@ -217,7 +217,7 @@ fn write_now(st: &mut State, frames: &[Frame]) -> Option<usize> {
         iov[i] = io::IoSlice::new(f.ws());
     }
     let total: usize = frames.iter().map(|f| f.ws().len()).sum();
-    match stream.try_write_vectored(&iov[..frames.len()]) {
+    match super::send_now(stream, &iov[..frames.len()]) {
         Ok(n) if n == total => Some(0),
         Ok(n) => Some(n),
         Err(e) => {

@@ -86,6 +86,10 @@ struct TcpIo(Arc<tokio::net::TcpStream>);
 
 impl TcpIo {
     fn new(stream: tokio::net::TcpStream) -> (TcpIo, Arc<tokio::net::TcpStream>) {
+        #[cfg(target_vendor = "apple")]
+        if let Err(e) = socket2::SockRef::from(&stream).set_nosigpipe(true) {
+            tracing::debug!("cannot set SO_NOSIGPIPE: {e}");
+        }
         let shared = Arc::new(stream);
         (TcpIo(shared.clone()), shared)
     }
@@ -117,13 +121,7 @@ impl AsyncWrite for TcpIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            std::task::ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other),
-            }
-        }
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -133,7 +131,7 @@ impl AsyncWrite for TcpIo {
     ) -> Poll<io::Result<usize>> {
         loop {
             std::task::ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
+            match super::send_now(&self.0, bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return Poll::Ready(other),
             }

@@ -397,23 +397,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        if self.is_severed(cx) {
-            return Poll::Ready(Err(severed_error()));
-        }
-        let attempt = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if self.stalled(cx, &attempt) {
-            return Poll::Ready(Err(stalled_error()));
-        }
-        attempt
-    }
-
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        // Not vectored, on purpose: a TCP stream's single writes are sends
+        // with MSG_NOSIGNAL, its vectored ones `writev`, which raises
+        // SIGPIPE on a peer that reset (and a C host does not ignore it).
+        false
     }
 }
 
