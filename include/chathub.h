@@ -598,6 +598,30 @@ chathub_result chathub_config_set_ip_limits(chathub_config *config,
                                             uint64_t byte_burst);
 
 /**
+ * Sets connection state recovery (socket.io-client 4.6+; see the README's
+ * "Reconnecting without losing lines"): `chat` and `host` turn it on for
+ * the chat's and the host's namespaces (both off by default); a client
+ * whose transport dropped and that comes back within
+ * `max_disconnection_ms` (default 120,000) keeps its id, name and rooms
+ * and gets what it missed. At most `max_packets` broadcasts (default
+ * 10,000) and `max_bytes` of them (default 16 MiB) are kept per
+ * namespace, and `max_sessions` dropped sockets (default 100,000). With
+ * it on, every event sent without an ack carries an offset as its last
+ * argument. A bound of 0 with recovery on is refused by
+ * `chathub_hub_start` (`CHATHUB_RESULT_INVALID_CONFIG`).
+ *
+ * # Safety
+ * `config` is NULL or a live config.
+ */
+chathub_result chathub_config_set_recovery(chathub_config *config,
+                                           bool chat,
+                                           bool host,
+                                           uint64_t max_disconnection_ms,
+                                           size_t max_packets,
+                                           size_t max_bytes,
+                                           size_t max_sessions);
+
+/**
  * Sets the time a client has to send a request's head, and a long-polling
  * body whole, in milliseconds (default 30,000); past it the connection is
  * cut.
@@ -866,6 +890,17 @@ const char *chathub_event_transport(const chathub_event *event,
  * `event` is NULL or the event of the call running now.
  */
 bool chathub_event_by_host(const chathub_event *event);
+
+/**
+ * Connect: whether the socket came back with connection state recovery
+ * (`chathub_config_set_recovery`): the same id, its name, room and rooms
+ * as before, and what it missed already sent. False for NULL and other
+ * kinds.
+ *
+ * # Safety
+ * `event` is NULL or the event of the call running now.
+ */
+bool chathub_event_recovered(const chathub_event *event);
 
 /**
  * How many binary attachments the event's JSON refers to (0 for NULL).
@@ -1158,7 +1193,8 @@ chathub_result chathub_hub_rooms(const chathub_hub *hub,
  * The hub's counters as JSON written to `*out_json`: `{"sockets":3,
  * "packets_dropped":0,"events_dropped":0,"flood_disconnects":0,
  * "slow_consumer_disconnects":0,"connections_refused":0,
- * "cluster_messages_lost":0,"tasks":5}`.
+ * "cluster_messages_lost":0,"tasks":5,"recovered":0,"recovery_misses":0,
+ * "recovery_packets":0,"recovery_bytes":0,"recovery_sessions":0}`.
  *
  * Ownership: the caller owns the string and frees it with
  * `chathub_string_free`.

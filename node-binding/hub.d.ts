@@ -70,6 +70,24 @@ export interface HubOptions {
   hookTimeout?: number;
   /** Upper bound of `close()`. Default 5000. */
   shutdownTimeout?: number;
+  /**
+   * Connection state recovery on the chat's namespaces (socket.io-client
+   * 4.6+): a client whose transport dropped and that comes back within
+   * `maxDisconnectionDuration` keeps its id, name and room and gets every
+   * line it missed. Every event sent without an ack then carries an offset
+   * as its last argument. Default false (as in socket.io).
+   */
+  recovery?: boolean;
+  /** Recovery on the host's namespaces (rooms restored). Default false. */
+  hostRecovery?: boolean;
+  /** How long a dropped client may take to come back, in ms. Default 120000. */
+  maxDisconnectionDuration?: number;
+  /** Most broadcasts kept per namespace for recovery. Default 10000. */
+  recoveryMaxPackets?: number;
+  /** Most bytes of broadcasts kept per namespace for recovery. Default 16 MiB. */
+  recoveryMaxBytes?: number;
+  /** Most dropped sockets kept per namespace for recovery. Default 100000. */
+  recoveryMaxSessions?: number;
   /** The Socket.IO path; only `'/socket.io'` is supported. */
   path?: '/socket.io';
 }
@@ -86,6 +104,8 @@ export interface ConnectEvent {
   /** `ip:port` of the peer, when known. */
   address: string | null;
   transport: 'polling' | 'websocket';
+  /** It came back with connection state recovery (same id; name, room and missed lines kept). */
+  recovered: boolean;
 }
 
 /** A socket logged in (or renamed). */
@@ -175,6 +195,14 @@ export interface HubStats {
   connections_refused: number;
   cluster_messages_lost: number;
   tasks: number;
+  /** Sockets that came back with connection state recovery. */
+  recovered: number;
+  /** Clients that asked to recover and started fresh. */
+  recovery_misses: number;
+  /** Broadcasts, their bytes, and dropped sockets kept for recovery now. */
+  recovery_packets: number;
+  recovery_bytes: number;
+  recovery_sessions: number;
 }
 
 /** Hub events by name. */

@@ -154,6 +154,12 @@ const OPTION_TYPES = {
   eventQueueCapacity: 'count',
   hookTimeout: 'ms',
   shutdownTimeout: 'ms',
+  recovery: 'boolean',
+  hostRecovery: 'boolean',
+  maxDisconnectionDuration: 'ms',
+  recoveryMaxPackets: 'count',
+  recoveryMaxBytes: 'count',
+  recoveryMaxSessions: 'count',
   path: 'string',
 };
 
@@ -377,7 +383,8 @@ class Hub {
   /**
    * The hub's counters: `{ sockets, packets_dropped, events_dropped,
    * flood_disconnects, slow_consumer_disconnects, connections_refused,
-   * cluster_messages_lost, tasks }`.
+   * cluster_messages_lost, tasks, recovered, recovery_misses,
+   * recovery_packets, recovery_bytes, recovery_sessions }`.
    */
   get stats() {
     return JSON.parse(this.#native.statsJson);

@@ -161,4 +161,10 @@ export interface NativeOptions {
   eventQueueCapacity?: number
   hookTimeout?: number
   shutdownTimeout?: number
+  recovery?: boolean
+  hostRecovery?: boolean
+  maxDisconnectionDuration?: number
+  recoveryMaxPackets?: number
+  recoveryMaxBytes?: number
+  recoveryMaxSessions?: number
 }

@@ -7,6 +7,7 @@
 //! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators: no flood or per-address limits)
 //! REQUEST_TIMEOUT_MS=5000 cargo run -p chathub --example chat-server   (time for a request's head and body; default 30 s)
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
+//! RECOVERY=on cargo run -p chathub --example chat-server   (connection state recovery: a dropped client comes back with its name, room and missed lines)
 //! ```
 //!
 //! Serves the chat page at `http://HOST:PORT/` and logs every event, as the
@@ -48,6 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.ip_limits = chathub::IpLimits::off();
         config.max_connections_per_ip = 0;
     }
+    // RECOVERY=on: a client whose connection dropped comes back within two
+    // minutes with its name and room, and gets every line it missed.
+    if std::env::var("RECOVERY").as_deref() == Ok("on") {
+        config.recovery = chathub::RecoveryConfig::on();
+    }
     if let Ok(ms) = std::env::var("REQUEST_TIMEOUT_MS") {
         let ms: u64 = ms
             .parse()
@@ -75,6 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // to the terminal.
     while let Some(event) = events.blocking_recv() {
         match event {
+            HubEvent::Connect(e) if e.recovered => println!("[{}] {} is back", e.ns, e.sid),
             HubEvent::Connect(e) => println!("[{}] {} connected", e.ns, e.sid),
             HubEvent::Login(e) => println!("[{}] {} logged in as {}", e.ns, e.sid, clean(&e.name)),
             HubEvent::Join(e) => println!(

@@ -116,6 +116,69 @@ impl IpLimits {
     }
 }
 
+/// Connection state recovery, as socket.io-client 4.6+ speaks it: a client
+/// whose transport dropped (a network change, a phone asleep; not a clean
+/// disconnect) and that comes back within [`max_disconnection`](Self::max_disconnection)
+/// keeps its socket id, its rooms (in the chat: its name and room; no
+/// `login` prompt, and `User NAME is back` to the others) and gets every
+/// broadcast it missed, in order, before any new packet.
+///
+/// Off by default, as in socket.io: with it on, every event the hub sends
+/// without an ack id carries one more argument, the offset, last (the
+/// client keeps it to ask for what it missed). socket.io-client's
+/// listeners do not see a difference for the chat's events (they read
+/// their first arguments); a client with fixed-arity handlers
+/// (python-socketio) or one that reads the raw packets does.
+///
+/// Memory: per namespace, the log of its broadcasts (at most
+/// `max_packets` entries and `max_bytes` of frames, entries older than the
+/// window plus one ping interval and timeout dropped) and the sessions of
+/// dropped sockets (at most `max_sessions`, each the socket's id, rooms and
+/// chat name, about 200 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// Recovery on the chat's namespaces. Default `false`.
+    pub chat: bool,
+    /// Recovery on the host's namespaces (rooms are restored; the host
+    /// sees `recovered` in its connect event). Default `false`.
+    pub host: bool,
+    /// How long a dropped socket may take to come back. Default 2 minutes
+    /// (socket.io's default).
+    pub max_disconnection: Duration,
+    /// Most broadcasts kept per namespace. Default 10,000.
+    pub max_packets: usize,
+    /// Most bytes of broadcasts kept per namespace. Default 16 MiB.
+    pub max_bytes: usize,
+    /// Most dropped sockets kept per namespace (the oldest go first).
+    /// Default 100,000.
+    pub max_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            chat: false,
+            host: false,
+            max_disconnection: Duration::from_secs(120),
+            max_packets: 10_000,
+            max_bytes: 16 << 20,
+            max_sessions: 100_000,
+        }
+    }
+}
+
+impl RecoveryConfig {
+    /// Recovery on for the chat's and the host's namespaces, with the
+    /// default bounds.
+    pub fn on() -> RecoveryConfig {
+        RecoveryConfig {
+            chat: true,
+            host: true,
+            ..Default::default()
+        }
+    }
+}
+
 /// Everything a hub can be told before it starts. Build one with
 /// `HubConfig::default()` and change the fields you need:
 ///
@@ -212,6 +275,8 @@ pub struct HubConfig {
     pub hook_timeout: Duration,
     /// How long [`Hub::shutdown`](crate::Hub::shutdown) may take. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// Connection state recovery (see [`RecoveryConfig`]). Default off.
+    pub recovery: RecoveryConfig,
 }
 
 impl Default for HubConfig {
@@ -242,6 +307,7 @@ impl Default for HubConfig {
             event_queue_capacity: 10_000,
             hook_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
+            recovery: RecoveryConfig::default(),
         }
     }
 }
@@ -325,6 +391,18 @@ impl HubConfig {
         }
         if self.worker_threads == Some(0) {
             return bad("worker_threads must be more than zero".into());
+        }
+        let r = &self.recovery;
+        if (r.chat || r.host)
+            && (r.max_disconnection.is_zero()
+                || r.max_packets == 0
+                || r.max_bytes == 0
+                || r.max_sessions == 0)
+        {
+            return bad(
+                "recovery's max_disconnection, max_packets, max_bytes and max_sessions must be more than zero"
+                    .into(),
+            );
         }
         if self.event_queue_capacity == 0 {
             return bad("event_queue_capacity must be more than zero".into());

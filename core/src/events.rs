@@ -149,6 +149,10 @@ pub struct ConnectEvent {
     pub remote_addr: Option<SocketAddr>,
     /// The transport at connect time.
     pub transport: Transport,
+    /// The socket came back with connection state recovery (see
+    /// [`RecoveryConfig`](crate::RecoveryConfig)): same id, its rooms (in
+    /// the chat, its name and room) as before, what it missed replayed.
+    pub recovered: bool,
 }
 
 /// A socket logged in (or changed its name).

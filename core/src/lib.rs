@@ -64,7 +64,7 @@ mod socketio;
 mod value;
 
 pub use chat::ChatLimits;
-pub use config::{FloodLimits, HubConfig, IpLimits};
+pub use config::{FloodLimits, HubConfig, IpLimits, RecoveryConfig};
 pub use error::{ActionError, ListenError, StartError};
 pub use events::{Ack, AckError, EventFilter, EventKinds, HubEvent, Subscription};
 pub use hooks::{ConnectHook, ConnectRequest, HookResult, LoginHook, LoginRequest};

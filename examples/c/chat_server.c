@@ -8,6 +8,8 @@
  *                                                             or per-address limits)
  *   REQUEST_TIMEOUT_MS=5000 examples/c/chat_server   (time for a request's head and body)
  *   QUIET=1 examples/c/chat_server        (logs only `my event`, not every connection)
+ *   RECOVERY=on examples/c/chat_server    (a dropped client comes back with its name,
+ *                                         room and every line it missed)
  *
  * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
  * the chapter's server logs it (`console.log(content)` for `my event`), and
@@ -141,7 +143,7 @@ static void on_event(void *userdata, const chathub_event *event) {
   const char *room = chathub_event_room(event, NULL);
   switch (chathub_event_kind(event)) {
     case CHATHUB_KIND_CONNECT:
-      printf("[%s] %s connected\n", ns, sid);
+      printf("[%s] %s %s\n", ns, sid, chathub_event_recovered(event) ? "is back" : "connected");
       break;
     case CHATHUB_KIND_LOGIN:
       printf("[%s] %s logged in as ", ns, sid);
@@ -219,6 +221,15 @@ int main(void) {
       (failed(chathub_config_set_flood_limits(config, 0, 0, 0, 0, 0, SIZE_MAX), "FLOOD_LIMITS") ||
        failed(chathub_config_set_ip_limits(config, 0, 0, 0, 0), "FLOOD_LIMITS") ||
        failed(chathub_config_set_max_connections_per_ip(config, 0), "FLOOD_LIMITS"))) {
+    chathub_config_free(config);
+    return 1;
+  }
+  /* RECOVERY=on: a client whose connection dropped comes back within two
+   * minutes with its name and room, and gets every line it missed. */
+  const char *recovery = getenv("RECOVERY");
+  if (recovery && strcmp(recovery, "on") == 0 &&
+      failed(chathub_config_set_recovery(config, true, true, 120000, 10000, 16u << 20, 100000),
+             "RECOVERY")) {
     chathub_config_free(config);
     return 1;
   }

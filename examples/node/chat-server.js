@@ -8,6 +8,8 @@
 //                                                         or per-address limits)
 //   REQUEST_TIMEOUT_MS=5000 node examples/node/chat-server.js   (time for a request's
 //                                                         head and body; default 30 s)
+//   RECOVERY=on node examples/node/chat-server.js   (a dropped client comes back with its
+//                                                    name, room and every line it missed)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README).
@@ -56,6 +58,9 @@ const floodOff = process.env.FLOOD_LIMITS === 'off'
 const hub = new Hub({
   redisUrl: process.env.REDIS_URL || undefined,
   requestTimeout: REQUEST_TIMEOUT,
+  // RECOVERY=on: a client whose connection dropped comes back within two
+  // minutes with its name and room, and gets every line it missed.
+  recovery: process.env.RECOVERY === 'on',
   ...floodOff,
 });
 hub.attach(server);
@@ -69,7 +74,7 @@ const clean = (s) => String(s).replace(/[\u0000-\u001f\u007f-\u009f]/g,
 // Log what happens, as the chapter's server logs `my event` (QUIET=1: only
 // that, so that printing does not weigh on benchmarks).
 if (!process.env.QUIET) {
-  hub.on('connection', (e) => console.log(`[${e.ns}] ${e.sid} connected`));
+  hub.on('connection', (e) => console.log(`[${e.ns}] ${e.sid} ${e.recovered ? 'is back' : 'connected'}`));
   hub.on('login', (e) => console.log(`[${e.ns}] ${e.sid} logged in as ${clean(e.name)}`));
   hub.on('join', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)} joined ${clean(e.to ?? 'the lobby')}`));
   hub.on('message', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)}: ${clean(e.text)}`));

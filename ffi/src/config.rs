@@ -600,6 +600,46 @@ pub unsafe extern "C" fn chathub_config_set_ip_limits(
     }
 }
 
+/// Sets connection state recovery (socket.io-client 4.6+; see the README's
+/// "Reconnecting without losing lines"): `chat` and `host` turn it on for
+/// the chat's and the host's namespaces (both off by default); a client
+/// whose transport dropped and that comes back within
+/// `max_disconnection_ms` (default 120,000) keeps its id, name and rooms
+/// and gets what it missed. At most `max_packets` broadcasts (default
+/// 10,000) and `max_bytes` of them (default 16 MiB) are kept per
+/// namespace, and `max_sessions` dropped sockets (default 100,000). With
+/// it on, every event sent without an ack carries an offset as its last
+/// argument. A bound of 0 with recovery on is refused by
+/// `chathub_hub_start` (`CHATHUB_RESULT_INVALID_CONFIG`).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_recovery(
+    config: *mut chathub_config,
+    chat: bool,
+    host: bool,
+    max_disconnection_ms: u64,
+    max_packets: usize,
+    max_bytes: usize,
+    max_sessions: usize,
+) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        with_config(config, |c| {
+            c.recovery = chathub::RecoveryConfig {
+                chat,
+                host,
+                max_disconnection: std::time::Duration::from_millis(max_disconnection_ms),
+                max_packets,
+                max_bytes,
+                max_sessions,
+            };
+            Ok(())
+        })
+    }
+}
+
 /// Sets the time a client has to send a request's head, and a long-polling
 /// body whole, in milliseconds (default 30,000); past it the connection is
 /// cut.

@@ -114,6 +114,7 @@ pub(crate) struct EventView {
     node: Option<CText>,
     limit: Option<CText>,
     by_host: bool,
+    recovered: bool,
     /// Cluster: the link is up; limit: the socket was disconnected.
     flag: bool,
     ack: Mutex<Option<Ack>>,
@@ -146,6 +147,7 @@ impl EventView {
                     Transport::Polling => "polling",
                     Transport::Websocket => "websocket",
                 });
+                v.recovered = e.recovered;
             }
             HubEvent::Login(e) => {
                 v.name = text(&e.name);
@@ -609,6 +611,21 @@ pub unsafe extern "C" fn chathub_event_by_host(event: *const chathub_event) -> b
     guard::value(|| {
         // SAFETY: the caller's contract above.
         unsafe { cast::borrow(event, "event") }.is_ok_and(|v| v.by_host)
+    })
+}
+
+/// Connect: whether the socket came back with connection state recovery
+/// (`chathub_config_set_recovery`): the same id, its name, room and rooms
+/// as before, and what it missed already sent. False for NULL and other
+/// kinds.
+///
+/// # Safety
+/// `event` is NULL or the event of the call running now.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_event_recovered(event: *const chathub_event) -> bool {
+    guard::value(|| {
+        // SAFETY: the caller's contract above.
+        unsafe { cast::borrow(event, "event") }.is_ok_and(|v| v.recovered)
     })
 }
 

@@ -802,7 +802,8 @@ pub unsafe extern "C" fn chathub_hub_rooms(
 /// The hub's counters as JSON written to `*out_json`: `{"sockets":3,
 /// "packets_dropped":0,"events_dropped":0,"flood_disconnects":0,
 /// "slow_consumer_disconnects":0,"connections_refused":0,
-/// "cluster_messages_lost":0,"tasks":5}`.
+/// "cluster_messages_lost":0,"tasks":5,"recovered":0,"recovery_misses":0,
+/// "recovery_packets":0,"recovery_bytes":0,"recovery_sessions":0}`.
 ///
 /// Ownership: the caller owns the string and frees it with
 /// `chathub_string_free`.

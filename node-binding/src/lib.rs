@@ -92,6 +92,7 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "auth": e.auth.to_json_with_placeholders(&mut bins),
             "address": e.remote_addr.map(|a| a.to_string()),
             "transport": match e.transport { Transport::Polling => "polling", Transport::Websocket => "websocket" },
+            "recovered": e.recovered,
         }),
         HubEvent::Login(e) => json!({
             "type": "login", "ns": e.ns, "sid": e.sid, "name": e.name,
@@ -172,6 +173,12 @@ pub struct NativeOptions {
     pub event_queue_capacity: Option<u32>,
     pub hook_timeout: Option<u32>,
     pub shutdown_timeout: Option<u32>,
+    pub recovery: Option<bool>,
+    pub host_recovery: Option<bool>,
+    pub max_disconnection_duration: Option<u32>,
+    pub recovery_max_packets: Option<u32>,
+    pub recovery_max_bytes: Option<u32>,
+    pub recovery_max_sessions: Option<u32>,
 }
 
 fn config(o: NativeOptions) -> Result<HubConfig> {
@@ -220,6 +227,13 @@ fn config(o: NativeOptions) -> Result<HubConfig> {
         .map(u64::from)
         .unwrap_or(ip.bytes_per_sec);
     ip.byte_burst = o.ip_byte_burst.map(u64::from).unwrap_or(ip.byte_burst);
+    let r = &mut c.recovery;
+    r.chat = o.recovery.unwrap_or(r.chat);
+    r.host = o.host_recovery.unwrap_or(r.host);
+    r.max_disconnection = ms(o.max_disconnection_duration, r.max_disconnection);
+    r.max_packets = n(o.recovery_max_packets, r.max_packets);
+    r.max_bytes = n(o.recovery_max_bytes, r.max_bytes);
+    r.max_sessions = n(o.recovery_max_sessions, r.max_sessions);
     for p in o.trusted_proxies.unwrap_or_default() {
         let ip = p
             .parse()

@@ -18,7 +18,7 @@ use crate::events::{
 use crate::hooks::{ConnectRequest, LoginRequest};
 use crate::hub::shared::{Guard, Shared, Stats, Verdict as Limit, payload_value, run_hook};
 use crate::socketio::{
-    self, ConnectRequest as SioConnect, Event, Namespace, NsHandler, Socket, Verdict,
+    self, ConnectRequest as SioConnect, Event, Namespace, NsHandler, Resumed, Socket, Verdict,
 };
 use crate::value::Value;
 
@@ -95,16 +95,39 @@ impl NsHandler for ChatNs {
         })
     }
 
-    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>) {
+    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>, resumed: Option<Resumed>) {
+        let restored = resumed
+            .as_ref()
+            .and_then(|r| r.state.as_ref())
+            .and_then(|s| s.downcast_ref::<ChatState>())
+            .cloned();
+        let back = restored.is_some();
         let chat = ChatSocket {
-            state: Mutex::new(ChatState::default()),
+            state: Mutex::new(restored.unwrap_or_default()),
             guard: self.shared.guard(socket.handshake().remote),
         };
         let _ = socket.ext.set(Box::new(chat));
-        // The chapter's prompt first; then into the lobby, so that no
-        // lobby line reaches the client before it.
-        socket.send(std::slice::from_ref(&self.prompt));
-        socket.ns.join(socket, LOBBY);
+        if back {
+            // Back with recovery: its name and room as they were (its rooms
+            // are joined again), no prompt; the others hear of it.
+            let st = socket
+                .ext::<ChatSocket>()
+                .map(ChatSocket::state)
+                .unwrap_or_default();
+            let id = socket.id.to_string();
+            let name = escape(st.display_name(&id));
+            broadcast(
+                &self.shared,
+                socket,
+                &st.scope(),
+                &super::back_notice(&name),
+            );
+        } else {
+            // The chapter's prompt first; then into the lobby, so that no
+            // lobby line reaches the client before it.
+            socket.send(std::slice::from_ref(&self.prompt));
+            socket.ns.join(socket, LOBBY);
+        }
         let events = &self.shared.events;
         if events.wants(EventKinds::CONNECT) {
             events.publish(HubEvent::Connect(ConnectEvent {
@@ -113,8 +136,14 @@ impl NsHandler for ChatNs {
                 auth: payload_value(auth, &[]),
                 remote_addr: socket.handshake().remote,
                 transport: transport(socket),
+                recovered: back,
             }));
         }
+    }
+
+    fn suspend(&self, socket: &Arc<Socket>) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        let chat = socket.ext::<ChatSocket>()?;
+        Some(Box::new(chat.state()))
     }
 
     fn event(&self, socket: &Arc<Socket>, ev: Event) -> Step {

@@ -135,6 +135,12 @@ pub fn disconnected_notice(name: &str) -> String {
     format!("User {name} disconnected")
 }
 
+/// `serverMessage` to the others when a socket comes back with
+/// connection state recovery.
+pub fn back_notice(name: &str) -> String {
+    format!("User {name} is back")
+}
+
 /// Trims and checks a name given at `login` (`None`: not a string).
 pub fn check_name(arg: Option<&str>, limits: &ChatLimits) -> Result<String, Rejection> {
     let raw = arg.ok_or(Rejection::NameNotString)?;

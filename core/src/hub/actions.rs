@@ -163,6 +163,19 @@ impl Core {
         self.sio().namespaces().map(|n| n.len()).sum()
     }
 
+    /// What recovery keeps now, over all namespaces (the other fields
+    /// zero).
+    pub(crate) fn recovery_sizes(&self) -> crate::HubStats {
+        let mut st = crate::HubStats::default();
+        for r in self.sio().namespaces().filter_map(|n| n.recovery.as_ref()) {
+            let (packets, bytes) = r.log.lock().unwrap_or_else(|e| e.into_inner()).size();
+            st.recovery_packets += packets;
+            st.recovery_bytes += bytes;
+            st.recovery_sessions += r.saved_len();
+        }
+        st
+    }
+
     /// Emits on this hub, then (unless the one socket targeted is here)
     /// on the others.
     pub(crate) fn emit(

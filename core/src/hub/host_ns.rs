@@ -10,7 +10,9 @@ use crate::engine::Step;
 use crate::events::{ConnectEvent, CustomEvent, DisconnectEvent, EventKinds, HubEvent, Transport};
 use crate::hooks::ConnectRequest;
 use crate::hub::shared::{Guard, Shared, Stats, Verdict as Limit, payload_value};
-use crate::socketio::{ConnectRequest as SioConnect, Event, Namespace, NsHandler, Socket, Verdict};
+use crate::socketio::{
+    ConnectRequest as SioConnect, Event, Namespace, NsHandler, Resumed, Socket, Verdict,
+};
 
 /// What a host namespace keeps per socket: its flood state.
 #[derive(Debug)]
@@ -41,7 +43,7 @@ impl NsHandler for HostNs {
         })
     }
 
-    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>) {
+    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>, resumed: Option<Resumed>) {
         let _ = socket.ext.set(Box::new(HostSocket {
             guard: self.shared.guard(socket.handshake().remote),
         }));
@@ -56,6 +58,7 @@ impl NsHandler for HostNs {
                     crate::engine::Transport::Polling => Transport::Polling,
                     crate::engine::Transport::Websocket => Transport::Websocket,
                 },
+                recovered: resumed.is_some(),
             }));
         }
     }

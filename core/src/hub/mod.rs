@@ -57,6 +57,17 @@ pub struct HubStats {
     /// connection open this is the hub's own serving tasks, and all of them
     /// exist by the time [`Hub::start`] returns.
     pub tasks: usize,
+    /// Sockets that came back with connection state recovery.
+    pub recovered: u64,
+    /// Clients that asked to recover a session and started fresh (session
+    /// unknown, expired or used, or what they missed no longer kept).
+    pub recovery_misses: u64,
+    /// Broadcasts kept for recovery now, over all namespaces.
+    pub recovery_packets: usize,
+    /// Bytes of those broadcasts.
+    pub recovery_bytes: usize,
+    /// Dropped sockets kept for recovery now.
+    pub recovery_sessions: usize,
 }
 
 static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
@@ -354,6 +365,9 @@ impl Hub {
             connections_refused: st.connections_refused.load(Relaxed),
             cluster_messages_lost: self.inner.shared.cluster.get().map_or(0, |c| c.lost()),
             tasks: self.inner.handle.metrics().num_alive_tasks(),
+            recovered: self.inner.shared.counters.recovered.load(Relaxed),
+            recovery_misses: self.inner.shared.counters.recovery_misses.load(Relaxed),
+            ..self.inner.core.recovery_sizes()
         }
     }
 
@@ -928,14 +942,34 @@ async fn accept_loop(
 /// The engine, the Socket.IO layer and every namespace: the chat's and the
 /// host's.
 fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
+    let r = &config.recovery;
+    let bounds = crate::socketio::recovery::Bounds {
+        window: r.max_disconnection,
+        keep: r.max_disconnection + config.ping_interval + config.ping_timeout,
+        max_packets: r.max_packets,
+        max_bytes: r.max_bytes,
+        max_sessions: r.max_sessions,
+    };
     let mut namespaces = Vec::new();
     for path in &config.namespaces {
         let handler = Arc::new(chat::handler::ChatNs::new(path, shared.clone()));
-        namespaces.push(Namespace::new(path, handler, shared.counters.clone()));
+        let recovery = r.chat.then_some(bounds);
+        namespaces.push(Namespace::new(
+            path,
+            handler,
+            shared.counters.clone(),
+            recovery,
+        ));
     }
     for path in &config.host_namespaces {
         let handler = Arc::new(host_ns::HostNs::new(shared.clone()));
-        namespaces.push(Namespace::new(path, handler, shared.counters.clone()));
+        let recovery = r.host.then_some(bounds);
+        namespaces.push(Namespace::new(
+            path,
+            handler,
+            shared.counters.clone(),
+            recovery,
+        ));
     }
     let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
     let sio = Sio::new(namespaces, max_payload);

@@ -8,6 +8,7 @@
 //! namespaces) and never decides what an event means.
 
 pub(crate) mod packet;
+pub(crate) mod recovery;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -74,12 +75,44 @@ impl Event {
 pub(crate) trait NsHandler: Send + Sync + 'static {
     /// A client asks to join; refusing sends it `connect_error`.
     fn connect(&self, ns: &Arc<Namespace>, req: ConnectRequest<'_>) -> Verdict;
-    /// The socket has joined (its `CONNECT` answer is queued).
-    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>);
+    /// The socket has joined (its `CONNECT` answer is queued); `resumed`
+    /// when it came back with recovery (its rooms are joined again, what it
+    /// missed is queued, and the state [`NsHandler::suspend`] kept is in it).
+    fn connected(&self, socket: &Arc<Socket>, auth: Option<&str>, resumed: Option<Resumed>);
+    /// The socket's transport dropped and it may come back with recovery:
+    /// the state to give back to [`NsHandler::connected`] then.
+    fn suspend(&self, _socket: &Arc<Socket>) -> Option<Box<dyn Any + Send + Sync>> {
+        None
+    }
     /// An event from the socket, in the order the client sent them.
     fn event(&self, socket: &Arc<Socket>, event: Event) -> Step;
     /// The socket left; `reason` in Socket.IO's words.
     fn disconnect(&self, socket: &Arc<Socket>, reason: &'static str);
+}
+
+/// A socket that came back with recovery.
+pub(crate) struct Resumed {
+    /// What [`NsHandler::suspend`] kept.
+    pub(crate) state: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Resumed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resumed").finish_non_exhaustive()
+    }
+}
+
+/// Close reasons after which a socket may come back with recovery
+/// (socket.io's list: the transport went, not the client or the server).
+fn recoverable(reason: &str) -> bool {
+    [
+        CloseReason::TransportClose,
+        CloseReason::TransportError,
+        CloseReason::PingTimeout,
+        CloseReason::Server,
+    ]
+    .iter()
+    .any(|r| r.text() == reason)
 }
 
 /// Counters the Socket.IO layer keeps.
@@ -87,6 +120,10 @@ pub(crate) trait NsHandler: Send + Sync + 'static {
 pub(crate) struct Counters {
     /// Packets not queued because a socket's queue was full.
     pub(crate) dropped: AtomicU64,
+    /// Sockets that came back with recovery.
+    pub(crate) recovered: AtomicU64,
+    /// Clients that asked to recover and started fresh.
+    pub(crate) recovery_misses: AtomicU64,
 }
 
 /// A namespace's rooms: each room's members, by socket id.
@@ -111,6 +148,8 @@ pub(crate) struct Namespace {
     /// Counts joins to rooms: a socket remembers its last, so that a line
     /// put off is not delivered to one that joined after it was said.
     joins: AtomicU64,
+    /// Connection state recovery, when on.
+    pub(crate) recovery: Option<recovery::Recovery>,
 }
 
 /// Broadcasts put off to be delivered in one pass.
@@ -151,6 +190,7 @@ impl Namespace {
         path: &str,
         handler: Arc<dyn NsHandler>,
         counters: Arc<Counters>,
+        recovery: Option<recovery::Bounds>,
     ) -> Arc<Namespace> {
         Arc::new(Namespace {
             path: path.to_owned(),
@@ -163,6 +203,7 @@ impl Namespace {
             later: Mutex::new(Later::default()),
             has_later: AtomicBool::new(false),
             joins: AtomicU64::new(0),
+            recovery: recovery.map(recovery::Recovery::new),
         })
     }
 
@@ -280,12 +321,28 @@ impl Namespace {
     /// Delivers what was put off, in order: consecutive lines to one room
     /// as one batch per member.
     fn deliver_later(&self) {
-        let entries = {
+        let mut entries = {
             let mut later = self.later.lock().unwrap_or_else(|e| e.into_inner());
             later.scheduled = false;
             self.has_later.store(false, Ordering::Release);
             std::mem::take(&mut later.entries)
         };
+        // With recovery, each line gets its offset now, and is delivered
+        // under the log's lock (see `recovery`).
+        let _log = self.recovery.as_ref().map(|r| {
+            let mut log = r.log.lock().unwrap_or_else(|e| e.into_inner());
+            for e in &mut entries {
+                if let Some(mut f) = r.record(
+                    &mut log,
+                    &[&e.room],
+                    &[e.except],
+                    std::slice::from_ref(&e.frame),
+                ) {
+                    e.frame = f.remove(0);
+                }
+            }
+            log
+        });
         let mut rest = &entries[..];
         while let Some(first) = rest.first() {
             let run = rest.iter().take_while(|e| e.room == first.room).count();
@@ -357,6 +414,18 @@ impl Namespace {
         } else {
             HashSet::new()
         };
+        // With recovery: recorded, and delivered under the log's lock.
+        let mut log = None;
+        let stamped;
+        let frames = match &self.recovery {
+            Some(r) => {
+                let mut guard = r.log.lock().unwrap_or_else(|e| e.into_inner());
+                stamped = r.record(&mut guard, rooms, &few, frames);
+                log = Some(guard);
+                stamped.as_deref().unwrap_or(frames)
+            }
+            None => frames,
+        };
         let mut d = Delivered::default();
         let mut deliver = |s: &Socket| {
             let out = if excluded.is_empty() {
@@ -406,6 +475,7 @@ impl Namespace {
                 }
             }
         }
+        drop(log);
         if d.dropped > 0 {
             self.counters
                 .dropped
@@ -450,6 +520,8 @@ struct Acks {
 pub(crate) struct Socket {
     /// The public id (never the Engine.IO session id).
     pub(crate) id: Sid,
+    /// Its private session id, when its namespace has recovery on.
+    pid: Option<Sid>,
     pub(crate) ns: Arc<Namespace>,
     pub(crate) session: Arc<Session<Sio>>,
     rooms: Mutex<Vec<Box<str>>>,
@@ -496,9 +568,19 @@ impl Socket {
         &self.session.data.handshake
     }
 
-    /// Queues frames for this socket's client.
+    /// Queues frames for this socket's client (an event, with recovery on,
+    /// with the log's head as its offset).
     pub(crate) fn send(&self, frames: &[Frame]) -> Pushed {
-        let pushed = self.session.out.push_all(frames);
+        let pushed = match &self.ns.recovery {
+            Some(r) => {
+                let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
+                match r.direct(&log, frames) {
+                    Some(stamped) => self.session.out.push_all(&stamped),
+                    None => self.session.out.push_all(frames),
+                }
+            }
+            None => self.session.out.push_all(frames),
+        };
         if pushed == Pushed::Full {
             self.ns.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -581,6 +663,11 @@ impl Socket {
             self.ns.remove_member(self.id, room);
         }
         self.ns.remove(self);
+        if let (Some(r), Some(pid)) = (&self.ns.recovery, self.pid)
+            && recoverable(reason)
+        {
+            r.save(pid, self.id, rooms, self.ns.handler.suspend(self));
+        }
         self.ns.handler.disconnect(self, reason);
         self.session.data.remove(self);
         if let Some(acks) = self.acks.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -720,8 +807,22 @@ impl Sio {
             ));
             return Step::Next;
         }
-        let id = Sid::new();
-        let auth = p.data.clone();
+        let mut auth = p.data.clone();
+        let mut found = None;
+        if let Some(r) = &ns.recovery
+            && let Some(data) = &auth
+            && let Some((pid, offset, rest)) = session_in_auth(data)
+        {
+            // The host's hooks see the auth without what recovery added.
+            auth = rest;
+            found = pid
+                .zip(offset)
+                .and_then(|(pid, offset)| r.take(&pid, &offset));
+            if found.is_none() {
+                ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let id = found.as_ref().map_or_else(Sid::new, |f| f.saved.id);
         let auth_text = auth
             .as_deref()
             .map(|b| std::str::from_utf8(b).unwrap_or("{}"));
@@ -732,27 +833,56 @@ impl Sio {
         };
         match ns.handler.connect(&ns, req) {
             Verdict::Now(result) => {
-                admit(s, &ns, id, auth, result);
+                admit(s, &ns, id, auth, result, found);
                 Step::Next
             }
             Verdict::Later(fut) => {
                 let s = s.clone();
                 Step::Wait(Box::pin(async move {
                     let result = fut.await;
-                    admit(&s, &ns, id, auth, result);
+                    admit(&s, &ns, id, auth, result, found);
                 }))
             }
         }
     }
 }
 
-/// Lets a socket in (or tells the client why not).
+/// The `pid` and `offset` recovery put in a `CONNECT`'s auth, and the auth
+/// without them (`None` when it held nothing else); `None` when it holds
+/// neither.
+#[allow(clippy::type_complexity)]
+fn session_in_auth(data: &[u8]) -> Option<(Option<String>, Option<String>, Option<Bytes>)> {
+    let text = std::str::from_utf8(data).ok()?;
+    if !text.contains("\"pid\"") && !text.contains("\"offset\"") {
+        return None;
+    }
+    let serde_json::Value::Object(mut map) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    let mut take = |k: &str| match map.remove(k) {
+        Some(serde_json::Value::String(v)) => Some(v),
+        _ => None,
+    };
+    let (pid, offset) = (take("pid"), take("offset"));
+    let rest = if map.is_empty() {
+        None
+    } else {
+        serde_json::to_vec(&serde_json::Value::Object(map))
+            .ok()
+            .map(Bytes::from)
+    };
+    Some((pid, offset, rest))
+}
+
+/// Lets a socket in (or tells the client why not); `found`: the session
+/// it comes back to, with recovery.
 fn admit(
     s: &Arc<Session<Sio>>,
     ns: &Arc<Namespace>,
     id: Sid,
     auth: Option<Bytes>,
     verdict: Result<(), String>,
+    found: Option<recovery::Found>,
 ) {
     if let Err(message) = verdict {
         s.send(packet::connect_error(&ns.prefix, &message));
@@ -761,8 +891,14 @@ fn admit(
     if s.is_closed() {
         return;
     }
+    let pid = match (&ns.recovery, &found) {
+        (None, _) => None,
+        (Some(_), Some(f)) => Some(f.pid),
+        (Some(_), None) => Some(Sid::new()),
+    };
     let socket = Arc::new(Socket {
         id,
+        pid,
         ns: ns.clone(),
         session: s.clone(),
         rooms: Mutex::new(Vec::new()),
@@ -776,13 +912,52 @@ fn admit(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(socket.clone());
-    ns.insert(socket.clone());
-    s.set_ready();
-    socket.send(&[packet::connect_ok(&ns.prefix, id.as_str())]);
+    let mut resumed = None;
+    match &ns.recovery {
+        None => {
+            ns.insert(socket.clone());
+            s.set_ready();
+            socket.send(&[packet::connect_ok(&ns.prefix, id.as_str(), None)]);
+        }
+        Some(r) => {
+            // The answer, what it missed and its rooms under the log's
+            // lock: no broadcast falls between them.
+            let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
+            ns.insert(socket.clone());
+            s.set_ready();
+            let mut first = vec![packet::connect_ok(
+                &ns.prefix,
+                id.as_str(),
+                pid.as_ref().map(Sid::as_str),
+            )];
+            if let Some(f) = found {
+                match log.missed(f.seq, id, &f.saved.rooms) {
+                    Some(missed) => {
+                        first.extend(missed);
+                        for room in &f.saved.rooms {
+                            ns.join(&socket, room);
+                        }
+                        resumed = Some(Resumed {
+                            state: f.saved.state,
+                        });
+                        ns.counters.recovered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(sid = %id, "a session came back too late to recover what it missed");
+                    }
+                }
+            }
+            // Whatever the queue's limit: what it missed is bounded by the log.
+            if !s.out.is_closed() {
+                s.out.push_raw(Frame::batch(first));
+            }
+        }
+    }
     let auth_text = auth
         .as_deref()
         .map(|b| std::str::from_utf8(b).unwrap_or("{}"));
-    ns.handler.connected(&socket, auth_text);
+    ns.handler.connected(&socket, auth_text, resumed);
     if s.is_closed() {
         // Closed while joining: its leave would have missed this socket.
         socket.leave_ns(CloseReason::TransportClose.text());

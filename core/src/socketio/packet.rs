@@ -181,11 +181,16 @@ pub(crate) fn disconnect(prefix: &str) -> Frame {
     start(PacketType::Disconnect, 0, prefix, None, 0).finish()
 }
 
-/// The answer to a namespace connect: `0[ns,]{"sid":ID}`.
-pub(crate) fn connect_ok(prefix: &str, sid: &str) -> Frame {
-    let mut f = start(PacketType::Connect, 0, prefix, None, 32);
+/// The answer to a namespace connect: `0[ns,]{"sid":ID}`, and the private
+/// session id with recovery: `{"sid":ID,"pid":PID}`.
+pub(crate) fn connect_ok(prefix: &str, sid: &str, pid: Option<&str>) -> Frame {
+    let mut f = start(PacketType::Connect, 0, prefix, None, 64);
     f.put_slice(b"{\"sid\":\"");
     f.put_slice(sid.as_bytes());
+    if let Some(pid) = pid {
+        f.put_slice(b"\",\"pid\":\"");
+        f.put_slice(pid.as_bytes());
+    }
     f.put_slice(b"\"}");
     f.finish()
 }
@@ -389,7 +394,11 @@ mod tests {
     #[test]
     fn server_packets_are_encoded() {
         let text = |f: &Frame| String::from_utf8(f.payload().to_vec()).unwrap();
-        assert_eq!(text(&connect_ok("", "abc")), r#"40{"sid":"abc"}"#);
+        assert_eq!(text(&connect_ok("", "abc", None)), r#"40{"sid":"abc"}"#);
+        assert_eq!(
+            text(&connect_ok("/chat,", "abc", Some("p"))),
+            r#"40/chat,{"sid":"abc","pid":"p"}"#
+        );
         assert_eq!(
             text(&connect_error("/random,", "Invalid namespace")),
             r#"44/random,{"message":"Invalid namespace"}"#

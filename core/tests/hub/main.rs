@@ -12,6 +12,7 @@ mod edges;
 mod host_api;
 mod mount;
 mod order;
+mod recovery;
 mod redis;
 mod security;
 mod shutdown;

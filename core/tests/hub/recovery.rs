@@ -1,0 +1,311 @@
+//! Connection state recovery, as socket.io-client 4.6+ speaks it, over raw
+//! WebSockets so that every packet is seen: the `pid` in the CONNECT
+//! answer, the offset as every event's last argument, a transport dropped
+//! (not a clean disconnect) and a CONNECT with `pid` and `offset` in its
+//! auth. (`tests/e2e/recovery.test.js` does the same with socket.io-client
+//! through every face.)
+
+use std::time::Duration;
+
+use chathub::{HubConfig, HubEvent, RecoveryConfig, Target, Value};
+use serde_json::{Value as Json, json};
+
+use crate::fixture::{Events, RawClient, TestHub, config, prefix};
+
+fn with_recovery(window: Duration) -> HubConfig {
+    HubConfig {
+        host_namespaces: vec!["/app".into()],
+        recovery: RecoveryConfig {
+            max_disconnection: window,
+            ..RecoveryConfig::on()
+        },
+        ..config()
+    }
+}
+
+/// A raw client that keeps what recovery needs: its sid, pid and the last
+/// offset it saw.
+struct Peer {
+    c: RawClient,
+    sid: String,
+    pid: String,
+    offset: Option<String>,
+}
+
+impl Peer {
+    /// Connects to `ns` with `auth`; returns the peer and whether a `login`
+    /// prompt came (a fresh chat socket gets one; a recovered one none).
+    async fn connect(url: &str, ns: &str, auth: Option<Json>) -> Peer {
+        let mut c = RawClient::open(url).await;
+        c.ns = ns.to_owned();
+        let auth = auth.map(|a| a.to_string()).unwrap_or_default();
+        c.send_text(&format!("40{}{auth}", prefix(ns))).await;
+        let answer = c.text().await;
+        let body = answer
+            .strip_prefix(&format!("40{}", prefix(ns)))
+            .unwrap_or_else(|| panic!("a CONNECT answer, got {answer}"));
+        let v: Json = serde_json::from_str(body).unwrap();
+        Peer {
+            c,
+            sid: v["sid"].as_str().unwrap().to_owned(),
+            pid: v["pid"]
+                .as_str()
+                .expect("a pid with recovery on")
+                .to_owned(),
+            offset: None,
+        }
+    }
+
+    /// Comes back with its session.
+    async fn reconnect(&self, url: &str, ns: &str) -> Peer {
+        let auth = json!({ "pid": self.pid, "offset": self.offset, "token": "t" });
+        let mut p = Peer::connect(url, ns, Some(auth)).await;
+        p.offset = self.offset.clone();
+        p
+    }
+
+    /// The next event: its name and arguments, the offset (checked to be
+    /// there) taken off.
+    async fn event(&mut self) -> (String, Vec<Json>) {
+        let t = self.c.text().await;
+        let body = t
+            .strip_prefix(&format!("42{}", prefix(&self.c.ns)))
+            .unwrap_or_else(|| panic!("an event, got {t}"));
+        let mut items: Vec<Json> = serde_json::from_str(body).unwrap();
+        let offset = items.pop().and_then(|o| o.as_str().map(str::to_owned));
+        let offset = offset.unwrap_or_else(|| panic!("an offset last in {t}"));
+        assert!(!items.is_empty(), "{t}");
+        self.offset = Some(offset);
+        let name = items.remove(0).as_str().unwrap().to_owned();
+        (name, items)
+    }
+
+    async fn line(&mut self) -> String {
+        let (name, args) = self.event().await;
+        assert_eq!(name, "serverMessage", "{args:?}");
+        args[0].as_str().unwrap().to_owned()
+    }
+
+    async fn expect_line(&mut self, text: &str) {
+        assert_eq!(self.line().await, text);
+    }
+
+    async fn emit(&mut self, event: &str, arg: &str) {
+        self.c.emit(event, &[Json::from(arg)]).await;
+    }
+
+    async fn login(&mut self, name: &str) {
+        assert_eq!(self.event().await.0, "login", "the prompt first");
+        self.login_now(name).await;
+    }
+
+    /// Logs in, the prompt already read.
+    async fn login_now(&mut self, name: &str) {
+        self.emit("login", name).await;
+        self.expect_line(&format!("Currently logged in as {name}"))
+            .await;
+    }
+
+    async fn join(&mut self, room: &str) {
+        self.emit("join", room).await;
+        self.expect_line("joined room success!").await;
+    }
+
+    async fn say(&mut self, text: &str) {
+        self.emit("clientMessage", text).await;
+        self.expect_line(&format!("You said: {text}")).await;
+    }
+}
+
+/// Waits for the hub to have seen `sid` leave.
+async fn left(events: &mut Events, sid: &str) -> String {
+    events
+        .find(|e| match e {
+            HubEvent::Disconnect(d) if d.sid == sid => Some(d.reason),
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_dropped_chat_socket_comes_back_with_its_name_room_and_every_line_it_missed() {
+    let hub = TestHub::with(with_recovery(Duration::from_secs(60)));
+    let mut events = hub.events();
+    let mut ann = Peer::connect(&hub.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut bob = Peer::connect(&hub.url, "/chat", None).await;
+    bob.login("bob").await;
+    bob.join("r1").await;
+    let mut lobby = Peer::connect(&hub.url, "/chat", None).await;
+    lobby.login("lee").await;
+    bob.say("before").await;
+    ann.expect_line("bob said: before").await;
+
+    // The transport drops (no close frame, no DISCONNECT).
+    let gone = ann.sid.clone();
+    let old = std::mem::replace(&mut ann.c, RawClient::open(&hub.url).await);
+    drop(old);
+    assert_eq!(left(&mut events, &gone).await, "transport close");
+    bob.expect_line("User ann disconnected").await;
+    bob.say("missed 1").await;
+    bob.say("missed 2").await;
+    lobby.say("not for ann").await;
+
+    let mut back = ann.reconnect(&hub.url, "/chat").await;
+    assert_eq!(back.sid, ann.sid, "the same socket id");
+    assert_eq!(back.pid, ann.pid);
+    // What it missed, in order, and no login prompt.
+    back.expect_line("bob said: missed 1").await;
+    back.expect_line("bob said: missed 2").await;
+    let connect = events
+        .find(|e| match e {
+            HubEvent::Connect(c) if c.sid == gone => Some(c),
+            _ => None,
+        })
+        .await;
+    assert!(connect.recovered);
+    assert_eq!(
+        connect.auth,
+        Value::Object(
+            [("token".to_owned(), Value::from("t"))]
+                .into_iter()
+                .collect()
+        ),
+        "the host sees the auth without pid and offset"
+    );
+    bob.expect_line("User ann is back").await;
+    // New lines come after, and the name and room are kept.
+    bob.say("after").await;
+    back.expect_line("bob said: after").await;
+    back.say("hi").await;
+    bob.expect_line("ann said: hi").await;
+    lobby.say("lobby only").await;
+    back.say("still in r1").await;
+    bob.expect_line("ann said: still in r1").await;
+    let st = hub.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (1, 0));
+    assert!(st.recovery_packets > 0 && st.recovery_bytes > 0, "{st:?}");
+}
+
+#[tokio::test]
+async fn sessions_are_single_use_and_end_with_the_window_or_a_clean_disconnect() {
+    let window = Duration::from_millis(300);
+    let hub = TestHub::with(with_recovery(window));
+    let mut events = hub.events();
+
+    // Past the window: a fresh socket (new id, the prompt, nothing replayed).
+    let mut ann = Peer::connect(&hub.url, "/chat", None).await;
+    ann.login("ann").await;
+    let sid = ann.sid.clone();
+    let old = std::mem::replace(&mut ann.c, RawClient::open(&hub.url).await);
+    drop(old);
+    left(&mut events, &sid).await;
+    // Waiting out the window is the point of this test.
+    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    let mut late = ann.reconnect(&hub.url, "/chat").await;
+    assert_ne!(late.sid, sid);
+    assert_ne!(late.pid, ann.pid, "a new session");
+    assert_eq!(late.event().await.0, "login");
+
+    // A clean disconnect is not recoverable.
+    late.login_now("ann").await;
+    late.c.send_text("41/chat,").await;
+    left(&mut events, &late.sid).await;
+    let mut again = late.reconnect(&hub.url, "/chat").await;
+    assert_ne!(again.sid, late.sid);
+    assert_eq!(again.event().await.0, "login");
+
+    // Used once: a second client with the same pid starts fresh.
+    again.login_now("ann").await;
+    let sid = again.sid.clone();
+    let old = std::mem::replace(&mut again.c, RawClient::open(&hub.url).await);
+    drop(old);
+    left(&mut events, &sid).await;
+    let mut first = again.reconnect(&hub.url, "/chat").await;
+    assert_eq!(first.sid, sid);
+    let mut second = again.reconnect(&hub.url, "/chat").await;
+    assert_ne!(second.sid, sid);
+    assert_eq!(second.event().await.0, "login");
+    first.say("hello").await;
+
+    // A forged pid or an offset of another process: fresh.
+    let forged = Peer {
+        pid: "AAAAAAAAAAAAAAAAAAAA".into(),
+        offset: Some("deadbeef-1".into()),
+        ..first
+    };
+    let mut fresh = forged.reconnect(&hub.url, "/chat").await;
+    assert_ne!(fresh.sid, sid);
+    assert_eq!(fresh.event().await.0, "login");
+    let st = hub.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (1, 4), "{st:?}");
+}
+
+#[tokio::test]
+async fn a_host_namespace_socket_gets_its_rooms_back_and_what_went_to_them() {
+    let hub = TestHub::with(with_recovery(Duration::from_secs(60)));
+    let mut events = hub.events();
+    let mut a = Peer::connect(&hub.url, "/app", None).await;
+    hub.hub.join("/app", &a.sid, "x").await.unwrap();
+    hub.hub.join("/app", &a.sid, "y").await.unwrap();
+    hub.hub
+        .emit(
+            Target::Room {
+                ns: "/app".into(),
+                room: "x".into(),
+            },
+            "tick",
+            vec![Value::from(0)],
+        )
+        .unwrap();
+    assert_eq!(a.event().await, ("tick".to_owned(), vec![json!(0)]));
+
+    let sid = a.sid.clone();
+    let old = std::mem::replace(&mut a.c, RawClient::open(&hub.url).await);
+    drop(old);
+    left(&mut events, &sid).await;
+    for (room, n) in [("x", 1), ("z", 2), ("y", 3)] {
+        hub.hub
+            .emit(
+                Target::Room {
+                    ns: "/app".into(),
+                    room: room.into(),
+                },
+                "tick",
+                vec![Value::from(n)],
+            )
+            .unwrap();
+    }
+    let mut back = a.reconnect(&hub.url, "/app").await;
+    assert_eq!(back.sid, sid);
+    assert_eq!(back.event().await, ("tick".to_owned(), vec![json!(1)]));
+    assert_eq!(back.event().await, ("tick".to_owned(), vec![json!(3)]));
+    let listing = hub.hub.rooms("/app").await.unwrap();
+    let mut rooms: Vec<&str> = listing.rooms.iter().map(|r| r.name.as_str()).collect();
+    rooms.sort();
+    assert_eq!(rooms, ["x", "y"], "its rooms again");
+    // Events with an ack id carry no offset.
+    let client = async {
+        let t = back.c.text().await;
+        assert_eq!(t, "42/app,1[\"ask\"]", "no offset with an ack id");
+        back.c.send_text("43/app,1[\"yes\"]").await;
+    };
+    let (answer, ()) = tokio::join!(
+        hub.hub
+            .emit_with_ack("/app", &sid, "ask", vec![], Duration::from_secs(10)),
+        client
+    );
+    assert_eq!(answer.unwrap(), vec![Value::from("yes")]);
+}
+
+#[tokio::test]
+async fn without_recovery_nothing_changes_on_the_wire() {
+    let hub = TestHub::start();
+    let mut c = RawClient::open(&hub.url).await;
+    c.ns = "/chat".into();
+    c.send_text("40/chat,").await;
+    let answer = c.text().await;
+    assert!(!answer.contains("pid"), "{answer}");
+    assert_eq!(c.text().await, "42/chat,[\"login\"]");
+}
