@@ -4,6 +4,7 @@
 // limits; nothing tuned.
 //
 //   npm ci && PORT=3000 node server.js      (PORT=0: any free port)
+//   RECOVERY=on node server.js               (socket.io's connection state recovery)
 
 const http = require('node:http');
 const { Server } = require('socket.io');
@@ -22,7 +23,9 @@ const server = http.createServer((req, res) => {
   res.writeHead(404);
   res.end();
 });
-const io = new Server(server);
+// RECOVERY=on: socket.io's connection state recovery with its defaults (2
+// minutes), as the benchmarks' reconnect storm compares it.
+const io = new Server(server, process.env.RECOVERY === 'on' ? { connectionStateRecovery: {} } : {});
 
 // Length in characters (code points), as the protocol counts.
 function tooLong(text, max) {
@@ -40,10 +43,11 @@ function checkLabel(value, notString, empty, max, what) {
 
 function chat(nsp) {
   nsp.on('connection', (socket) => {
-    let name = null; // until login, the socket is named by its id
-    let room = null; // null: the lobby
-    const here = () => room ?? LOBBY;
-    const who = () => name ?? socket.id;
+    // Name (null until login: the socket is named by its id) and room
+    // (null: the lobby) in socket.data, which recovery restores.
+    if (!socket.recovered) socket.data = { name: null, room: null };
+    const here = () => socket.data.room ?? LOBBY;
+    const who = () => socket.data.name ?? socket.id;
 
     // The event's arguments, with the ack callback (if any) taken off.
     const split = (args) => {
@@ -55,17 +59,21 @@ function chat(nsp) {
       if (ack) ack({ ok: false, error });
     };
 
-    socket.emit('login');
-    socket.join(LOBBY);
+    if (socket.recovered) {
+      socket.to(here()).emit('serverMessage', `User ${who()} is back`);
+    } else {
+      socket.emit('login');
+      socket.join(LOBBY);
+    }
 
     socket.on('login', (...raw) => {
       const [args, ack] = split(raw);
       const [checked, error] = checkLabel(
         args[0], 'login needs a name (a string)', 'the name must not be empty', MAX_NAME, 'the name');
       if (error) return fail(error, ack);
-      name = checked;
-      socket.emit('serverMessage', `Currently logged in as ${name}`);
-      socket.to(here()).emit('serverMessage', `User ${name} Logged in`);
+      socket.data.name = checked;
+      socket.emit('serverMessage', `Currently logged in as ${checked}`);
+      socket.to(here()).emit('serverMessage', `User ${checked} Logged in`);
       if (ack) ack({ ok: true });
     });
 
@@ -75,8 +83,8 @@ function chat(nsp) {
         args[0], 'join needs a room name (a string)', 'the room name must not be empty', MAX_ROOM, 'the room name');
       if (error) return fail(error, ack);
       socket.leave(here());
-      room = checked;
-      socket.join(room);
+      socket.data.room = checked;
+      socket.join(checked);
       socket.emit('serverMessage', 'joined room success!');
       if (ack) ack({ ok: true });
     });

@@ -10,7 +10,15 @@
 //! chathub-loadgen idle    --url U --clients 10000 [--room-size 10]     (holds until stdin closes; room size 0: the lobby)
 //! chathub-loadgen churn   --url U --clients 1000 --cycles 5 [--wait]   (--wait: a line on stdin between cycles)
 //! chathub-loadgen chat    --url U --clients 1000 [--period-ms 200]     (until the server disconnects them)
+//! chathub-loadgen storm   --url U --clients 1000 [--rate 50] [--duration 5] [--warmup 1]
 //! ```
+//!
+//! `storm` needs connection state recovery on the server: every client
+//! drops its connection at once (no close frame) during a broadcast, comes
+//! back after socket.io-client's reconnection delay (0.5–1.5 s) with its
+//! `pid` and last offset, and counts what it got: recovered sockets, lines
+//! missing or twice, and the time from the drop until it has every line
+//! sent before it.
 //!
 //! Every scenario takes `--threads N` (its runtime's worker threads; 1: a
 //! single-threaded runtime; default: the CPUs it may run on, so `taskset`
@@ -67,9 +75,9 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let cmd = it
-        .next()
-        .ok_or("usage: chathub-loadgen <connect|fanout|rate|idle|churn|chat> --url URL ...")?;
+    let cmd = it.next().ok_or(
+        "usage: chathub-loadgen <connect|fanout|rate|idle|churn|chat|storm> --url URL ...",
+    )?;
     let mut a = Args {
         cmd,
         url: String::new(),
@@ -147,11 +155,29 @@ fn prefix(ns: &str) -> String {
 struct Conn {
     ws: Ws,
     prefix: String,
+    /// The socket id of the CONNECT answer.
+    sid: String,
+    /// The private session id, when the server has recovery on.
+    pid: Option<String>,
+    /// Packets that came before the CONNECT answer (socket.io sends what a
+    /// recovered socket missed first).
+    early: Vec<String>,
 }
 
 impl Conn {
     /// Connects, joins the namespace, and waits for the `login` prompt.
     async fn open(url: &str, ns: &str) -> Result<Conn, String> {
+        let mut c = Conn::connect(url, ns, None).await?;
+        let login = c.text().await?;
+        if !login.contains("\"login\"") {
+            return Err(format!("expected the login prompt, got {login}"));
+        }
+        Ok(c)
+    }
+
+    /// Connects and joins the namespace with `auth` (JSON); reads the
+    /// CONNECT answer only.
+    async fn connect(url: &str, ns: &str, auth: Option<&str>) -> Result<Conn, String> {
         let ws_url = format!(
             "{}/socket.io/?EIO=4&transport=websocket",
             url.replacen("http://", "ws://", 1)
@@ -170,20 +196,31 @@ impl Conn {
         let mut c = Conn {
             ws,
             prefix: prefix(ns),
+            sid: String::new(),
+            pid: None,
+            early: Vec::new(),
         };
         let open = c.text().await?;
         if !open.starts_with('0') {
             return Err(format!("expected the engine.io open packet, got {open:?}"));
         }
-        c.send(format!("40{}", c.prefix)).await?;
-        let connect = c.text().await?;
-        if !connect.starts_with(&format!("40{}", c.prefix)) {
+        c.send(format!("40{}{}", c.prefix, auth.unwrap_or("")))
+            .await?;
+        let ok = format!("40{}", c.prefix);
+        let connect = loop {
+            let t = c.text().await?;
+            if t.starts_with(&ok) || t.starts_with("44") || c.early.len() > 100_000 {
+                break t;
+            }
+            c.early.push(t);
+        };
+        let Some(answer) = connect.strip_prefix(&ok) else {
             return Err(format!("connect refused: {connect}"));
-        }
-        let login = c.text().await?;
-        if !login.contains("\"login\"") {
-            return Err(format!("expected the login prompt, got {login}"));
-        }
+        };
+        let answer: serde_json::Value =
+            serde_json::from_str(answer).map_err(|e| format!("connect answer {connect}: {e}"))?;
+        c.sid = answer["sid"].as_str().unwrap_or_default().to_owned();
+        c.pid = answer["pid"].as_str().map(str::to_owned);
         Ok(c)
     }
 
@@ -248,20 +285,34 @@ impl Conn {
     }
 }
 
-/// The text of a `serverMessage` packet, or `None`.
+/// The text of a `serverMessage` packet, or `None` (an offset after it,
+/// from a server with recovery on, is passed over).
 fn server_message<'a>(packet: &'a str, prefix: &str) -> Option<std::borrow::Cow<'a, str>> {
     let body = packet.strip_prefix("42")?.strip_prefix(prefix)?;
-    let rest = body
-        .strip_prefix("[\"serverMessage\",\"")?
-        .strip_suffix("\"]")?;
-    if rest.contains('\\') {
+    let rest = body.strip_prefix("[\"serverMessage\",\"")?;
+    // Without a backslash before it, the first quote ends the text.
+    let end = rest.find('"')?;
+    let text = &rest[..end];
+    if text.contains('\\') {
         let v: serde_json::Value = serde_json::from_str(body).ok()?;
         return v
             .get(1)?
             .as_str()
             .map(|s| std::borrow::Cow::Owned(s.to_owned()));
     }
-    Some(std::borrow::Cow::Borrowed(rest))
+    let after = &rest[end..];
+    (after == "\"]" || after.starts_with("\",\"")).then_some(std::borrow::Cow::Borrowed(text))
+}
+
+/// The offset a server with recovery on puts last in an event: the last
+/// string argument of an EVENT packet (what socket.io-client keeps).
+fn offset_of(packet: &str) -> Option<&str> {
+    if !packet.starts_with("42") {
+        return None;
+    }
+    let body = packet.strip_suffix("\"]")?;
+    let start = body.rfind('"')?;
+    Some(&body[start + 1..])
 }
 
 /// Opens `n` clients, at most `concurrency` connecting at once, each
@@ -883,6 +934,267 @@ async fn ending_after_failed_send(c: &mut Conn, disconnect: &str) -> &'static st
     }
 }
 
+/// Sender 0's lines as one client counts them: gaps and repeats.
+#[derive(Debug)]
+struct Seqs {
+    /// The next line expected.
+    next: u64,
+    missing: u64,
+    duplicates: u64,
+}
+
+impl Seqs {
+    fn saw(&mut self, seq: u64) {
+        if seq == self.next {
+            self.next += 1;
+        } else if seq < self.next {
+            self.duplicates += 1;
+        } else {
+            self.missing += seq - self.next;
+            self.next = seq + 1;
+        }
+    }
+}
+
+/// What one client of `storm` saw.
+#[derive(Debug, Default)]
+struct StormTally {
+    recovered: bool,
+    error: Option<String>,
+    missing: u64,
+    duplicates: u64,
+    /// From the drop until every line sent before it had arrived.
+    recover_micros: Option<u64>,
+    /// From coming back (the reconnection delay over) until then.
+    catchup_micros: Option<u64>,
+}
+
+/// What the clients of `storm` share.
+struct Storm {
+    url: String,
+    ns: String,
+    /// The last line sent so far.
+    sent: AtomicU64,
+    /// The last line of all, once the sender stopped (0 before).
+    last: AtomicU64,
+    /// When the sender stopped.
+    stopped: std::sync::OnceLock<Instant>,
+}
+
+/// Reads one frame of a `storm` client: answers pings, keeps the offset,
+/// counts sender 0's lines. False when the connection ended.
+async fn storm_frame(
+    c: &mut Conn,
+    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    offset: &mut Option<String>,
+    seqs: &mut Seqs,
+) -> bool {
+    let t = match m {
+        Some(Ok(Message::Text(t))) => t,
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return false,
+        Some(Ok(_)) => return true,
+    };
+    if t.as_str() == "2" {
+        let _ = c.send("3".into()).await;
+        return true;
+    }
+    storm_packet(c, &t, offset, seqs);
+    true
+}
+
+/// Keeps a packet's offset and counts it if it is one of sender 0's lines.
+fn storm_packet(c: &Conn, t: &str, offset: &mut Option<String>, seqs: &mut Seqs) {
+    if c.pid.is_some()
+        && let Some(o) = offset_of(t)
+    {
+        *offset = Some(o.to_owned());
+    }
+    if let Some((0, seq, _)) = server_message(t, &c.prefix).and_then(|l| parse_delivery(&l)) {
+        seqs.saw(seq);
+    }
+}
+
+/// One client of `storm`: reads until the drop, drops its connection,
+/// comes back with its session after a reconnection delay, and reads until
+/// it has the sender's last line (or gives up 10 s after the sender
+/// stopped).
+async fn storm_client(
+    mut c: Conn,
+    i: usize,
+    storm: Arc<Storm>,
+    mut dropped: tokio::sync::watch::Receiver<bool>,
+) -> StormTally {
+    let mut tally = StormTally::default();
+    let mut seqs = Seqs {
+        next: 1,
+        missing: 0,
+        duplicates: 0,
+    };
+    let mut offset = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = async { let _ = dropped.wait_for(|d| *d).await; } => break,
+            m = c.ws.next() => {
+                if !storm_frame(&mut c, m, &mut offset, &mut seqs).await {
+                    tally.error = Some("closed before the drop".into());
+                    return tally;
+                }
+            }
+        }
+    }
+    let at = Instant::now();
+    let owed = storm.sent.load(Ordering::Acquire);
+    let (sid, pid) = (c.sid.clone(), c.pid.clone());
+    // The network goes: no close frame, no DISCONNECT.
+    drop(c);
+    // socket.io-client's first reconnection waits 1 s ± 50 %.
+    let delay = 500 + (i as u64 * 7919) % 1000;
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let auth = serde_json::json!({ "pid": pid, "offset": offset }).to_string();
+    let back = Instant::now();
+    let mut c = match Conn::connect(&storm.url, &storm.ns, Some(&auth)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tally.error = Some(e);
+            return tally;
+        }
+    };
+    tally.recovered = pid.is_some() && c.sid == sid;
+    for t in std::mem::take(&mut c.early) {
+        storm_packet(&c, &t, &mut offset, &mut seqs);
+    }
+    loop {
+        if tally.recover_micros.is_none() && seqs.next > owed {
+            tally.recover_micros = Some(micros_since(at));
+            tally.catchup_micros = Some(micros_since(back));
+        }
+        let last = storm.last.load(Ordering::Acquire);
+        if last > 0 && seqs.next > last {
+            break;
+        }
+        if storm
+            .stopped
+            .get()
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(10))
+        {
+            seqs.missing += last.saturating_sub(seqs.next - 1);
+            break;
+        }
+        if let Ok(m) = tokio::time::timeout(Duration::from_millis(100), c.ws.next()).await
+            && !storm_frame(&mut c, m, &mut offset, &mut seqs).await
+        {
+            tally.error = Some("closed after coming back".into());
+            break;
+        }
+    }
+    tally.missing += seqs.missing;
+    tally.duplicates = seqs.duplicates;
+    c.close().await;
+    tally
+}
+
+/// `storm`: clients in one room while a sender sends `rate` lines/s; after
+/// `warmup` every client drops its connection at once and comes back with
+/// its session; the sender goes on for `duration`. Reports the recovered
+/// fraction, lines missing or twice, and the time to recover.
+async fn storm(args: &Args) -> Result<serde_json::Value, String> {
+    let conns = open_many(args, args.clients, |_| Some("storm".into())).await?;
+    let mut sender = Conn::open(&args.url, &args.ns).await?;
+    sender.login("sender").await?;
+    sender.join("storm").await?;
+    let with_pid = conns.iter().filter(|c| c.pid.is_some()).count();
+    progress(serde_json::json!({"scenario": "storm", "ready": conns.len(), "with_pid": with_pid}));
+    let storm = Arc::new(Storm {
+        url: args.url.clone(),
+        ns: args.ns.clone(),
+        sent: AtomicU64::new(0),
+        last: AtomicU64::new(0),
+        stopped: std::sync::OnceLock::new(),
+    });
+    let (drop_tx, drop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let clients: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| tokio::spawn(storm_client(c, i, storm.clone(), drop_rx.clone())))
+        .collect();
+    let start = Instant::now();
+    let sending = {
+        let storm = storm.clone();
+        let period = Duration::from_secs_f64(1.0 / args.rate.max(1.0));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            let mut seq = 0;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = async { let _ = stop_rx.wait_for(|s| *s).await; } => break,
+                    m = sender.ws.next() => match m {
+                        Some(Ok(Message::Text(t))) if t.as_str() == "2" => { let _ = sender.send("3".into()).await; }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                    _ = tick.tick() => {
+                        seq += 1;
+                        if sender.emit("clientMessage", &stamp(0, seq, start)).await.is_err() {
+                            break;
+                        }
+                        storm.sent.store(seq, Ordering::Release);
+                    }
+                }
+            }
+            storm.last.store(seq.max(1), Ordering::Release);
+            let _ = storm.stopped.set(Instant::now());
+            sender.close().await;
+        })
+    };
+    tokio::time::sleep(args.warmup.unwrap_or(Duration::from_secs(1))).await;
+    let window = Window::open("storm");
+    drop_tx.send_replace(true);
+    tokio::time::sleep(args.duration).await;
+    stop_tx.send_replace(true);
+    let _ = sending.await;
+    let mut tallies = Vec::new();
+    for c in clients {
+        tallies.push(c.await.map_err(|e| e.to_string())?);
+    }
+    let (secs, cpu) = window.close();
+    let n = tallies.len();
+    let recovered = tallies.iter().filter(|t| t.recovered).count();
+    let sorted = |f: fn(&StormTally) -> Option<u64>| {
+        let mut v: Vec<u64> = tallies.iter().filter_map(f).collect();
+        v.sort_unstable();
+        v
+    };
+    let (times, catchup) = (sorted(|t| t.recover_micros), sorted(|t| t.catchup_micros));
+    let pct = |v: &[u64], p: f64| -> Option<f64> {
+        let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+        v.get(i).map(|&us| us as f64 / 1000.0)
+    };
+    let errors: Vec<&String> = tallies.iter().filter_map(|t| t.error.as_ref()).collect();
+    let lines = storm.last.load(Ordering::Acquire);
+    Ok(serde_json::json!({
+        "scenario": "storm",
+        "clients": n,
+        "with_pid": with_pid,
+        "recovered": recovered,
+        "recovered_pct": recovered as f64 / n.max(1) as f64 * 100.0,
+        "lines": lines,
+        "missing": tallies.iter().map(|t| t.missing).sum::<u64>(),
+        "duplicates": tallies.iter().map(|t| t.duplicates).sum::<u64>(),
+        "recover_p50_ms": pct(&times, 0.5),
+        "recover_p99_ms": pct(&times, 0.99),
+        "catchup_p50_ms": pct(&catchup, 0.5),
+        "catchup_p99_ms": pct(&catchup, 0.99),
+        "recover_max_ms": times.last().map(|&us| us as f64 / 1000.0),
+        "errors": errors.len(),
+        "last_error": errors.last(),
+        "seconds": secs,
+        "cpu_percent": cpu,
+    }))
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -914,6 +1226,7 @@ fn main() {
             "idle" => idle(&args).await,
             "churn" => churn(&args).await,
             "chat" => chat(&args).await,
+            "storm" => storm(&args).await,
             other => Err(format!("unknown scenario {other}")),
         }
     });
@@ -962,6 +1275,21 @@ mod tests {
             Some("x")
         );
         assert_eq!(server_message(r#"42/chat,["login"]"#, &p), None);
+        // With recovery: the offset follows.
+        assert_eq!(
+            server_message(r#"42/chat,["serverMessage","u1 said: hi","ab-7"]"#, &p).as_deref(),
+            Some("u1 said: hi")
+        );
+        assert_eq!(
+            server_message(r#"42/chat,["serverMessage","a \"q\"","ab-7"]"#, &p).as_deref(),
+            Some("a \"q\"")
+        );
+        assert_eq!(
+            offset_of(r#"42/chat,["serverMessage","u1 said: hi","ab-7"]"#),
+            Some("ab-7")
+        );
+        assert_eq!(offset_of(r#"42/chat,["login","ab-0"]"#), Some("ab-0"));
+        assert_eq!(offset_of(r#"40/chat,{"sid":"x"}"#), None);
     }
 
     #[test]
