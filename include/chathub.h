@@ -19,7 +19,7 @@
  * Every event kind: the mask for `chathub_hub_subscribe` that asks for
  * all of them.
  */
-#define CHATHUB_KIND_ALL 511
+#define CHATHUB_KIND_ALL 1023
 
 /**
  * The size of the `reason` buffer a hook is handed.
@@ -223,6 +223,15 @@ enum chathub_kind
    * events"`, `"slow consumer"`), disconnected.
    */
   CHATHUB_KIND_LIMIT = (1 << 8),
+  /**
+   * Who is where, on this hub and every other hub of the cluster: a
+   * socket of a chat namespace joined or left a room or the lobby, or
+   * took a name. Fields: ns, sid, name, room (NULL: the lobby), change
+   * (`"joined"`, `"left"`, `"renamed"`), node (the socket's hub; NULL
+   * without Redis). A hub that stops answering has its members leave
+   * within 3 s.
+   */
+  CHATHUB_KIND_PRESENCE = (1 << 9),
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -778,7 +787,20 @@ const char *chathub_event_reason(const chathub_event *event,
                                  size_t *out_len);
 
 /**
- * Cluster: this hub's node id in its Redis cluster.
+ * Presence: what changed, `"joined"`, `"left"` or `"renamed"`.
+ *
+ * Valid until the callback or hook returns; never free it.
+ *
+ * # Safety
+ * `event` is NULL or the event of the call running now; `out_len` is NULL
+ * or valid for writing one `size_t`.
+ */
+const char *chathub_event_change(const chathub_event *event,
+                                 size_t *out_len);
+
+/**
+ * Cluster: this hub's node id in its Redis cluster. Presence: the hub the
+ * socket is on (NULL without Redis).
  *
  * Valid until the callback or hook returns; never free it.
  *

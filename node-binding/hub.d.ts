@@ -185,6 +185,22 @@ export interface LimitEvent {
   disconnected: boolean;
 }
 
+/**
+ * Who is where, on this hub and every hub of the cluster: a socket of a
+ * chat namespace joined or left a room or the lobby, or took a name. A hub
+ * that stops answering has its members leave within 3 s.
+ */
+export interface PresenceEvent {
+  ns: string;
+  sid: string;
+  name: string | null;
+  /** The room, `null` for the lobby. */
+  room: string | null;
+  change: 'joined' | 'left' | 'renamed';
+  /** The socket's hub (its node id in the cluster), `null` without Redis. */
+  hub: string | null;
+}
+
 /** The hub's counters. */
 export interface HubStats {
   sockets: number;
@@ -217,6 +233,7 @@ export interface HubEvents {
   disconnect: DisconnectEvent;
   cluster: ClusterEvent;
   limit: LimitEvent;
+  presence: PresenceEvent;
 }
 
 /** What a connect hook sees. */
@@ -247,13 +264,14 @@ export type HookAnswer = boolean | string | void;
 /** A room of a listing. */
 export interface RoomInfo {
   name: string;
-  members: { sid: string; name: string | null }[];
+  /** `hub`: the member's hub (its node id in the cluster), absent without Redis. */
+  members: { sid: string; name: string | null; hub?: string }[];
 }
 
 /** Who is where in a namespace. */
 export interface NamespaceListing {
   ns: string;
-  lobby: { sid: string; name: string | null }[];
+  lobby: { sid: string; name: string | null; hub?: string }[];
   rooms: RoomInfo[];
 }
 

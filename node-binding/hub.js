@@ -28,6 +28,7 @@ const EVENT_NAMES = {
   disconnect: 'disconnect',
   cluster: 'cluster',
   limit: 'limit',
+  presence: 'presence',
 };
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const MAX_DEPTH = 64;

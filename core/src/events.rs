@@ -41,8 +41,10 @@ impl EventKinds {
     pub const CLUSTER: EventKinds = EventKinds(1 << 7);
     /// [`HubEvent::Limit`]: a socket went over a limit (flood, slow reader).
     pub const LIMIT: EventKinds = EventKinds(1 << 8);
+    /// [`HubEvent::Presence`]: who is where, on every hub of the cluster.
+    pub const PRESENCE: EventKinds = EventKinds(1 << 9);
     /// Every kind.
-    pub const ALL: EventKinds = EventKinds((1 << 9) - 1);
+    pub const ALL: EventKinds = EventKinds((1 << 10) - 1);
 
     /// Whether every kind in `other` is in `self`.
     pub const fn contains(self, other: EventKinds) -> bool {
@@ -281,6 +283,58 @@ pub struct LimitEvent {
     pub disconnected: bool,
 }
 
+/// What changed in a [`PresenceEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceChange {
+    /// The socket is now in `room` (or the lobby): it connected, came back
+    /// with recovery, or moved there.
+    Joined,
+    /// The socket is no longer in `room` (or the lobby): it moved away or
+    /// left, or its hub stopped answering.
+    Left,
+    /// The socket logged in (or again) under `name`, where it is.
+    Renamed,
+}
+
+impl PresenceChange {
+    /// `joined`, `left` or `renamed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceChange::Joined => "joined",
+            PresenceChange::Left => "left",
+            PresenceChange::Renamed => "renamed",
+        }
+    }
+}
+
+/// Who is where in the chat's namespaces, on this hub and every other hub
+/// of the cluster: a socket joined or left a room or the lobby, or took a
+/// name. With Redis, a hub that stops answering (killed, cut off) has its
+/// members leave within a heartbeat timeout (3 s), and a hub that joins
+/// the cluster hears of everyone already there (as `Joined`). A host can
+/// keep an online list from these alone; [`Hub::rooms`](crate::Hub::rooms)
+/// answers the same question at once, with each member's hub.
+///
+/// Presence events are a stream of their own: one socket's come in order,
+/// but their order against the other kinds' events (a `Join` and the
+/// `Left`/`Joined` pair it makes) is not fixed.
+#[derive(Debug, Clone)]
+pub struct PresenceEvent {
+    /// The namespace.
+    pub ns: String,
+    /// The socket id.
+    pub sid: String,
+    /// Its name, if it logged in.
+    pub name: Option<String>,
+    /// The room (`None`: the lobby).
+    pub room: Option<String>,
+    /// What changed.
+    pub change: PresenceChange,
+    /// The hub the socket is on (its node id in the cluster), `None` for
+    /// a hub without Redis.
+    pub hub: Option<String>,
+}
+
 /// Something that happened in the hub.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -303,6 +357,8 @@ pub enum HubEvent {
     Cluster(ClusterEvent),
     /// See [`LimitEvent`].
     Limit(LimitEvent),
+    /// See [`PresenceEvent`].
+    Presence(PresenceEvent),
 }
 
 impl HubEvent {
@@ -318,6 +374,7 @@ impl HubEvent {
             HubEvent::Disconnect(_) => EventKinds::DISCONNECT,
             HubEvent::Cluster(_) => EventKinds::CLUSTER,
             HubEvent::Limit(_) => EventKinds::LIMIT,
+            HubEvent::Presence(_) => EventKinds::PRESENCE,
         }
     }
 
@@ -332,6 +389,7 @@ impl HubEvent {
             HubEvent::Rejected(e) => &e.ns,
             HubEvent::Disconnect(e) => &e.ns,
             HubEvent::Limit(e) => &e.ns,
+            HubEvent::Presence(e) => &e.ns,
             HubEvent::Cluster(_) => "",
         }
     }
@@ -347,6 +405,7 @@ impl HubEvent {
             HubEvent::Rejected(e) => &e.sid,
             HubEvent::Disconnect(e) => &e.sid,
             HubEvent::Limit(e) => &e.sid,
+            HubEvent::Presence(e) => &e.sid,
             HubEvent::Cluster(_) => "",
         }
     }

@@ -59,11 +59,18 @@ pub enum chathub_kind {
     /// name, limit (`"events per second"`, `"bytes per second"`, `"queued
     /// events"`, `"slow consumer"`), disconnected.
     Limit = 1 << 8,
+    /// Who is where, on this hub and every other hub of the cluster: a
+    /// socket of a chat namespace joined or left a room or the lobby, or
+    /// took a name. Fields: ns, sid, name, room (NULL: the lobby), change
+    /// (`"joined"`, `"left"`, `"renamed"`), node (the socket's hub; NULL
+    /// without Redis). A hub that stops answering has its members leave
+    /// within 3 s.
+    Presence = 1 << 9,
 }
 
 /// Every event kind: the mask for `chathub_hub_subscribe` that asks for
 /// all of them.
-pub const CHATHUB_KIND_ALL: u32 = 511;
+pub const CHATHUB_KIND_ALL: u32 = 1023;
 
 // The C values are the core's bits.
 const _: () = {
@@ -76,6 +83,7 @@ const _: () = {
     assert!(chathub_kind::Disconnect as u32 == EventKinds::DISCONNECT.bits());
     assert!(chathub_kind::Cluster as u32 == EventKinds::CLUSTER.bits());
     assert!(chathub_kind::Limit as u32 == EventKinds::LIMIT.bits());
+    assert!(chathub_kind::Presence as u32 == EventKinds::PRESENCE.bits());
     assert!(CHATHUB_KIND_ALL == EventKinds::ALL.bits());
 };
 
@@ -113,6 +121,7 @@ pub(crate) struct EventView {
     transport: Option<CText>,
     node: Option<CText>,
     limit: Option<CText>,
+    change: Option<CText>,
     by_host: bool,
     recovered: bool,
     /// Cluster: the link is up; limit: the socket was disconnected.
@@ -191,6 +200,12 @@ impl EventView {
                 v.name = opt_text(e.name.as_deref());
                 v.limit = text(&e.limit);
                 v.flag = e.disconnected;
+            }
+            HubEvent::Presence(e) => {
+                v.name = opt_text(e.name.as_deref());
+                v.room = opt_text(e.room.as_deref());
+                v.change = text(e.change.as_str());
+                v.node = opt_text(e.hub.as_deref());
             }
             // A kind added to the core later: kind, ns and sid only.
             _ => {}
@@ -443,7 +458,24 @@ pub unsafe extern "C" fn chathub_event_reason(
     unsafe { field(event, out_len, |v| &v.reason) }
 }
 
-/// Cluster: this hub's node id in its Redis cluster.
+/// Presence: what changed, `"joined"`, `"left"` or `"renamed"`.
+///
+/// Valid until the callback or hook returns; never free it.
+///
+/// # Safety
+/// `event` is NULL or the event of the call running now; `out_len` is NULL
+/// or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_event_change(
+    event: *const chathub_event,
+    out_len: *mut usize,
+) -> *const c_char {
+    // SAFETY: the caller's contract above.
+    unsafe { field(event, out_len, |v| &v.change) }
+}
+
+/// Cluster: this hub's node id in its Redis cluster. Presence: the hub the
+/// socket is on (NULL without Redis).
 ///
 /// Valid until the callback or hook returns; never free it.
 ///

@@ -127,6 +127,10 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "type": "limit", "ns": e.ns, "sid": e.sid, "name": e.name,
             "limit": e.limit, "disconnected": e.disconnected,
         }),
+        HubEvent::Presence(e) => json!({
+            "type": "presence", "ns": e.ns, "sid": e.sid, "name": e.name,
+            "room": e.room, "change": e.change.as_str(), "hub": e.hub,
+        }),
         other => json!({ "type": "unknown", "ns": other.ns(), "sid": other.sid() }),
     };
     (body.to_string(), bins, ack)
@@ -1031,6 +1035,7 @@ pub fn event_kinds() -> std::collections::HashMap<String, u32> {
         ("disconnect", EventKinds::DISCONNECT),
         ("cluster", EventKinds::CLUSTER),
         ("limit", EventKinds::LIMIT),
+        ("presence", EventKinds::PRESENCE),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.bits()))

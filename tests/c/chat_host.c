@@ -314,6 +314,10 @@ static void on_event(void *userdata, const chathub_event *event) {
       say("disconnect %s %s name=%s room=%s reason=%s", ns, sid, dash(name), dash(room),
           chathub_event_reason(event, NULL));
       break;
+    case CHATHUB_KIND_PRESENCE:
+      say("presence %s %s %s name=%s room=%s hub=%s", ns, sid, chathub_event_change(event, NULL),
+          dash(name), dash(room), dash(chathub_event_node(event, NULL)));
+      break;
     default:
       say("ERROR unknown event kind %u", chathub_event_kind(event));
   }

@@ -117,7 +117,8 @@ test('hubs in separate processes act as one over Redis', async (t) => {
     await node.hub.of('/chat').join(sid, 'moved');
     let listing = await node.hub.of('/chat').rooms();
     const moved = listing.rooms.find((r) => r.name === 'moved');
-    assert.deepEqual(moved && moved.members, [{ sid, name: 'far' }]);
+    assert.deepEqual(moved && moved.members.map(({ sid: id, name }) => ({ sid: id, name })), [{ sid, name: 'far' }]);
+    assert.equal(typeof moved.members[0].hub, 'string', 'each member says which hub it is on');
     node.hub.of('/chat').to('moved').emit('serverMessage', 'to the moved');
     await c.expectLine('to the moved');
     await node.hub.of('/chat').leave(sid, 'moved');
@@ -159,4 +160,71 @@ test('hubs in separate processes act as one over Redis', async (t) => {
     await here.say('back here');
     await there.expectLine('here1 said: back here');
   });
+});
+
+test('presence across three hubs, one of them killed with SIGKILL', async (t) => {
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const env = { REDIS_URL: redis.url };
+  const node = await nodeHost(redis.url);
+  t.after(() => node.stop());
+  // Two hubs in other processes: the Rust example and the C one (a second
+  // Rust example when the C one is not built); the second is killed.
+  const [first, second] = [EXAMPLES.rust, EXAMPLES.c ?? EXAMPLES.rust];
+  const keep = await first(env);
+  t.after(() => keep.stop());
+  const doomed = await second(env);
+  t.after(() => doomed.stop('SIGKILL'));
+  const clients = [];
+  t.after(() => clients.forEach((c) => c.close()));
+
+  // Every presence event this process's hub gets, and waits on them.
+  const seen = [];
+  const waiting = [];
+  node.hub.on('presence', (e) => {
+    seen.push(e);
+    for (const w of [...waiting]) {
+      if (w.match(e)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve(e);
+      }
+    }
+  });
+  const presence = (match, what) => {
+    const found = seen.find(match);
+    if (found) return Promise.resolve(found);
+    return within(new Promise((resolve) => waiting.push({ match, resolve })), what);
+  };
+
+  const ann = client(keep.url, '/chat', { transports: ['websocket'] });
+  clients.push(ann);
+  await ann.loginAmid('ann');
+  await ann.join('r');
+  const bob = client(doomed.url, '/chat', { transports: ['websocket'] });
+  clients.push(bob);
+  await bob.loginAmid('bob');
+  const annIn = await presence((e) => e.sid === ann.socket.id && e.change === 'joined' && e.room === 'r', 'ann in r');
+  const bobIn = await presence((e) => e.sid === bob.socket.id && e.change === 'renamed' && e.name === 'bob', 'bob named');
+  assert.equal(annIn.name, 'ann');
+  assert.ok(annIn.hub && bobIn.hub && annIn.hub !== bobIn.hub, 'each on its own hub');
+
+  // The listing answered across the hubs says who is where, and on which hub.
+  let listing = await node.hub.of('/chat').rooms();
+  assert.deepEqual(listing.rooms.find((r) => r.name === 'r').members, [{ sid: ann.socket.id, name: 'ann', hub: annIn.hub }]);
+  assert.ok(listing.lobby.some((m) => m.sid === bob.socket.id && m.hub === bobIn.hub), JSON.stringify(listing));
+
+  // Killed: no leave, no goodbye. Its members leave within the heartbeat
+  // timeout (3 s), for the hosts and in listings. (The client forgets its
+  // id once its connection is gone: keep it.)
+  const bobSid = bob.socket.id;
+  const killedAt = Date.now();
+  await doomed.stop('SIGKILL');
+  const gone = await presence((e) => e.sid === bobSid && e.change === 'left', 'bob to leave');
+  assert.equal(gone.hub, bobIn.hub);
+  assert.ok(Date.now() - killedAt < 6000, `left after ${Date.now() - killedAt} ms`);
+  listing = await node.hub.of('/chat').rooms();
+  assert.ok(!listing.lobby.some((m) => m.sid === bobSid), JSON.stringify(listing));
+  // The hub that lives on is still there.
+  assert.ok(!seen.some((e) => e.sid === ann.socket.id && e.change === 'left' && e.room === 'r'), 'ann never left r');
+  await ann.say('still here');
 });

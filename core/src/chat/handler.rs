@@ -13,7 +13,7 @@ use super::{ChatState, EventKind, Move, Rejection, Scope};
 use crate::engine::{Frame, Step};
 use crate::events::{
     Ack, ConnectEvent, CustomEvent, DisconnectEvent, EventKinds, HubEvent, JoinEvent, LoginEvent,
-    MessageEvent, RejectedEvent, Transport,
+    MessageEvent, PresenceChange, PresenceEvent, RejectedEvent, Transport,
 };
 use crate::hooks::{ConnectRequest, LoginRequest};
 use crate::hub::shared::{Guard, Shared, Stats, Verdict as Limit, payload_value, run_hook};
@@ -122,11 +122,19 @@ impl NsHandler for ChatNs {
                 &st.scope(),
                 &super::back_notice(&name),
             );
+            presence(
+                &self.shared,
+                socket,
+                st.name,
+                st.room,
+                PresenceChange::Joined,
+            );
         } else {
             // The chapter's prompt first; then into the lobby, so that no
             // lobby line reaches the client before it.
             socket.send(std::slice::from_ref(&self.prompt));
             socket.ns.join(socket, LOBBY);
+            presence(&self.shared, socket, None, None, PresenceChange::Joined);
         }
         let events = &self.shared.events;
         if events.wants(EventKinds::CONNECT) {
@@ -240,6 +248,13 @@ impl NsHandler for ChatNs {
             line_frame(&socket.ns, &notice),
         );
         publish_line(&self.shared, socket, &st.scope(), &notice);
+        presence(
+            &self.shared,
+            socket,
+            st.name.clone(),
+            st.room.clone(),
+            PresenceChange::Left,
+        );
         let events = &self.shared.events;
         if events.wants(EventKinds::DISCONNECT) {
             events.publish(HubEvent::Disconnect(DisconnectEvent {
@@ -494,6 +509,13 @@ fn finish_login(shared: &Shared, socket: &Arc<Socket>, name: String, ack: Option
     broadcast(shared, socket, &scope, &super::logged_in_notice(&escaped));
     reply(socket, &super::logged_in_reply(&escaped));
     answer(socket, ack, Ok(()));
+    presence(
+        shared,
+        socket,
+        Some(name.clone()),
+        scope.room().map(str::to_owned),
+        PresenceChange::Renamed,
+    );
     if shared.events.wants(EventKinds::LOGIN) {
         shared.events.publish(HubEvent::Login(LoginEvent {
             ns: socket.ns.path.clone(),
@@ -522,6 +544,20 @@ pub(crate) fn move_to(
         (mv, st.name.clone())
     };
     let Move { from, to } = mv;
+    presence(
+        shared,
+        socket,
+        name.clone(),
+        from.room().map(str::to_owned),
+        PresenceChange::Left,
+    );
+    presence(
+        shared,
+        socket,
+        name.clone(),
+        to.room().map(str::to_owned),
+        PresenceChange::Joined,
+    );
     if shared.events.wants(EventKinds::JOIN) {
         shared.events.publish(HubEvent::Join(JoinEvent {
             ns: socket.ns.path.clone(),
@@ -556,6 +592,14 @@ pub(crate) fn leave_room(shared: &Shared, socket: &Arc<Socket>, chat: &ChatSocke
         socket.ns.join(socket, LOBBY);
         let name = st.name.clone();
         drop(st);
+        presence(
+            shared,
+            socket,
+            name.clone(),
+            Some(room.to_owned()),
+            PresenceChange::Left,
+        );
+        presence(shared, socket, name.clone(), None, PresenceChange::Joined);
         if shared.events.wants(EventKinds::JOIN) {
             shared.events.publish(HubEvent::Join(JoinEvent {
                 ns: socket.ns.path.clone(),
@@ -566,6 +610,31 @@ pub(crate) fn leave_room(shared: &Shared, socket: &Arc<Socket>, chat: &ChatSocke
                 by_host: true,
             }));
         }
+    }
+}
+
+/// Tells the host, and with Redis every other hub, who is where (see
+/// [`PresenceEvent`]).
+fn presence(
+    shared: &Shared,
+    socket: &Socket,
+    name: Option<String>,
+    room: Option<String>,
+    change: PresenceChange,
+) {
+    let cluster = shared.cluster.get();
+    if let Some(c) = cluster {
+        c.presence(&socket.ns.path, socket.id.as_str(), &name, &room, change);
+    }
+    if shared.events.wants(EventKinds::PRESENCE) {
+        shared.events.publish(HubEvent::Presence(PresenceEvent {
+            ns: socket.ns.path.clone(),
+            sid: socket.id.to_string(),
+            name,
+            room,
+            change,
+            hub: cluster.map(|c| c.node().to_owned()),
+        }));
     }
 }
 

@@ -29,7 +29,17 @@
 //!   `up: true` and cross-node delivery resumes. What was published while
 //!   Redis was away is lost (pub/sub keeps nothing); it is counted.
 //! - A node that dies: the others stop waiting for it after 3 s without
-//!   its heartbeat; its clients reconnect to another node.
+//!   its heartbeat, and its members leave (presence); its clients
+//!   reconnect to another node.
+//!
+//! # Presence
+//!
+//! Each node publishes who joined or left a room or the lobby of a chat
+//! namespace, and who took a name; every node keeps a table of each other
+//! node's members from those, hands them to its host as
+//! [`HubEvent::Presence`], and sends its own table to a node it hears of
+//! for the first time. A node that stops answering has its table emptied
+//! (its members leave) when it expires.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::{ActionError, StartError};
-use crate::events::{ClusterEvent, EventBus, EventKinds, HubEvent};
+use crate::events::{ClusterEvent, EventBus, EventKinds, HubEvent, PresenceChange, PresenceEvent};
 use crate::hub::actions::{MemberInfo, NamespaceListing, RoomInfo};
 
 /// How often a node says it is alive.
@@ -87,6 +97,16 @@ enum Op {
     Disconnect { ns: String, sid: String },
     /// List the namespace's local sockets.
     List { ns: String },
+}
+
+/// A member of a chat namespace, for presence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) ns: String,
+    pub(crate) sid: String,
+    pub(crate) name: Option<String>,
+    /// `None`: the lobby.
+    pub(crate) room: Option<String>,
 }
 
 /// A node's answer to a request.
@@ -134,6 +154,19 @@ enum Message {
         id: u64,
         answer: Answer,
     },
+    /// A member of `from` joined or left a room or the lobby, or took a
+    /// name (`change`: `joined`, `left`, `renamed`).
+    Presence {
+        from: String,
+        #[serde(flatten)]
+        member: Member,
+        change: String,
+    },
+    /// Every member of `from`, to a node that just heard of it.
+    Snapshot {
+        from: String,
+        members: Vec<Member>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,7 +189,12 @@ pub(crate) trait LocalOps: Send + Sync + 'static {
     fn local_disconnect(&self, ns: &str, sid: &str) -> Result<(), ActionError>;
     /// The local listing of a namespace.
     fn local_list(&self, ns: &str) -> Result<NamespaceListing, ActionError>;
+    /// Every local member of the chat's namespaces.
+    fn local_members(&self) -> Vec<Member>;
 }
+
+/// The other nodes' members, by node, then by (namespace, socket id).
+type Members = HashMap<String, HashMap<(String, String), Member>>;
 
 type Pending = HashMap<u64, mpsc::UnboundedSender<(String, Answer)>>;
 
@@ -168,6 +206,8 @@ pub(crate) struct Cluster {
     publish: mpsc::Sender<(String, String)>,
     up: AtomicBool,
     peers: Mutex<HashMap<String, Instant>>,
+    /// The other nodes' members (presence).
+    members: Mutex<Members>,
     pending: Mutex<Pending>,
     next_id: AtomicU64,
     lost: AtomicU64,
@@ -235,6 +275,7 @@ impl Cluster {
             publish,
             up: AtomicBool::new(true),
             peers: Mutex::new(HashMap::new()),
+            members: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             lost: AtomicU64::new(0),
@@ -344,10 +385,146 @@ impl Cluster {
 
     /// The nodes heard from lately (without this one).
     fn live_peers(&self) -> usize {
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        peers.retain(|_, seen| now.duration_since(*seen) < PEER_EXPIRY);
-        peers.len()
+        self.expire_peers();
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Forgets the nodes not heard from for `PEER_EXPIRY`: their members
+    /// leave.
+    fn expire_peers(&self) {
+        let gone: Vec<String> = {
+            let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let gone = peers
+                .iter()
+                .filter(|(_, seen)| now.duration_since(**seen) >= PEER_EXPIRY)
+                .map(|(node, _)| node.clone())
+                .collect::<Vec<_>>();
+            for node in &gone {
+                peers.remove(node);
+            }
+            gone
+        };
+        for node in gone {
+            let members = self
+                .members
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&node);
+            if let Some(members) = members {
+                if !members.is_empty() {
+                    tracing::info!(node = %node, members = members.len(), "a node stopped answering: its members leave");
+                }
+                for m in members.into_values() {
+                    self.tell(&node, m, PresenceChange::Left);
+                }
+            }
+        }
+    }
+
+    /// Hands a presence change of another node to the host.
+    fn tell(&self, node: &str, m: Member, change: PresenceChange) {
+        if self.events.wants(EventKinds::PRESENCE) {
+            self.events.publish(HubEvent::Presence(PresenceEvent {
+                ns: m.ns,
+                sid: m.sid,
+                name: m.name,
+                room: m.room,
+                change,
+                hub: Some(node.to_owned()),
+            }));
+        }
+    }
+
+    /// Publishes a presence change of a local socket.
+    pub(crate) fn presence(
+        &self,
+        ns: &str,
+        sid: &str,
+        name: &Option<String>,
+        room: &Option<String>,
+        change: PresenceChange,
+    ) {
+        self.send(
+            &self.all_channel,
+            Message::Presence {
+                from: self.node.clone(),
+                member: Member {
+                    ns: ns.to_owned(),
+                    sid: sid.to_owned(),
+                    name: name.clone(),
+                    room: room.clone(),
+                },
+                change: change.as_str().to_owned(),
+            },
+        );
+    }
+
+    /// Applies another node's presence change to its table and tells the
+    /// host.
+    fn apply_presence(&self, from: &str, m: Member, change: &str) {
+        let change = match change {
+            "joined" => PresenceChange::Joined,
+            "left" => PresenceChange::Left,
+            "renamed" => PresenceChange::Renamed,
+            _ => return,
+        };
+        {
+            let mut all = self.members.lock().unwrap_or_else(|e| e.into_inner());
+            let table = all.entry(from.to_owned()).or_default();
+            let key = (m.ns.clone(), m.sid.clone());
+            match change {
+                PresenceChange::Left => {
+                    // A move leaves one scope and joins another: forget the
+                    // member only if it left from where the table has it.
+                    if table.get(&key).is_some_and(|t| t.room == m.room) {
+                        table.remove(&key);
+                    }
+                }
+                PresenceChange::Joined | PresenceChange::Renamed => {
+                    table.insert(key, m.clone());
+                }
+            }
+        }
+        self.tell(from, m, change);
+    }
+
+    /// Takes another node's whole table (it just met this node): who is
+    /// new joins, who is gone leaves.
+    fn apply_snapshot(&self, from: &str, members: Vec<Member>) {
+        let new: HashMap<(String, String), Member> = members
+            .into_iter()
+            .map(|m| ((m.ns.clone(), m.sid.clone()), m))
+            .collect();
+        let old = self
+            .members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(from.to_owned(), new.clone())
+            .unwrap_or_default();
+        for (key, m) in &old {
+            if new.get(key) != Some(m) {
+                self.tell(from, m.clone(), PresenceChange::Left);
+            }
+        }
+        for (key, m) in new {
+            if old.get(&key) != Some(&m) {
+                self.tell(from, m, PresenceChange::Joined);
+            }
+        }
+    }
+
+    /// Sends this node's members to a node that just heard of it.
+    fn send_snapshot(&self, to: &str) {
+        let Some(local) = self.local() else { return };
+        let channel = format!("{}#node#{to}", self.all_channel.trim_end_matches("#all"));
+        self.send(
+            &channel,
+            Message::Snapshot {
+                from: self.node.clone(),
+                members: local.local_members(),
+            },
+        );
     }
 
     /// Asks the other nodes; collects answers until `enough` says so, every
@@ -532,7 +709,7 @@ impl Cluster {
                     .peers
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(from, Instant::now())
+                    .insert(from.clone(), Instant::now())
                     .is_some();
                 if reply && !known {
                     self.send(
@@ -542,6 +719,9 @@ impl Cluster {
                             reply: false,
                         },
                     );
+                }
+                if !known {
+                    self.send_snapshot(&from);
                 }
             }
             Message::Emit {
@@ -569,6 +749,20 @@ impl Cluster {
                     return;
                 }
                 self.answer(from, id, op);
+            }
+            Message::Presence {
+                from,
+                member,
+                change,
+            } => {
+                if from != self.node {
+                    self.apply_presence(&from, member, &change);
+                }
+            }
+            Message::Snapshot { from, members } => {
+                if from != self.node {
+                    self.apply_snapshot(&from, members);
+                }
             }
             Message::Reply { from, id, answer } => {
                 let tx = self
@@ -739,6 +933,7 @@ async fn heartbeat_task(cluster: Arc<Cluster>) {
                 },
             );
         }
+        cluster.expire_peers();
     }
 }
 
@@ -763,6 +958,39 @@ mod tests {
         assert!(text.contains(r#""t":"emit""#), "{text}");
         let back: Envelope = serde_json::from_str(&text).unwrap();
         assert!(matches!(back.msg, Message::Emit { to: WireTarget::Room(r), .. } if r == "r"));
+    }
+
+    #[test]
+    fn presence_messages_round_trip_as_json() {
+        let member = Member {
+            ns: "/chat".into(),
+            sid: "s1".into(),
+            name: Some("ann".into()),
+            room: None,
+        };
+        let m = Envelope {
+            v: 2,
+            msg: Message::Presence {
+                from: "n1".into(),
+                member: member.clone(),
+                change: "joined".into(),
+            },
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        let back: Envelope = serde_json::from_str(&text).unwrap();
+        assert!(
+            matches!(back.msg, Message::Presence { member: m, change, .. } if m == member && change == "joined")
+        );
+        let snap = Envelope {
+            v: 2,
+            msg: Message::Snapshot {
+                from: "n1".into(),
+                members: vec![member.clone()],
+            },
+        };
+        let text = serde_json::to_string(&snap).unwrap();
+        let back: Envelope = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back.msg, Message::Snapshot { members, .. } if members == [member]));
     }
 
     #[test]

@@ -90,6 +90,10 @@ pub struct MemberInfo {
     pub sid: String,
     /// Its login name, if it logged in (always `None` in host namespaces).
     pub name: Option<String>,
+    /// The hub it is on (its node id in the cluster), `None` without Redis
+    /// (then left out of the JSON the C and Node faces give).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<String>,
 }
 
 /// A room in a listing.
@@ -289,13 +293,18 @@ impl Core {
     /// Who is where on this hub.
     pub(crate) fn list_here(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
         let namespace = self.namespace(ns)?;
+        let hub = self.shared.cluster.get().map(|c| c.node().to_owned());
         let mut lobby = Vec::new();
         let mut rooms: BTreeMap<String, Vec<MemberInfo>> = BTreeMap::new();
         for socket in namespace.sockets() {
             let sid = socket.id.to_string();
             if let Some(chat) = socket.ext::<ChatSocket>() {
                 let st = chat.state();
-                let member = MemberInfo { sid, name: st.name };
+                let member = MemberInfo {
+                    sid,
+                    name: st.name,
+                    hub: hub.clone(),
+                };
                 match st.room {
                     Some(room) => rooms.entry(room).or_default().push(member),
                     None => lobby.push(member),
@@ -306,12 +315,14 @@ impl Core {
                     lobby.push(MemberInfo {
                         sid: sid.clone(),
                         name: None,
+                        hub: hub.clone(),
                     });
                 }
                 for room in joined {
                     rooms.entry(room).or_default().push(MemberInfo {
                         sid: sid.clone(),
                         name: None,
+                        hub: hub.clone(),
                     });
                 }
             }
@@ -362,5 +373,23 @@ impl LocalOps for Core {
 
     fn local_list(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
         self.list_here(ns)
+    }
+
+    fn local_members(&self) -> Vec<crate::cluster::Member> {
+        let mut out = Vec::new();
+        for namespace in self.sio().namespaces() {
+            for socket in namespace.sockets() {
+                if let Some(chat) = socket.ext::<ChatSocket>() {
+                    let st = chat.state();
+                    out.push(crate::cluster::Member {
+                        ns: namespace.path.clone(),
+                        sid: socket.id.to_string(),
+                        name: st.name,
+                        room: st.room,
+                    });
+                }
+            }
+        }
+        out
     }
 }

@@ -268,3 +268,144 @@ async fn a_node_that_stops_leaves_the_others_serving() {
     ann.expect_line("amy said: still here").await;
     assert_eq!(a.hub.rooms("/").await.unwrap().lobby.len(), 2);
 }
+
+/// The next presence event of `events` about `sid`: (change, room, name, hub).
+async fn presence_of(
+    events: &mut Events,
+    sid: &str,
+) -> (
+    chathub::events::PresenceChange,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    events
+        .find(|e| match e {
+            HubEvent::Presence(p) if p.sid == sid => Some((p.change, p.room, p.name, p.hub)),
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn presence_crosses_the_nodes_and_a_new_node_hears_of_everyone() {
+    use chathub::events::PresenceChange::{Joined, Left, Renamed};
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    let b_node = b.hub.cluster_node().unwrap();
+    // Both nodes know each other before bob connects.
+    let _ann = connect(&a, "/chat", "ann").await;
+    b_events
+        .find(|e| {
+            matches!(e, HubEvent::Presence(p) if p.name.as_deref() == Some("ann")).then_some(())
+        })
+        .await;
+
+    let mut bob = Client::connect(&b.url, "/chat", TransportType::Websocket).await;
+    let sid = b_events.connected("/chat").await;
+    let on_b = Some(b_node.clone());
+    assert_eq!(
+        presence_of(&mut a_events, &sid).await,
+        (Joined, None, None, on_b.clone())
+    );
+    bob.login("bob").await;
+    assert_eq!(
+        presence_of(&mut a_events, &sid).await,
+        (Renamed, None, Some("bob".into()), on_b.clone())
+    );
+    bob.join("r1").await;
+    assert_eq!(
+        presence_of(&mut a_events, &sid).await,
+        (Left, None, Some("bob".into()), on_b.clone())
+    );
+    assert_eq!(
+        presence_of(&mut a_events, &sid).await,
+        (Joined, Some("r1".into()), Some("bob".into()), on_b.clone())
+    );
+    // The local side of it, on b itself.
+    assert_eq!(presence_of(&mut b_events, &sid).await.3, on_b);
+
+    // Listings say which hub each member is on.
+    let listing = a.hub.rooms("/chat").await.unwrap();
+    let in_r1 = &listing.rooms[0].members[0];
+    assert_eq!(
+        (in_r1.sid.as_str(), in_r1.hub.clone()),
+        (sid.as_str(), on_b.clone())
+    );
+    assert_eq!(listing.lobby[0].hub, a.hub.cluster_node());
+
+    // A node that joins later hears of everyone already there.
+    let c = node(&redis);
+    let mut c_events = c.events();
+    let seen = c_events
+        .find(|e| match e {
+            HubEvent::Presence(p) if p.sid == sid => Some((p.change, p.room, p.hub)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seen, (Joined, Some("r1".into()), on_b.clone()));
+
+    // A socket that leaves, leaves everywhere.
+    bob.disconnect().await;
+    assert_eq!(
+        presence_of(&mut a_events, &sid).await,
+        (Left, Some("r1".into()), Some("bob".into()), on_b.clone())
+    );
+    assert_eq!(presence_of(&mut c_events, &sid).await.0, Left);
+}
+
+#[tokio::test]
+async fn the_members_of_a_node_that_stops_answering_leave() {
+    use chathub::events::PresenceChange::{Joined, Left};
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let mut events = a.events();
+    // A node that says it is alive, has a member, then goes silent (as a
+    // killed process would: no leave, no goodbye).
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let publish = |text: String| {
+        let mut cmd = ::redis::cmd("PUBLISH");
+        cmd.arg("chathub#all").arg(text);
+        cmd
+    };
+    let heartbeat = r#"{"v":2,"t":"heartbeat","from":"ghost","reply":false}"#;
+    let _: i64 = publish(heartbeat.into())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let joined = r#"{"v":2,"t":"presence","from":"ghost","ns":"/chat","sid":"g1","name":"casper","room":"r","change":"joined"}"#;
+    let _: i64 = publish(joined.into()).query_async(&mut conn).await.unwrap();
+    let seen = presence_of(&mut events, "g1").await;
+    assert_eq!(
+        seen,
+        (
+            Joined,
+            Some("r".into()),
+            Some("casper".into()),
+            Some("ghost".into())
+        )
+    );
+    let silent = std::time::Instant::now();
+    let left = events
+        .find_within(Duration::from_secs(10), |e| match e {
+            HubEvent::Presence(p) if p.sid == "g1" => Some((p.change, p.room, p.hub)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left, (Left, Some("r".into()), Some("ghost".into())));
+    let after = silent.elapsed();
+    assert!(
+        after >= Duration::from_secs(2) && after < Duration::from_secs(6),
+        "left {after:?} after its last heartbeat"
+    );
+}
