@@ -343,9 +343,9 @@ export declare class Hub {
   onEvent(event: string, handler: (socket: SocketHandle, ...args: any[]) => void): this;
   offEvent(event: string, handler: (socket: SocketHandle, ...args: any[]) => void): this;
 
-  /** Accepts or refuses connections (async allowed). `null` removes the hook. */
+  /** Adds a connect hook (async allowed); hooks run in the order added and the first refusal stops them; `null` removes them all. */
   use(hook: ((req: ConnectRequest) => HookAnswer | Promise<HookAnswer>) | null): this;
-  /** Accepts or refuses logins (async allowed). `null` removes the hook. */
+  /** Adds a login hook, chained as `use`; `null` removes them all. */
   useLogin(hook: ((req: LoginRequest) => HookAnswer | Promise<HookAnswer>) | null): this;
 
   of(ns: string): Namespace;

@@ -547,45 +547,59 @@ class Hub {
   // --- decide --------------------------------------------------------------
 
   /**
-   * Sets the connect hook: `hook({ ns, sid, auth, address })` may return
-   * (or resolve to) `true`/`undefined` to accept, `false` or a string (the
-   * reason) to refuse, or throw (its message is the reason). The client
-   * gets the reason as its `connect_error`. `null` removes the hook.
+   * Adds a connect hook: `hook({ ns, sid, auth, address, headers })` may
+   * return (or resolve to) `true`/`undefined` to accept, `false` or a
+   * string (the reason) to refuse, or throw (its message is the reason).
+   * Hooks run one after another in the order they were added, as
+   * socket.io's middlewares do; the first refusal stops the chain and its
+   * reason reaches the client as its `connect_error` (without one, the
+   * hub's `refused`). `null` removes every connect hook.
    */
   use(hook) {
-    this.#setHook('setConnectHook', hook, (req, buffers) => {
+    this.#addHook('setConnectHook', this.#connectHooks, hook, (req, buffers) => {
       req.auth = reconstruct(req.auth, buffers);
       return req;
     });
     return this;
   }
 
-  /** Sets the login hook: `hook({ ns, sid, name, current })`, as `use`. */
+  /** Adds a login hook: `hook({ ns, sid, name, current })`, chained as `use`. */
   useLogin(hook) {
-    this.#setHook('setLoginHook', hook, (req) => req);
+    this.#addHook('setLoginHook', this.#loginHooks, hook, (req) => req);
     return this;
   }
 
-  #setHook(method, hook, prepare) {
+  #connectHooks = [];
+  #loginHooks = [];
+
+  #addHook(method, chain, hook, prepare) {
     const nativeHub = this._native();
     if (hook === null || hook === undefined) {
+      chain.length = 0;
       nativeHub[method](null);
       return;
     }
     checkFunction(hook, 'the hook');
+    chain.push(hook);
+    if (chain.length > 1) return; // the hub already runs the chain
     nativeHub[method]((json, decisionId) => {
-      Promise.resolve()
-        .then(() => hook(prepare(JSON.parse(json), [])))
-        .then(
-          (answer) => {
-            if (answer === undefined || answer === true) return null;
-            if (answer === false) return 'refused';
-            if (typeof answer === 'string') return answer || 'refused';
-            return 'refused';
-          },
-          (err) => (err && err.message) || String(err) || 'refused',
-        )
-        .then((reason) => native.hookDecision(decisionId, reason));
+      const req = prepare(JSON.parse(json), []);
+      // The reason of the first hook that refuses; null: all accepted. An
+      // empty reason gets the hub's own text.
+      const decide = async () => {
+        for (const h of [...chain]) {
+          let answer;
+          try {
+            answer = await h(req);
+          } catch (err) {
+            return (err && err.message) || String(err);
+          }
+          if (answer === undefined || answer === true) continue;
+          return typeof answer === 'string' ? answer : '';
+        }
+        return null;
+      };
+      decide().then((reason) => native.hookDecision(decisionId, reason));
     });
   }
 

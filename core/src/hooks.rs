@@ -46,8 +46,13 @@ pub struct LoginRequest {
 
 /// A hook's answer: `Ok(())` accepts, `Err(reason)` refuses. For a
 /// connection the reason reaches the client as its `connect_error`
-/// message; for a login, as `Error: login refused: REASON`.
+/// message; for a login, as `Error: login refused: REASON`. An empty (or
+/// blank) reason becomes [`REFUSED`].
 pub type HookResult = Result<(), String>;
+
+/// The reason a client gets when a hook refuses without giving one (every
+/// face passes an empty reason and gets this text).
+pub const REFUSED: &str = "refused";
 
 /// The future a hook returns.
 pub type HookFuture = Pin<Box<dyn Future<Output = HookResult> + Send + 'static>>;

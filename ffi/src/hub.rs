@@ -531,12 +531,8 @@ fn call_hook(
         Ok(())
     } else {
         let end = reason.iter().position(|&b| b == 0).unwrap_or(reason.len());
-        let text = String::from_utf8_lossy(&reason[..end]).trim().to_owned();
-        Err(if text.is_empty() {
-            "refused".into()
-        } else {
-            text
-        })
+        // An empty reason: the hub's own text (`chathub::hooks::REFUSED`).
+        Err(String::from_utf8_lossy(&reason[..end]).trim().to_owned())
     }
 }
 

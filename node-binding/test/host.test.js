@@ -135,6 +135,33 @@ test('the host API', async (t) => {
     open.close();
   });
 
+  await t.test('decide: hooks chain in order, and the first refusal stops them', async () => {
+    const calls = [];
+    hub.use(({ auth }) => { calls.push('first'); return auth.token !== 'no-first' || 'first says no'; });
+    hub.use(async ({ auth }) => { calls.push('second'); return auth.token !== 'no-second' || 'second says no'; });
+    hub.use(({ auth }) => { calls.push('third'); return auth.token !== 'bare'; });
+    const one = client(s.url, '/', { auth: { token: 'no-first' } });
+    assert.equal(await one.connectError(), 'first says no');
+    assert.deepEqual(calls.splice(0), ['first'], 'a refusal stops the chain');
+    one.close();
+    const two = client(s.url, '/', { auth: { token: 'no-second' } });
+    assert.equal(await two.connectError(), 'second says no', 'a second hook is not a replacement of the first');
+    assert.deepEqual(calls.splice(0), ['first', 'second']);
+    two.close();
+    const bare = client(s.url, '/', { auth: { token: 'bare' } });
+    assert.equal(await bare.connectError(), 'refused', "the hub's own text for a refusal without a reason");
+    bare.close();
+    calls.length = 0;
+    const ok = client(s.url, '/', { auth: { token: 'fine' } });
+    await ok.login('chained');
+    assert.deepEqual(calls, ['first', 'second', 'third']);
+    ok.close();
+    hub.use(null);
+    const open = client(s.url, '/', { auth: { token: 'no-first' } });
+    await open.login('unhooked');
+    open.close();
+  });
+
   await t.test('decide: the connect hook sees the handshake headers (cookies) and address', async () => {
     const seen = [];
     hub.use(({ headers, address }) => {

@@ -318,6 +318,7 @@ pub(crate) async fn run_hook(
     what: &'static str,
 ) -> Result<(), String> {
     match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+        Ok(Ok(Err(reason))) if reason.trim().is_empty() => Err(crate::hooks::REFUSED.into()),
         Ok(Ok(result)) => result,
         Ok(Err(_panic)) => {
             tracing::error!("the {what} hook panicked; refusing");
@@ -341,6 +342,28 @@ pub(crate) fn payload_value(text: Option<&str>, bins: &[bytes::Bytes]) -> Value 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refusal_without_a_reason_gets_the_hubs_text() {
+        let refuse = |r: &str| -> crate::hooks::HookFuture {
+            let r = r.to_owned();
+            Box::pin(async move { Err(r) })
+        };
+        let t = Duration::from_secs(1);
+        assert_eq!(
+            run_hook(refuse(""), t, "connect").await,
+            Err("refused".into())
+        );
+        assert_eq!(
+            run_hook(refuse("  "), t, "connect").await,
+            Err("refused".into())
+        );
+        assert_eq!(run_hook(refuse("no"), t, "connect").await, Err("no".into()));
+        assert_eq!(
+            run_hook(Box::pin(async { Ok(()) }), t, "connect").await,
+            Ok(())
+        );
+    }
 
     fn shared(ip: IpLimits) -> Shared {
         Shared::new(&crate::HubConfig {
