@@ -27,6 +27,12 @@
 #define CHATHUB_REASON_MAX 256
 
 /**
+ * How many result codes there are: every code is below it (C loops over
+ * `0 .. CHATHUB_RESULT_COUNT - 1`).
+ */
+#define CHATHUB_RESULT_COUNT 19
+
+/**
  * What a libchathub function did. The numbers are stable: new codes are
  * only ever added, never renumbered.
  *
@@ -1229,8 +1235,25 @@ chathub_result chathub_hub_stats(const chathub_hub *hub,
                                  char **out_json);
 
 /**
+ * Writes the folder the Socket.IO client bundle (`/socket.io/socket.io.js`)
+ * is served from to `*out_path`. Fails with `CHATHUB_RESULT_FAILED` when
+ * none was found at start (the bundle then answers 404): set it with
+ * `chathub_config_set_client_dist` or the `CHATHUB_CLIENT_DIST`
+ * environment variable.
+ *
+ * Ownership: the caller owns the string and frees it with
+ * `chathub_string_free`.
+ *
+ * # Safety
+ * `hub` is NULL or a live hub; `out_path` is NULL or valid for writing one
+ * pointer.
+ */
+chathub_result chathub_hub_client_bundle(const chathub_hub *hub,
+                                         char **out_path);
+
+/**
  * Frees a string libchathub handed over (`chathub_hub_rooms`,
- * `chathub_hub_stats`). NULL is fine.
+ * `chathub_hub_stats`, `chathub_hub_client_bundle`). NULL is fine.
  *
  * # Safety
  * `s` is NULL or a string from libchathub not yet freed.

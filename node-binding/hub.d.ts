@@ -328,6 +328,8 @@ export declare class Hub {
   readonly socketCount: number;
   /** This hub's node id in its Redis cluster, or null without Redis. */
   readonly clusterNode: string | null;
+  /** The folder `/socket.io/socket.io.js` is served from, or null when none was found at start (it then answers 404). */
+  readonly clientBundle: string | null;
   /** The hub's counters: what it refused or lost. */
   readonly stats: HubStats;
 

@@ -376,6 +376,15 @@ class Hub {
     return this.#native.hostNamespaces;
   }
 
+  /**
+   * The folder `/socket.io/socket.io.js` is served from, or null when no
+   * client bundle was found at start (it then answers 404; set
+   * `clientDist`).
+   */
+  get clientBundle() {
+    return this.#native.clientBundle;
+  }
+
   /** How many sockets are connected now (to this hub). */
   get socketCount() {
     return this.#native.socketCount;

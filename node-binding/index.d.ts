@@ -25,6 +25,11 @@ export declare class NativeHub {
   get requestTimeoutMs(): number
   /** The namespaces the host owns (no chat rules there). */
   get hostNamespaces(): Array<string>
+  /**
+   * The folder the Socket.IO client bundle is served from, or null when
+   * none was found at start (it then answers 404).
+   */
+  get clientBundle(): string | null
   /** Whether `close` was called. */
   get closed(): boolean
   /** The hub's counters (what it refused or lost), as JSON. */

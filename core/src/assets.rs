@@ -83,6 +83,8 @@ fn fnv1a(data: &[u8]) -> u64 {
 pub(crate) struct Assets {
     page: Option<File>,
     bundle: Vec<(String, File)>,
+    /// The folder the bundle was read from (`None`: none was found).
+    pub(crate) bundle_dir: Option<PathBuf>,
 }
 
 impl Assets {
@@ -103,6 +105,7 @@ impl Assets {
             ))
         };
         let mut bundle = Vec::new();
+        let mut bundle_dir = None;
         match find_client_dist(config) {
             Some(dir) => {
                 for (name, content_type) in BUNDLE_FILES {
@@ -120,6 +123,7 @@ impl Assets {
                     tracing::warn!(dir = %dir.display(), "no Socket.IO client bundle in this folder; /socket.io/socket.io.js will answer 404");
                 } else {
                     tracing::debug!(dir = %dir.display(), "serving the Socket.IO client bundle");
+                    bundle_dir = Some(dir);
                 }
             }
             None => tracing::warn!(
@@ -127,7 +131,11 @@ impl Assets {
                  client_dist / CHATHUB_CLIENT_DIST); /socket.io/socket.io.js will answer 404"
             ),
         }
-        Ok(Assets { page, bundle })
+        Ok(Assets {
+            page,
+            bundle,
+            bundle_dir,
+        })
     }
 
     /// The response for `path`, if it is one of ours.
@@ -137,6 +145,21 @@ impl Assets {
         }
         if let Some(file) = self.bundle.iter().find(|(p, _)| p == path) {
             return Some(file.1.respond(headers));
+        }
+        let bundle_file = path
+            .strip_prefix("/socket.io/")
+            .is_some_and(|name| BUNDLE_FILES.iter().any(|(n, _)| *n == name));
+        if bundle_file {
+            // Not an Engine.IO request: say what is missing.
+            let mut resp = Response::new(Body::from(
+                "no Socket.IO client bundle on this server (set client_dist or CHATHUB_CLIENT_DIST)\n",
+            ));
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return Some(resp);
         }
         None
     }
@@ -150,17 +173,12 @@ fn find_client_dist(config: &HubConfig) -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("CHATHUB_CLIENT_DIST") {
         return Some(PathBuf::from(dir));
     }
+    // Never a path of the machine the library was built on: a deployed
+    // host looks where it runs.
     let rel = Path::new("node_modules/socket.io-client/dist");
-    let from_cwd = std::env::current_dir()
+    std::env::current_dir()
         .ok()
-        .and_then(|cwd| cwd.ancestors().map(|d| d.join(rel)).find(|d| d.is_dir()));
-    from_cwd.or_else(|| {
-        // This crate's checkout: the workspace root is its parent.
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|d| d.join(rel))
-            .find(|d| d.is_dir())
-    })
+        .and_then(|cwd| cwd.ancestors().map(|d| d.join(rel)).find(|d| d.is_dir()))
 }
 
 #[cfg(test)]
@@ -183,10 +201,12 @@ mod tests {
             assets.respond("/", &h).unwrap().status(),
             StatusCode::NOT_MODIFIED
         );
-        assert!(
+        assert_eq!(
             assets
                 .respond("/socket.io/socket.io.js", &HeaderMap::new())
-                .is_none()
+                .map(|r| r.status()),
+            Some(StatusCode::NOT_FOUND),
+            "a missing bundle is a 404 that says so"
         );
         assert!(assets.respond("/other", &HeaderMap::new()).is_none());
     }

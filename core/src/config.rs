@@ -254,9 +254,10 @@ pub struct HubConfig {
     /// bundle is served at `/socket.io/socket.io.js` (and `.min.js`,
     /// `.esm.min.js`, maps). `None`: the environment variable
     /// `CHATHUB_CLIENT_DIST`, then `node_modules/socket.io-client/dist`
-    /// in the working directory or above it, then in this project's
-    /// checkout. When none is found the bundle answers 404 (and a warning is
-    /// logged at start).
+    /// in the working directory or above it (never a path of the machine
+    /// the library was built on). When none is found the bundle answers 404,
+    /// a warning is logged at start, and
+    /// [`Hub::client_bundle`](crate::Hub::client_bundle) says `None`.
     pub client_dist: Option<PathBuf>,
     /// A Redis URL (`redis://host:port/db`, `redis://:password@host:port`)
     /// that joins this hub to every other hub on the same Redis and

@@ -822,8 +822,39 @@ pub unsafe extern "C" fn chathub_hub_stats(
     })
 }
 
+/// Writes the folder the Socket.IO client bundle (`/socket.io/socket.io.js`)
+/// is served from to `*out_path`. Fails with `CHATHUB_RESULT_FAILED` when
+/// none was found at start (the bundle then answers 404): set it with
+/// `chathub_config_set_client_dist` or the `CHATHUB_CLIENT_DIST`
+/// environment variable.
+///
+/// Ownership: the caller owns the string and frees it with
+/// `chathub_string_free`.
+///
+/// # Safety
+/// `hub` is NULL or a live hub; `out_path` is NULL or valid for writing one
+/// pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_hub_client_bundle(
+    hub: *const chathub_hub,
+    out_path: *mut *mut c_char,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above, for each pointer.
+        let (h, out) = unsafe { (cast::borrow(hub, "hub")?, cast::out(out_path, "out_path")?) };
+        let dir = h.hub.client_bundle().ok_or_else(|| {
+            Failure::new(
+                chathub_result::Failed,
+                "no Socket.IO client bundle was found at start (set client_dist or CHATHUB_CLIENT_DIST)",
+            )
+        })?;
+        out.write(cast::owned_string(dir.to_string_lossy().into_owned())?);
+        Ok(())
+    })
+}
+
 /// Frees a string libchathub handed over (`chathub_hub_rooms`,
-/// `chathub_hub_stats`). NULL is fine.
+/// `chathub_hub_stats`, `chathub_hub_client_bundle`). NULL is fine.
 ///
 /// # Safety
 /// `s` is NULL or a string from libchathub not yet freed.

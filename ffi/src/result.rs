@@ -63,34 +63,86 @@ pub enum chathub_result {
     RedisUnavailable = 18,
 }
 
+/// How many result codes there are: every code is below it (C loops over
+/// `0 .. CHATHUB_RESULT_COUNT - 1`).
+pub const CHATHUB_RESULT_COUNT: u32 = 19;
+
+impl chathub_result {
+    /// Every code, in order of its number.
+    const ALL: [chathub_result; CHATHUB_RESULT_COUNT as usize] = [
+        chathub_result::Ok,
+        chathub_result::NullParameter,
+        chathub_result::InvalidUtf8,
+        chathub_result::InvalidArgument,
+        chathub_result::Closed,
+        chathub_result::Panic,
+        chathub_result::InvalidConfig,
+        chathub_result::BindFailed,
+        chathub_result::Io,
+        chathub_result::UnknownNamespace,
+        chathub_result::SocketNotFound,
+        chathub_result::InvalidRoom,
+        chathub_result::InvalidEventName,
+        chathub_result::InvalidJson,
+        chathub_result::DeliveryFailed,
+        chathub_result::AlreadySent,
+        chathub_result::NoAck,
+        chathub_result::Failed,
+        chathub_result::RedisUnavailable,
+    ];
+
+    /// The code with this number.
+    fn from_u32(n: u32) -> Option<chathub_result> {
+        Self::ALL.get(usize::try_from(n).ok()?).copied()
+    }
+
+    /// Its text: a static NUL-terminated English sentence (a new code
+    /// does not compile without one).
+    fn text(self) -> &'static str {
+        match self {
+            chathub_result::Ok => "ok\0",
+            chathub_result::NullParameter => "a required pointer argument was NULL\0",
+            chathub_result::InvalidUtf8 => "a string argument was not valid UTF-8\0",
+            chathub_result::InvalidArgument => "an argument was out of range or malformed\0",
+            chathub_result::Closed => "the hub is stopped\0",
+            chathub_result::Panic => "libchathub panicked (a bug)\0",
+            chathub_result::InvalidConfig => "the hub config is invalid\0",
+            chathub_result::BindFailed => "the hub could not listen on its address\0",
+            chathub_result::Io => "the system refused an operation\0",
+            chathub_result::UnknownNamespace => "unknown namespace\0",
+            chathub_result::SocketNotFound => "no such socket in the namespace\0",
+            chathub_result::InvalidRoom => "invalid room name\0",
+            chathub_result::InvalidEventName => {
+                "invalid event name (empty or reserved by Socket.IO)\0"
+            }
+            chathub_result::InvalidJson => "invalid JSON (arguments must be a JSON array)\0",
+            chathub_result::DeliveryFailed => "the message could not be delivered\0",
+            chathub_result::AlreadySent => "the acknowledgement was already answered\0",
+            chathub_result::NoAck => "the event has no acknowledgement to take\0",
+            chathub_result::Failed => "the operation failed\0",
+            chathub_result::RedisUnavailable => "Redis could not be reached\0",
+        }
+    }
+}
+
+// `ALL` lists every code at the index of its number, and the count is right.
+const _: () = {
+    let mut i = 0;
+    while i < chathub_result::ALL.len() {
+        assert!(chathub_result::ALL[i] as usize == i);
+        i += 1;
+    }
+    assert!(chathub_result::RedisUnavailable as u32 + 1 == CHATHUB_RESULT_COUNT);
+};
+
 /// The text of a result code: a static NUL-terminated English sentence.
 /// Never NULL, never free it; an unknown code gives `"unknown result code"`.
 /// Takes any `uint32_t`, so C may pass whatever it stored.
 #[unsafe(no_mangle)]
 pub extern "C" fn chathub_result_text(result: u32) -> *const c_char {
     guard::value(|| {
-        let text: &'static str = match result {
-            0 => "ok\0",
-            1 => "a required pointer argument was NULL\0",
-            2 => "a string argument was not valid UTF-8\0",
-            3 => "an argument was out of range or malformed\0",
-            4 => "the hub is stopped\0",
-            5 => "libchathub panicked (a bug)\0",
-            6 => "the hub config is invalid\0",
-            7 => "the hub could not listen on its address\0",
-            8 => "the system refused an operation\0",
-            9 => "unknown namespace\0",
-            10 => "no such socket in the namespace\0",
-            11 => "invalid room name\0",
-            12 => "invalid event name (empty or reserved by Socket.IO)\0",
-            13 => "invalid JSON (arguments must be a JSON array)\0",
-            14 => "the message could not be delivered\0",
-            15 => "the acknowledgement was already answered\0",
-            16 => "the event has no acknowledgement to take\0",
-            17 => "the operation failed\0",
-            18 => "Redis could not be reached\0",
-            _ => "unknown result code\0",
-        };
+        let text =
+            chathub_result::from_u32(result).map_or("unknown result code\0", chathub_result::text);
         text.as_ptr().cast()
     })
 }
@@ -197,10 +249,11 @@ mod tests {
     #[test]
     fn every_code_has_its_own_text() {
         let mut seen = std::collections::HashSet::new();
-        for code in 0..=chathub_result::Failed as u32 {
+        for code in 0..CHATHUB_RESULT_COUNT {
             assert!(seen.insert(text(code)), "code {code} repeats a text");
             assert_ne!(text(code), "unknown result code");
         }
+        assert_eq!(text(CHATHUB_RESULT_COUNT), "unknown result code");
         assert_eq!(text(9999), "unknown result code");
     }
 

@@ -354,6 +354,15 @@ impl NativeHub {
         self.hub.host_namespaces().to_vec()
     }
 
+    /// The folder the Socket.IO client bundle is served from, or null when
+    /// none was found at start (it then answers 404).
+    #[napi(getter)]
+    pub fn client_bundle(&self) -> Option<String> {
+        self.hub
+            .client_bundle()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
     /// Whether `close` was called.
     #[napi(getter)]
     pub fn closed(&self) -> bool {

@@ -29,6 +29,8 @@ test('wrong types and values are TypeErrors and RangeErrors with clear messages'
     assert.throws(() => hub.attach({}), { name: 'TypeError', message: /http.Server/ });
     assert.throws(() => hub.use(42), { name: 'TypeError', message: /hook must be a function/ });
     assert.throws(() => hub.onEvent('x', null), { name: 'TypeError' });
+    // The addon finds socket.io-client's bundle where Node resolves it.
+    assert.match(hub.clientBundle, /socket\.io-client[\\/]dist$/);
   } finally {
     hub.close();
   }

@@ -49,10 +49,11 @@ static chathub_config *quick_config(void) {
 }
 
 static void result_texts(void) {
-  for (uint32_t code = 0; code <= CHATHUB_RESULT_FAILED; code++) {
+  for (uint32_t code = 0; code < CHATHUB_RESULT_COUNT; code++) {
     const char *text = chathub_result_text(code);
     CHECK(text != NULL && strcmp(text, "unknown result code") != 0);
   }
+  CHECK(strcmp(chathub_result_text(CHATHUB_RESULT_COUNT), "unknown result code") == 0);
   CHECK(strcmp(chathub_result_text(CHATHUB_RESULT_OK), "ok") == 0);
   CHECK(strcmp(chathub_result_text(4000000000u), "unknown result code") == 0);
   CHECK(chathub_version() != NULL && strlen(chathub_version()) > 0);
@@ -315,6 +316,18 @@ static void hub_misuse(chathub_hub *hub) {
   CHECK(json != NULL && strstr(json, "\"packets_dropped\":0") != NULL);
   chathub_string_free(json);
   json = NULL;
+  EXPECT(chathub_hub_client_bundle(NULL, &json), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_client_bundle(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  {
+    /* Found from the working directory (the tests run in the checkout,
+       where npm installed socket.io-client), or a clear failure. */
+    chathub_result r = chathub_hub_client_bundle(hub, &json);
+    CHECK((r == CHATHUB_RESULT_OK && json != NULL && strstr(json, "socket.io-client") != NULL) ||
+          (r == CHATHUB_RESULT_FAILED && json == NULL &&
+           strstr(chathub_last_error_message(), "client bundle") != NULL));
+    chathub_string_free(json);
+    json = NULL;
+  }
   for (size_t i = 0; i < N_BAD; i++) {
     const char *bad = BAD_UTF8[i];
     EXPECT(chathub_hub_join(hub, bad, "s", "r"), CHATHUB_RESULT_INVALID_UTF8);

@@ -108,6 +108,8 @@ struct HubInner {
     limits: chat::ChatLimits,
     /// The first address the hub listens on (set at start or by `listen`).
     local_addr: Mutex<Option<SocketAddr>>,
+    /// Where the client bundle is served from.
+    client_bundle: Option<std::path::PathBuf>,
     handle: tokio::runtime::Handle,
     /// Tells accept loops (of `listen`) to stop.
     http_stop: watch::Receiver<bool>,
@@ -180,6 +182,7 @@ impl Hub {
     pub fn start(config: HubConfig) -> Result<Hub, StartError> {
         config.validate()?;
         let assets = Assets::load(&config)?;
+        let client_bundle = assets.bundle_dir.clone();
         let listener = match config.bind {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
@@ -260,6 +263,7 @@ impl Hub {
                 host_namespaces,
                 limits: shared.limits,
                 local_addr: Mutex::new(local_addr),
+                client_bundle,
                 handle: ready.handle,
                 http_stop: ready.http_stop,
                 shared,
@@ -278,6 +282,13 @@ impl Hub {
     /// threads are named `chathub-ID…`.
     pub fn id(&self) -> u64 {
         self.inner.id
+    }
+
+    /// The folder the Socket.IO client bundle (`/socket.io/socket.io.js`)
+    /// is served from; `None` when none was found at start (then it answers
+    /// 404: see [`HubConfig::client_dist`]).
+    pub fn client_bundle(&self) -> Option<&std::path::Path> {
+        self.inner.client_bundle.as_deref()
     }
 
     /// Where the hub listens (`None` without a listener of its own).

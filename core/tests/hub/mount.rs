@@ -341,3 +341,34 @@ fn start_returns_with_every_serving_task_running() {
         mounted.shutdown();
     }
 }
+
+#[tokio::test]
+async fn the_client_bundle_is_served_from_where_it_was_found_or_said_missing() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dist = root.join("node_modules/socket.io-client/dist");
+    if !dist.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "socket.io-client is not installed (scripts/setup.sh installs it)"
+        );
+        return;
+    }
+    let found = crate::fixture::TestHub::with(HubConfig {
+        client_dist: Some(dist.clone()),
+        ..config()
+    });
+    assert_eq!(found.hub.client_bundle(), Some(dist.as_path()));
+    let (status, text) =
+        crate::fixture::http(&found.url, "GET", "/socket.io/socket.io.js", &[], b"").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("Socket.IO v4"));
+    // A folder without the bundle: the hub starts, says so, and answers 404.
+    let missing = crate::fixture::TestHub::with(HubConfig {
+        client_dist: Some(root.join("docs")),
+        ..config()
+    });
+    assert_eq!(missing.hub.client_bundle(), None);
+    let (status, _) =
+        crate::fixture::http(&missing.url, "GET", "/socket.io/socket.io.js", &[], b"").await;
+    assert_eq!(status, 404);
+}
