@@ -316,6 +316,19 @@ typedef bool (*chathub_hook)(void *userdata,
                              char *reason,
                              size_t reason_len);
 
+/**
+ * Receives one log line. `level`: 1 error, 2 warn, 3 info, 4 debug, 5
+ * trace; `target` (where it comes from, e.g. `chathub::cluster`) and
+ * `message` (the text, then its fields as `key=value`) are NUL-terminated
+ * UTF-8, valid until the callback returns. Runs on whichever thread logs
+ * (the hub's threads, or the caller of a libchathub function), maybe on
+ * several at once; it must not unwind and should return quickly.
+ */
+typedef void (*chathub_log_callback)(void *userdata,
+                                     uint32_t level,
+                                     const char *target,
+                                     const char *message);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1259,6 +1272,34 @@ chathub_result chathub_hub_client_bundle(const chathub_hub *hub,
  * `s` is NULL or a string from libchathub not yet freed.
  */
 void chathub_string_free(char *s);
+
+/**
+ * Writes the hub's logs to standard error, one line each (colored only on
+ * a terminal). `filter` as `RUST_LOG` takes it (`"info"`,
+ * `"chathub=debug"`; NULL: `RUST_LOG`, else `"info"`). Once per process:
+ * a second call (or one after `chathub_log_to_callback`) fails with
+ * `CHATHUB_RESULT_FAILED`; a filter that does not parse with
+ * `CHATHUB_RESULT_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `filter` is NULL or a NUL-terminated string.
+ */
+chathub_result chathub_log_to_stderr(const char *filter);
+
+/**
+ * Hands the hub's logs to `callback` (see `chathub_log_callback`), with
+ * `userdata`, filtered by `filter` as `chathub_log_to_stderr`. Once per
+ * process, as `chathub_log_to_stderr`. `callback` NULL:
+ * `CHATHUB_RESULT_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `filter` is NULL or a NUL-terminated string; `callback`, if not NULL,
+ * may be called with `userdata` from any thread for the rest of the
+ * process's life.
+ */
+chathub_result chathub_log_to_callback(const char *filter,
+                                       chathub_log_callback callback,
+                                       void *userdata);
 
 /**
  * The text of a result code: a static NUL-terminated English sentence.

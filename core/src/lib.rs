@@ -22,6 +22,7 @@
 //! - Custom events: [`HubEvent::Custom`] with its [`Ack`].
 //! - Mount: [`Hub::service`], [`Hub::serve_connection`],
 //!   [`Hub::serve_tcp`], [`Hub::handle_request`].
+//! - Logs, for hosts without a `tracing` subscriber: [`logs`].
 //!
 //! ## Example
 //!
@@ -59,6 +60,7 @@ pub mod hooks;
 mod hub;
 mod json;
 mod limits;
+pub mod logs;
 mod net;
 mod socketio;
 mod value;

@@ -93,7 +93,7 @@ pub const CHATHUB_REASON_MAX: usize = 256;
 /// `chathub_hub_subscribe` and the hook setters) that it may be used from
 /// them.
 #[derive(Debug, Clone, Copy)]
-struct UserData(*mut c_void);
+pub(crate) struct UserData(pub(crate) *mut c_void);
 
 // SAFETY: libchathub never dereferences the pointer; it only hands it back
 // to C's callback on a hub thread, which the API documents, and C agrees to

@@ -35,6 +35,7 @@
 //! - `hub`: `chathub_hub`: start, port, stop, free, subscribe, hooks,
 //!   actions.
 //! - `event`: `chathub_event` accessors and `chathub_ack`.
+//! - `log`: the hub's logs to standard error or a callback.
 
 // The C names are the ABI: `chathub_hub`, not `ChathubHub`.
 #![allow(non_camel_case_types)]
@@ -47,12 +48,14 @@ mod event;
 mod guard;
 mod hub;
 mod json;
+mod log;
 mod result;
 
 pub use cast::chathub_bytes;
 pub use config::*;
 pub use event::*;
 pub use hub::*;
+pub use log::*;
 pub use result::*;
 
 use std::ffi::c_char;

@@ -440,7 +440,40 @@ static void after_stop(void) {
   CHECK(atomic_load(&callbacks_after_stop) == 0);
 }
 
+/* Log lines seen, and how many said the hub listens. */
+static atomic_int log_lines = 0;
+static atomic_int listening_lines = 0;
+
+static void on_log(void *userdata, uint32_t level, const char *target, const char *message) {
+  CHECK(userdata == &log_lines);
+  CHECK(level >= 1 && level <= 5 && target != NULL && message != NULL);
+  atomic_fetch_add(&log_lines, 1);
+  if (strstr(message, "listening") != NULL) atomic_fetch_add(&listening_lines, 1);
+}
+
+/* Logs to a callback: once per process, a bad filter refused, then the
+   hub's start line seen. */
+static void logs(void) {
+  EXPECT(chathub_log_to_callback("info", NULL, &log_lines), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_log_to_callback("chathub=loud", on_log, &log_lines),
+         CHATHUB_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(chathub_last_error_message(), "invalid log filter") != NULL);
+  EXPECT(chathub_log_to_callback("chathub=info", on_log, &log_lines), CHATHUB_RESULT_OK);
+  EXPECT(chathub_log_to_callback("info", on_log, &log_lines), CHATHUB_RESULT_FAILED);
+  EXPECT(chathub_log_to_stderr(NULL), CHATHUB_RESULT_FAILED);
+  CHECK(strstr(chathub_last_error_message(), "already set up") != NULL);
+  chathub_config *config = quick_config();
+  chathub_hub *hub = NULL;
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_OK);
+  chathub_config_free(config);
+  CHECK(atomic_load(&listening_lines) >= 1);
+  CHECK(atomic_load(&log_lines) >= atomic_load(&listening_lines));
+  EXPECT(chathub_hub_stop(hub), CHATHUB_RESULT_OK);
+  chathub_hub_free(hub);
+}
+
 int main(void) {
+  logs();
   result_texts();
   config_misuse();
   start_misuse();
