@@ -365,6 +365,22 @@ export declare class Hub {
   close(): Promise<void>;
 }
 
+/** One line of the hub's logs. */
+export interface LogLine {
+  level: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Where it comes from, e.g. `chathub::cluster`. */
+  target: string;
+  /** The text, then its fields as `key=value`. */
+  message: string;
+}
+
+/**
+ * Sends the hub's logs (every hub of this process) to `listener`, or to
+ * standard error without one. `filter` as `RUST_LOG` (default: `RUST_LOG`,
+ * else `'info'`). Once per process.
+ */
+export declare function logTo(listener?: ((line: LogLine) => void) | null, filter?: string | null): void;
+
 /** Encodes arguments as the native side takes them: JSON with placeholders, and the Buffers. */
 export declare function encode(args: Arg[]): [string, Buffer[]];
 /** Puts Buffers back in place of placeholders. */

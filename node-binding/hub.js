@@ -840,4 +840,28 @@ function remoteOf(socket) {
   return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }
 
-module.exports = { Hub, Namespace, SocketHandle, BroadcastTarget, encode, reconstruct };
+// ---------------------------------------------------------------------------
+// Logs.
+
+const LEVELS = ['', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/**
+ * Sends the hub's logs (every hub of this process) somewhere. `filter` as
+ * `RUST_LOG` takes it (`'info'`, `'chathub=debug'`; default: `RUST_LOG`,
+ * else `'info'`). With a `listener(line)`, each line is
+ * `{ level: 'error'|'warn'|'info'|'debug'|'trace', target, message }` on
+ * Node's thread; without one, lines go to standard error. Once per process.
+ */
+function logTo(listener, filter) {
+  if (filter !== undefined && filter !== null) checkString(filter, 'the log filter');
+  if (listener === undefined || listener === null) {
+    native.logToStderr(filter ?? null);
+    return;
+  }
+  checkFunction(listener, 'the log listener');
+  native.logToCallback(filter ?? null, (level, target, message) => {
+    listener({ level: LEVELS[level] ?? 'trace', target, message });
+  });
+}
+
+module.exports = { Hub, Namespace, SocketHandle, BroadcastTarget, encode, reconstruct, logTo };

@@ -130,6 +130,18 @@ export declare function eventKinds(): Record<string, number>
 /** Answers a hook call: `reason` null accepts, a string refuses. */
 export declare function hookDecision(id: number, reason?: string | undefined | null): boolean
 
+/**
+ * Hands the hub's logs to `listener(level, target, message)` on Node's
+ * thread (`filter` as `logToStderr`). Once per process.
+ */
+export declare function logToCallback(filter: string | null, listener: (level: number, target: string, message: string) => void): void
+
+/**
+ * Writes the hub's logs to standard error (`filter` as `RUST_LOG`;
+ * none: `RUST_LOG`, else `info`). Once per process.
+ */
+export declare function logToStderr(filter?: string | undefined | null): void
+
 /** Hub options, as `hub.js` passes them (times in milliseconds). */
 export interface NativeOptions {
   namespaces?: Array<string>

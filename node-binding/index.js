@@ -840,3 +840,5 @@ module.exports.PendingRequest = nativeBinding.PendingRequest
 module.exports.Pump = nativeBinding.Pump
 module.exports.eventKinds = nativeBinding.eventKinds
 module.exports.hookDecision = nativeBinding.hookDecision
+module.exports.logToCallback = nativeBinding.logToCallback
+module.exports.logToStderr = nativeBinding.logToStderr

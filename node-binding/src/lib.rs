@@ -1050,3 +1050,52 @@ pub fn event_kinds() -> std::collections::HashMap<String, u32> {
     .map(|(k, v)| (k.to_owned(), v.bits()))
     .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Logs.
+
+/// `(level, target, message)` for the log listener.
+type LogArgs = FnArgs<(u32, String, String)>;
+
+/// The log listener: weak (it never keeps the process alive), and a full
+/// queue drops lines rather than make a hub thread wait for JavaScript.
+type LogFn = ThreadsafeFunction<chathub::logs::LogRecord, (), LogArgs, Status, false, true, 1024>;
+
+fn log_error(e: chathub::logs::LogError) -> Error {
+    match e {
+        chathub::logs::LogError::Filter { .. } => invalid(e),
+        _ => error(e),
+    }
+}
+
+/// Writes the hub's logs to standard error (`filter` as `RUST_LOG`;
+/// none: `RUST_LOG`, else `info`). Once per process.
+#[napi]
+pub fn log_to_stderr(filter: Option<String>) -> Result<()> {
+    let spec =
+        filter.unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+    chathub::logs::to_stderr(&spec).map_err(log_error)
+}
+
+/// Hands the hub's logs to `listener(level, target, message)` on Node's
+/// thread (`filter` as `logToStderr`). Once per process.
+#[napi(
+    ts_args_type = "filter: string | null, listener: (level: number, target: string, message: string) => void"
+)]
+pub fn log_to_callback(filter: Option<String>, listener: Function<'_, LogArgs, ()>) -> Result<()> {
+    let spec =
+        filter.unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+    let tsfn: LogFn = listener
+        .build_threadsafe_function::<chathub::logs::LogRecord>()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .max_queue_size::<1024>()
+        .build_callback(|ctx| {
+            let r = ctx.value;
+            Ok((r.level, r.target, r.message).into())
+        })?;
+    let sink = std::sync::Arc::new(move |r: chathub::logs::LogRecord| {
+        let _ = tsfn.call(r, ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    chathub::logs::to_callback(&spec, sink).map_err(log_error)
+}

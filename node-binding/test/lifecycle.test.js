@@ -149,3 +149,36 @@ test('flood limits apply to attached servers and are counted in stats', async (t
   assert.equal(limits.find((l) => l.disconnected).limit, 'events per second');
   assert.throws(() => new Hub({ eventsPerSec: -1 }), RangeError);
 });
+
+test("the hub's logs reach a listener (or standard error), once per process", async () => {
+  // A listener: the warning about a missing client bundle arrives; the
+  // listener does not keep the process alive; a second setup is refused.
+  const r = await runChild(`
+    const { Hub, logTo } = require('.');
+    const lines = [];
+    logTo((line) => lines.push(line), 'chathub=info');
+    try { logTo(null); } catch (e) { process.stderr.write('second: ' + e.message + '\\n'); }
+    const hub = new Hub({ clientDist: '/nonexistent' });
+    const check = () => {
+      const w = lines.find((l) => /client bundle/.test(l.message));
+      if (!w) return setImmediate(check);
+      process.stderr.write('got: ' + w.level + ' ' + w.target + '\\n');
+      hub.close();
+    };
+    check();
+  `);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /second: logging is already set up in this process/);
+  assert.match(r.stderr, /got: warn chathub::assets/);
+  // Standard error, with the filter; a bad filter is a clear error.
+  const e = await runChild(`
+    const { Hub, logTo } = require('.');
+    try { logTo(null, 'chathub=loud'); } catch (err) { console.error('bad: ' + err.message); }
+    logTo(null, 'chathub=warn');
+    new Hub({ clientDist: '/nonexistent' }).close();
+  `);
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stderr, /bad: invalid log filter/);
+  assert.match(e.stderr, /WARN.*no Socket\.IO client bundle/);
+  assert.doesNotMatch(e.stderr, /\u001b\[/, 'no colour when standard error is not a terminal');
+});
