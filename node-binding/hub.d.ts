@@ -357,11 +357,15 @@ export declare class Hub {
   /** Sends to every socket of the main namespace `/`. */
   emit(event: string, ...args: Arg[]): true;
 
-  /** Serves Socket.IO on an existing server's port (`/socket.io/`); the rest stays the server's. */
+  /** Serves Socket.IO on an existing server's port (`/socket.io/`); the rest stays the server's. Throws if that server is attached already. */
   attach(server: HttpServer | HttpsServer): this;
-  /** Listens on a port of the hub's own; resolves with the port. */
+  /**
+   * Listens on a port of the hub's own; resolves with the port. Keeps the
+   * process alive until `close()`, as a listening server does. A busy port
+   * rejects with `err.code` `'EADDRINUSE'` (`'EACCES'`, …).
+   */
   listen(port?: number, host?: string): Promise<number>;
-  /** Stops gracefully; resolves once stopped; safe to call twice. */
+  /** Stops gracefully and closes the servers it was attached to (as socket.io's `io.close()`); resolves once stopped; safe to call twice. */
   close(): Promise<void>;
 }
 

@@ -649,14 +649,15 @@ class Hub {
    * Serves Socket.IO on an existing `http.Server` or `https.Server`, on
    * its own port: requests and upgrades under `/socket.io/` go to the hub,
    * everything else to the server's own handlers. Closing the server
-   * closes the hub.
+   * closes the hub, and `close()` closes the server (as socket.io's
+   * `io.close()`). A server attached twice is an error.
    */
   attach(server) {
     this._native();
     if (!server || typeof server.on !== 'function' || typeof server.listeners !== 'function') {
       throw new TypeError('attach needs an http.Server or https.Server');
     }
-    if (this.#servers.has(server)) return this;
+    if (this.#servers.has(server)) throw new Error('this server is attached to this hub already');
     this.#servers.add(server);
     const ours = (url) => typeof url === 'string'
       && (url === this.#path || url.startsWith(`${this.#path}/`) || url.startsWith(`${this.#path}?`));
@@ -692,8 +693,22 @@ class Hub {
       throw new RangeError(`port must be an integer in 0..65535, got ${describe(port)}`);
     }
     checkString(host, 'the host');
-    return this._native().listen(host, port);
+    let bound;
+    try {
+      bound = this._native().listen(host, port);
+    } catch (e) {
+      // As Node's own servers say it: err.code is EADDRINUSE, EACCES, …
+      const m = /^(E[A-Z]+): /.exec(e.message);
+      if (m) e.code = m[1];
+      throw e;
+    }
+    // Like a listening net.Server, the hub's own port keeps the process
+    // alive until close().
+    this.#keepAlive ??= setInterval(() => {}, 2 ** 30);
+    return bound;
   }
+
+  #keepAlive = null;
 
   #serveRequest(req, res) {
     // Also while closing: clients fetch their disconnect through here.
@@ -829,7 +844,18 @@ class Hub {
    * once done; safe to call twice.
    */
   close() {
-    if (!this.#closing) this.#closing = this.#native.close();
+    if (!this.#closing) {
+      if (this.#keepAlive) clearInterval(this.#keepAlive);
+      this.#keepAlive = null;
+      // As socket.io's io.close(): then the servers it was attached to
+      // close too (after the hub's own shutdown, during which long-polling
+      // clients still fetch their disconnect through them).
+      this.#closing = this.#native.close().then(() => {
+        for (const server of this.#servers) {
+          if (server.listening) server.close(() => {});
+        }
+      });
+    }
     return this.#closing;
   }
 }

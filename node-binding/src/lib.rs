@@ -331,6 +331,16 @@ impl NativeHub {
             .listen(SocketAddr::new(ip, port))
             .map_err(|e| match e {
                 chathub::ListenError::Closed => error("the hub is closed"),
+                chathub::ListenError::Bind { ref source, .. } => {
+                    // Node's code for it, first: `hub.js` sets `err.code`.
+                    let code = match source.kind() {
+                        std::io::ErrorKind::AddrInUse => "EADDRINUSE: ",
+                        std::io::ErrorKind::PermissionDenied => "EACCES: ",
+                        std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL: ",
+                        _ => "",
+                    };
+                    error(format!("{code}{e}"))
+                }
                 other => invalid(other),
             })?;
         Ok(u32::from(addr.port()))

@@ -4,6 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
+const http = require('node:http');
 const { spawn } = require('node:child_process');
 const { Hub } = require('..');
 const { startAttached, client, within } = require('./fixture');
@@ -181,4 +182,35 @@ test("the hub's logs reach a listener (or standard error), once per process", as
   assert.match(e.stderr, /bad: invalid log filter/);
   assert.match(e.stderr, /WARN.*no Socket\.IO client bundle/);
   assert.doesNotMatch(e.stderr, /\u001b\[/, 'no colour when standard error is not a terminal');
+});
+
+test('listen() keeps the process alive until close(), and a busy port says EADDRINUSE', async () => {
+  // The child's only timer is unref'd: it fires only if the hub keeps the
+  // process alive; close() then lets it exit.
+  const r = await runChild(`
+    const { Hub } = require('.');
+    const hub = new Hub({ workerThreads: 1 });
+    hub.listen(0).then(() => {
+      setTimeout(() => { process.stderr.write('alive\\n'); hub.close(); }, 100).unref();
+    });
+  `);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, 'alive\n');
+  const a = new Hub({ workerThreads: 1 });
+  const port = await a.listen(0);
+  const b = new Hub({ workerThreads: 1 });
+  await assert.rejects(b.listen(port), (e) => e.code === 'EADDRINUSE' && /cannot listen/.test(e.message));
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('close() closes the server the hub was attached to; attaching twice is an error', async () => {
+  const server = http.createServer((q, r) => r.end('ok'));
+  const hub = new Hub({ workerThreads: 1 });
+  hub.attach(server);
+  assert.throws(() => hub.attach(server), /attached to this hub already/);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const closed = new Promise((resolve) => server.once('close', resolve));
+  await hub.close();
+  await within(closed, 'the server to close');
+  assert.equal(server.listening, false);
 });
