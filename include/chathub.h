@@ -256,7 +256,10 @@ typedef struct chathub_ack chathub_ack;
 /**
  * A hub's configuration (opaque). Defaults: those of `chathub::HubConfig`
  * (listen on `127.0.0.1:3000`, namespaces `/` and `/chat`, …; the README's
- * Configuration table lists them).
+ * Configuration table lists them). `chathub_config_set(config, key,
+ * value)` sets any key by name (`"ping_interval_ms"`, `"namespaces"`,
+ * `"flood.events_per_sec"`, …), `chathub_config_keys` lists every key; the
+ * typed setters cover the common ones.
  */
 typedef struct chathub_config chathub_config;
 
@@ -358,6 +361,55 @@ chathub_result chathub_config_new(chathub_config **out_config);
  * not in use by another thread.
  */
 void chathub_config_free(chathub_config *config);
+
+/**
+ * Sets one key of the config from its text form: `key` is one of
+ * `chathub_config_keys` (`"bind"`, `"namespaces"`, `"ping_interval_ms"`,
+ * `"flood.events_per_sec"`, `"limits.max_name_len"`,
+ * `"recovery.max_packets"`, …: the fields of `chathub::HubConfig`, nested
+ * ones as `struct.field`, durations in milliseconds with `_ms`), `value`
+ * the value as text:
+ *
+ * - bool: `"true"`/`"false"` (also `1`/`0`, `on`/`off`, `yes`/`no`);
+ * - integer: decimal (`"4096"`); `worker_threads` `"0"` is one per CPU;
+ * - milliseconds: decimal (`"25000"`);
+ * - list (`namespaces`, `host_namespaces`, `cors_origins`,
+ *   `trusted_proxies`): comma-separated (`"/a,/b"`), replacing the list;
+ *   `""` empties it;
+ * - address (`bind`): `"IP:PORT"`, or `""` for no listener of its own;
+ * - string: as it is; for `redis_url`, `page_path` and `client_dist`, `""`
+ *   is none.
+ *
+ * This covers every key, so every setting the typed setters make. Only the
+ * form is checked here: an unknown key (the message names the closest
+ * known key, if one is near) or a value not of the key's form gives
+ * `CHATHUB_RESULT_INVALID_ARGUMENT` and changes nothing; the values
+ * themselves are checked by `chathub_hub_start`. The strings are copied.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` and `value` are NULL or
+ * NUL-terminated.
+ */
+chathub_result chathub_config_set(chathub_config *config,
+                                  const char *key,
+                                  const char *value);
+
+/**
+ * Lists every key `chathub_config_set` takes, as a JSON array written to
+ * `*out_json`, in the order of the fields: `[{"default":"127.0.0.1:3000",
+ * "doc":"where the hub listens, …","kind":"address","name":"bind"}, …]`.
+ * `kind` is one of `"bool"`,
+ * `"integer"`, `"milliseconds"`, `"string"`, `"list"`, `"address"`;
+ * `default` is the default value in the text form `chathub_config_set`
+ * takes (`""`: none).
+ *
+ * Ownership: the caller owns the string and frees it with
+ * `chathub_string_free`.
+ *
+ * # Safety
+ * `out_json` is NULL or valid for writing one pointer.
+ */
+chathub_result chathub_config_keys(char **out_json);
 
 /**
  * Sets the listen address, `"IP:PORT"` (`"127.0.0.1:3000"`,

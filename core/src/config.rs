@@ -1,4 +1,5 @@
-//! How a hub is set up: [`HubConfig`].
+//! How a hub is set up: [`HubConfig`], and its text form by key
+//! ([`HubConfig::set`], [`HubConfig::keys`]: the `schema` module).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -6,6 +7,10 @@ use std::time::Duration;
 
 use crate::chat::ChatLimits;
 use crate::error::StartError;
+
+mod schema;
+
+pub use schema::{ConfigKey, ConfigKind};
 
 /// How much one socket may send. Each event costs one event token and its
 /// size in byte tokens; tokens come back at the per-second rate, up to the

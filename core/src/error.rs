@@ -41,6 +41,42 @@ pub enum StartError {
     },
 }
 
+/// Why [`HubConfig::set`](crate::HubConfig::set) (or
+/// [`get`](crate::HubConfig::get)) refused a key or a value. The config is
+/// unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No setting has this key. Use one of
+    /// [`HubConfig::keys`](crate::HubConfig::keys); `closest` is the known
+    /// key nearest to it (a typo, a nested key without its prefix), if one
+    /// is near.
+    #[error("unknown config key {key:?}{}", did_you_mean(.closest))]
+    UnknownKey {
+        /// The key asked for.
+        key: String,
+        /// The known key it is probably meant to be.
+        closest: Option<&'static str>,
+    },
+    /// The text is not of the key's form (not a number, not a bool, not an
+    /// address, …). Fix the value.
+    #[error("config key {key:?}: {value:?} is not {expected}")]
+    InvalidValue {
+        /// The key.
+        key: &'static str,
+        /// The text at fault (for a list, the item at fault).
+        value: String,
+        /// What it should be (`a number of milliseconds`).
+        expected: String,
+    },
+}
+
+fn did_you_mean(closest: &Option<&'static str>) -> String {
+    closest
+        .map(|k| format!(" (did you mean {k:?}?)"))
+        .unwrap_or_default()
+}
+
 /// Why a host action (emit, join, leave, disconnect, listing, …) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -66,8 +66,8 @@ mod socketio;
 mod value;
 
 pub use chat::ChatLimits;
-pub use config::{FloodLimits, HubConfig, IpLimits, RecoveryConfig};
-pub use error::{ActionError, ListenError, StartError};
+pub use config::{ConfigKey, ConfigKind, FloodLimits, HubConfig, IpLimits, RecoveryConfig};
+pub use error::{ActionError, ConfigError, ListenError, StartError};
 pub use events::{Ack, AckError, EventFilter, EventKinds, HubEvent, Subscription};
 pub use hooks::{ConnectHook, ConnectRequest, HookResult, LoginHook, LoginRequest};
 pub use hub::actions::{MemberInfo, NamespaceListing, RoomInfo, Target};

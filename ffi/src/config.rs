@@ -7,6 +7,12 @@
 //! setters check only what C could get wrong in the translation (NULL,
 //! UTF-8, the syntax of an address); the values themselves are checked by
 //! the core when the hub starts (`CHATHUB_RESULT_INVALID_CONFIG`).
+//!
+//! [`chathub_config_set`] covers every key of the core's config schema
+//! (`chathub::HubConfig::set`, keys such as `ping_interval_ms` or
+//! `flood.events_per_sec`, values as text); [`chathub_config_keys`] lists
+//! them. The typed setters below predate it and stay (they are ABI); each
+//! is one key, or a few, of the same schema.
 
 use std::ffi::c_char;
 use std::net::SocketAddr;
@@ -21,7 +27,10 @@ use crate::result::{Failure, chathub_result};
 
 /// A hub's configuration (opaque). Defaults: those of `chathub::HubConfig`
 /// (listen on `127.0.0.1:3000`, namespaces `/` and `/chat`, …; the README's
-/// Configuration table lists them).
+/// Configuration table lists them). `chathub_config_set(config, key,
+/// value)` sets any key by name (`"ping_interval_ms"`, `"namespaces"`,
+/// `"flood.events_per_sec"`, …), `chathub_config_keys` lists every key; the
+/// typed setters cover the common ones.
 #[derive(Debug)]
 pub struct chathub_config {
     _private: [u8; 0],
@@ -96,6 +105,93 @@ pub unsafe extern "C" fn chathub_config_free(config: *mut chathub_config) {
     guard::value(|| {
         // SAFETY: the caller's contract above.
         drop(unsafe { cast::take(config) });
+    })
+}
+
+/// Sets one key of the config from its text form: `key` is one of
+/// `chathub_config_keys` (`"bind"`, `"namespaces"`, `"ping_interval_ms"`,
+/// `"flood.events_per_sec"`, `"limits.max_name_len"`,
+/// `"recovery.max_packets"`, …: the fields of `chathub::HubConfig`, nested
+/// ones as `struct.field`, durations in milliseconds with `_ms`), `value`
+/// the value as text:
+///
+/// - bool: `"true"`/`"false"` (also `1`/`0`, `on`/`off`, `yes`/`no`);
+/// - integer: decimal (`"4096"`); `worker_threads` `"0"` is one per CPU;
+/// - milliseconds: decimal (`"25000"`);
+/// - list (`namespaces`, `host_namespaces`, `cors_origins`,
+///   `trusted_proxies`): comma-separated (`"/a,/b"`), replacing the list;
+///   `""` empties it;
+/// - address (`bind`): `"IP:PORT"`, or `""` for no listener of its own;
+/// - string: as it is; for `redis_url`, `page_path` and `client_dist`, `""`
+///   is none.
+///
+/// This covers every key, so every setting the typed setters make. Only the
+/// form is checked here: an unknown key (the message names the closest
+/// known key, if one is near) or a value not of the key's form gives
+/// `CHATHUB_RESULT_INVALID_ARGUMENT` and changes nothing; the values
+/// themselves are checked by `chathub_hub_start`. The strings are copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `key` and `value` are NULL or
+/// NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set(
+    config: *mut chathub_config,
+    key: *const c_char,
+    value: *const c_char,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above, for each pointer.
+        let (config, key, value) = unsafe {
+            (
+                cast::borrow_mut(config, "config")?,
+                cast::string(key, "key")?,
+                cast::string(value, "value")?,
+            )
+        };
+        config
+            .set(key, value)
+            .map_err(|e| Failure::invalid(e.to_string()))
+    })
+}
+
+/// Lists every key `chathub_config_set` takes, as a JSON array written to
+/// `*out_json`, in the order of the fields: `[{"default":"127.0.0.1:3000",
+/// "doc":"where the hub listens, …","kind":"address","name":"bind"}, …]`.
+/// `kind` is one of `"bool"`,
+/// `"integer"`, `"milliseconds"`, `"string"`, `"list"`, `"address"`;
+/// `default` is the default value in the text form `chathub_config_set`
+/// takes (`""`: none).
+///
+/// Ownership: the caller owns the string and frees it with
+/// `chathub_string_free`.
+///
+/// # Safety
+/// `out_json` is NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_keys(out_json: *mut *mut c_char) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { cast::out(out_json, "out_json") }?;
+        let defaults = HubConfig::default();
+        let keys = HubConfig::keys()
+            .iter()
+            .map(|k| {
+                let default = defaults
+                    .get(k.name())
+                    .map_err(|e| Failure::new(chathub_result::Failed, e.to_string()))?;
+                Ok(serde_json::json!({
+                    "name": k.name(),
+                    "kind": k.kind().name(),
+                    "doc": k.doc(),
+                    "default": default,
+                }))
+            })
+            .collect::<Result<Vec<_>, Failure>>()?;
+        out.write(cast::owned_string(
+            serde_json::Value::Array(keys).to_string(),
+        )?);
+        Ok(())
     })
 }
 
@@ -734,6 +830,104 @@ mod tests {
             assert_eq!(inner.worker_threads, None);
             chathub_config_free(config);
             chathub_config_free(ptr::null_mut());
+        }
+    }
+
+    fn last_error() -> String {
+        // SAFETY: the message is valid until the next failure on this thread.
+        unsafe { std::ffi::CStr::from_ptr(crate::result::chathub_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn the_keyed_setter_takes_every_key_and_refuses_bad_ones() {
+        let mut config = ptr::null_mut();
+        // SAFETY: every pointer below is NULL, a live config, or a literal.
+        unsafe {
+            assert_eq!(chathub_config_new(&mut config), chathub_result::Ok);
+            assert_eq!(
+                chathub_config_set(ptr::null_mut(), c"bind".as_ptr(), c"".as_ptr()),
+                chathub_result::NullParameter
+            );
+            assert_eq!(
+                chathub_config_set(config, ptr::null(), c"".as_ptr()),
+                chathub_result::NullParameter
+            );
+            assert_eq!(
+                chathub_config_set(config, c"bind".as_ptr(), ptr::null()),
+                chathub_result::NullParameter
+            );
+            let bad = [0xffu8, 0];
+            assert_eq!(
+                chathub_config_set(config, c"bind".as_ptr(), bad.as_ptr().cast()),
+                chathub_result::InvalidUtf8
+            );
+            assert_eq!(
+                chathub_config_set(config, c"pingg_interval_ms".as_ptr(), c"1".as_ptr()),
+                chathub_result::InvalidArgument
+            );
+            assert_eq!(
+                last_error(),
+                r#"unknown config key "pingg_interval_ms" (did you mean "ping_interval_ms"?)"#
+            );
+            assert_eq!(
+                chathub_config_set(config, c"ping_interval_ms".as_ptr(), c"abc".as_ptr()),
+                chathub_result::InvalidArgument
+            );
+            assert_eq!(
+                last_error(),
+                r#"config key "ping_interval_ms": "abc" is not a number of milliseconds"#
+            );
+            for (key, value) in [
+                (c"bind", c""),
+                (c"namespaces", c"/a,/b"),
+                (c"ping_interval_ms", c"1500"),
+                (c"flood.events_per_sec", c"0"),
+                (c"recovery.chat", c"on"),
+            ] {
+                assert_eq!(
+                    chathub_config_set(config, key.as_ptr(), value.as_ptr()),
+                    chathub_result::Ok,
+                    "{key:?}"
+                );
+            }
+            let inner = cast::borrow(config.cast_const(), "config").unwrap();
+            assert_eq!(inner.bind, None);
+            assert_eq!(inner.namespaces, ["/a", "/b"]);
+            assert_eq!(inner.ping_interval, Duration::from_millis(1500));
+            assert_eq!(inner.flood.events_per_sec, 0);
+            assert!(inner.recovery.chat);
+            chathub_config_free(config);
+        }
+    }
+
+    #[test]
+    fn the_key_listing_is_json_with_every_key() {
+        let mut json = ptr::null_mut();
+        // SAFETY: `json` is written by chathub_config_keys and freed once.
+        let text = unsafe {
+            assert_eq!(
+                chathub_config_keys(ptr::null_mut()),
+                chathub_result::NullParameter
+            );
+            assert_eq!(chathub_config_keys(&mut json), chathub_result::Ok);
+            let text = std::ffi::CStr::from_ptr(json).to_str().unwrap().to_owned();
+            cast::free_string(json);
+            text
+        };
+        let keys: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(keys.len(), HubConfig::keys().len());
+        let ping = keys
+            .iter()
+            .find(|k| k["name"] == "ping_interval_ms")
+            .unwrap();
+        assert_eq!(ping["kind"], "milliseconds");
+        assert_eq!(ping["default"], "25000");
+        assert!(ping["doc"].as_str().is_some_and(|d| !d.is_empty()));
+        for k in &keys {
+            let name = k["name"].as_str().unwrap();
+            assert!(HubConfig::keys().iter().any(|known| known.name() == name));
         }
     }
 }

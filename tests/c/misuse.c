@@ -2,7 +2,8 @@
  * Misuse of the C API, with no client: NULL for every pointer, invalid
  * UTF-8 for every string, bad arguments, a config that cannot start, a port
  * in use, calls after stop, stop twice (also from two threads at once),
- * free(NULL) everywhere, free of a running hub, and the result texts.
+ * free(NULL) everywhere, free of a running hub, the result texts, and the
+ * keyed config setter.
  * Run under AddressSanitizer + UBSan and under valgrind by scripts/test-c.sh.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -91,6 +92,7 @@ static void config_misuse(void) {
   EXPECT(chathub_config_set_ip_limits(NULL, 1, 1, 1, 1), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_config_set_request_timeout_ms(NULL, 1), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_config_add_trusted_proxy(NULL, "10.0.0.1"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set(NULL, "bind", ""), CHATHUB_RESULT_NULL_PARAMETER);
 
   chathub_config *config = NULL;
   EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
@@ -165,6 +167,109 @@ static void config_misuse(void) {
   EXPECT(chathub_config_set_redis_url(redis, "http://nope"), CHATHUB_RESULT_OK);
   EXPECT(chathub_hub_start(redis, &nohub), CHATHUB_RESULT_INVALID_CONFIG);
   chathub_config_free(redis);
+}
+
+/* Copies the JSON string value that starts right after `start` (no
+   escapes expected) into `out`; returns the text after its closing quote,
+   or NULL when it does not fit or does not end. */
+static const char *json_string_after(const char *start, char *out, size_t out_len) {
+  const char *end = strchr(start, '"');
+  if (end == NULL || (size_t)(end - start) >= out_len) return NULL;
+  memcpy(out, start, (size_t)(end - start));
+  out[end - start] = '\0';
+  return end + 1;
+}
+
+/* chathub_config_set: NULLs, invalid UTF-8, an unknown key, bad values,
+   good ones a hub then starts with; chathub_config_keys: every key listed
+   takes its default back. */
+static void keyed_config(void) {
+  chathub_config *config = NULL;
+  EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, NULL, "1"), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set(config, "ping_interval_ms", NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  CHECK(strstr(chathub_last_error_message(), "value is NULL") != NULL);
+  for (size_t i = 0; i < N_BAD; i++) {
+    EXPECT(chathub_config_set(config, BAD_UTF8[i], "1"), CHATHUB_RESULT_INVALID_UTF8);
+    EXPECT(chathub_config_set(config, "redis_prefix", BAD_UTF8[i]), CHATHUB_RESULT_INVALID_UTF8);
+  }
+
+  /* An unknown key: the message names it, and the key meant. */
+  EXPECT(chathub_config_set(config, "pingg_interval_ms", "1000"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(chathub_last_error_message(), "unknown config key \"pingg_interval_ms\"") != NULL);
+  CHECK(strstr(chathub_last_error_message(), "did you mean \"ping_interval_ms\"") != NULL);
+  EXPECT(chathub_config_set(config, "", ""), CHATHUB_RESULT_INVALID_ARGUMENT);
+
+  /* Values not of the key's form. */
+  EXPECT(chathub_config_set(config, "ping_interval_ms", "abc"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  CHECK(strcmp(chathub_last_error_message(),
+               "config key \"ping_interval_ms\": \"abc\" is not a number of milliseconds") == 0);
+  EXPECT(chathub_config_set(config, "ping_interval_ms", "-5"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set(config, "flood.strikes", "4294967296"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set(config, "serve_page", "maybe"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set(config, "bind", "localhost:3000"), CHATHUB_RESULT_INVALID_ARGUMENT);
+  EXPECT(chathub_config_set(config, "trusted_proxies", "10.0.0.1,proxy"),
+         CHATHUB_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(chathub_last_error_message(), "\"proxy\" is not an IP address") != NULL);
+
+  /* Good values: a hub starts with them (form checked here, values at start). */
+  EXPECT(chathub_config_set(config, "bind", "127.0.0.1:0"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "namespaces", "/a,/b"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "worker_threads", "2"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "shutdown_timeout_ms", "2000"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "serve_page", "off"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "flood.events_per_sec", "50"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "redis_url", ""), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "trusted_proxies", "10.0.0.1, ::1"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set(config, "limits.max_name_len", "0"), CHATHUB_RESULT_OK);
+  chathub_hub *hub = NULL;
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_INVALID_CONFIG);
+  CHECK(hub == NULL);
+  EXPECT(chathub_config_set(config, "limits.max_name_len", "32"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_OK);
+  chathub_config_free(config);
+  char *json = NULL;
+  EXPECT(chathub_hub_rooms(hub, "/a", &json), CHATHUB_RESULT_OK);
+  CHECK(json != NULL && strcmp(json, "{\"ns\":\"/a\",\"lobby\":[],\"rooms\":[]}") == 0);
+  chathub_string_free(json);
+  json = NULL;
+  EXPECT(chathub_hub_rooms(hub, "/b", &json), CHATHUB_RESULT_OK);
+  chathub_string_free(json);
+  json = NULL;
+  EXPECT(chathub_hub_rooms(hub, "/chat", &json), CHATHUB_RESULT_UNKNOWN_NAMESPACE);
+  CHECK(json == NULL);
+  CHECK(strstr(chathub_last_error_message(), "unknown namespace") != NULL);
+  EXPECT(chathub_hub_stop(hub), CHATHUB_RESULT_OK);
+  chathub_hub_free(hub);
+
+  /* The listing: a JSON array of {default, doc, kind, name}; every key in
+     it takes its default back. */
+  EXPECT(chathub_config_keys(NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_keys(&json), CHATHUB_RESULT_OK);
+  CHECK(json != NULL && json[0] == '[' && json[strlen(json) - 1] == ']');
+  CHECK(strstr(json, "\"name\":\"ping_interval_ms\"") != NULL);
+  CHECK(strstr(json, "\"kind\":\"milliseconds\"") != NULL);
+  CHECK(strstr(json, "\"name\":\"flood.events_per_sec\"") != NULL);
+  EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
+  int keys = 0;
+  const char *at = json;
+  while ((at = strstr(at, "{\"default\":\"")) != NULL) {
+    char value[256], name[128];
+    at = json_string_after(at + strlen("{\"default\":\""), value, sizeof value);
+    CHECK(at != NULL);
+    if (at == NULL) break;
+    at = strstr(at, "\"name\":\"");
+    CHECK(at != NULL);
+    if (at == NULL) break;
+    at = json_string_after(at + strlen("\"name\":\""), name, sizeof name);
+    CHECK(at != NULL);
+    if (at == NULL) break;
+    EXPECT(chathub_config_set(config, name, value), CHATHUB_RESULT_OK);
+    keys++;
+  }
+  CHECK(keys >= 40);
+  chathub_config_free(config);
+  chathub_string_free(json);
 }
 
 static void start_misuse(void) {
@@ -476,6 +581,7 @@ int main(void) {
   logs();
   result_texts();
   config_misuse();
+  keyed_config();
   start_misuse();
   event_misuse();
   after_stop();
