@@ -1,5 +1,5 @@
 # chathub's top-level commands; each is a script in scripts/.
-.PHONY: demo demo-cluster test lint setup bench
+.PHONY: demo demo-cluster test lint setup bench install uninstall
 
 demo:   ## the chapter's chat at http://127.0.0.1:3000/
 	@scripts/demo.sh
@@ -18,3 +18,9 @@ lint:   ## cargo fmt --check and clippy -D warnings
 
 setup:  ## install npm and system packages the tests need
 	@scripts/setup.sh
+
+install:  ## libchathub for C: header, .so (with SONAME), .a, pkg-config files, client bundle (PREFIX=/usr/local DESTDIR=)
+	@scripts/install-c.sh install
+
+uninstall:  ## removes what `make install` put under PREFIX
+	@scripts/install-c.sh uninstall

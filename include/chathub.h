@@ -16,6 +16,13 @@
 #include <stdint.h>
 
 /**
+ * Checks, at run time, that the libchathub the program runs with serves
+ * the chathub.h it was built with (see `chathub_version_check`).
+ */
+#define CHATHUB_VERSION_CHECK() \
+  chathub_version_check(CHATHUB_VERSION_MAJOR, CHATHUB_VERSION_MINOR, CHATHUB_VERSION_PATCH)
+
+/**
  * Every event kind: the mask for `chathub_hub_subscribe` that asks for
  * all of them.
  */
@@ -30,7 +37,22 @@
  * How many result codes there are: every code is below it (C loops over
  * `0 .. CHATHUB_RESULT_COUNT - 1`).
  */
-#define CHATHUB_RESULT_COUNT 19
+#define CHATHUB_RESULT_COUNT 21
+
+/**
+ * The major version of the `chathub.h` a program was built with.
+ */
+#define CHATHUB_VERSION_MAJOR 0
+
+/**
+ * The minor version of the `chathub.h` a program was built with.
+ */
+#define CHATHUB_VERSION_MINOR 1
+
+/**
+ * The patch version of the `chathub.h` a program was built with.
+ */
+#define CHATHUB_VERSION_PATCH 0
 
 /**
  * What a libchathub function did. The numbers are stable: new codes are
@@ -127,6 +149,16 @@ enum chathub_result
    * refused us); `chathub_hub_start` started nothing.
    */
   CHATHUB_RESULT_REDIS_UNAVAILABLE = 18,
+  /**
+   * The library that runs is not one the program's `chathub.h` was
+   * written for (`chathub_version_check`); the message says both
+   * versions.
+   */
+  CHATHUB_RESULT_INCOMPATIBLE_VERSION = 19,
+  /**
+   * No answer came within the time given (`chathub_hub_emit_with_ack`).
+   */
+  CHATHUB_RESULT_TIMED_OUT = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -149,12 +181,13 @@ enum chathub_target
    */
   CHATHUB_TARGET_SOCKET = 0,
   /**
-   * Every socket in a chat room: `to` is the room.
+   * Every socket in a room: `to` is the room.
    */
   CHATHUB_TARGET_ROOM = 1,
   /**
-   * Every socket in the lobby (in no room); `to` is ignored (may be
-   * NULL).
+   * Every socket in the lobby (in no room) of a chat namespace; `to`
+   * is ignored (may be NULL). A host namespace has no lobby
+   * (`CHATHUB_RESULT_INVALID_ARGUMENT`).
    */
   CHATHUB_TARGET_LOBBY = 2,
   /**
@@ -335,12 +368,6 @@ typedef void (*chathub_log_callback)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-/**
- * The version of libchathub, a static NUL-terminated string such as
- * `"0.1.0"`. Never NULL; never free it.
- */
-const char *chathub_version(void);
 
 /**
  * Makes a config with the defaults and writes it to `*out_config`.
@@ -1225,9 +1252,41 @@ chathub_result chathub_hub_emit(const chathub_hub *hub,
                                 size_t attachment_count);
 
 /**
- * Moves socket `sid` of namespace `ns` into `room`, out of its current
- * room (as its own `join` would, without the `joined room success!`
- * line). Blocks until the move took effect, in order with the socket's own
+ * Sends `event` to socket `sid` of namespace `ns` and waits, up to
+ * `timeout_ms`, for its client's acknowledgement (socket.io's
+ * `emitWithAck`); arguments as `chathub_hub_emit`. When the answer comes,
+ * `on_answer` runs once, on the calling thread, before this returns, with
+ * `userdata` and the answer as a `CHATHUB_KIND_CUSTOM` event (ns, sid, the
+ * event name sent, `chathub_event_args_json` and the attachments of the
+ * client's answer) valid until `on_answer` returns. Blocks the calling
+ * thread (not the hub) meanwhile. Failures, without calling `on_answer`:
+ * `CHATHUB_RESULT_TIMED_OUT`, `…_DELIVERY_FAILED` (the socket left
+ * first), `…_SOCKET_NOT_FOUND` (no such socket on this hub),
+ * `…_UNKNOWN_NAMESPACE`, `…_INVALID_EVENT_NAME`, `…_INVALID_JSON`,
+ * `…_INVALID_ARGUMENT` (a timeout of 0), `…_CLOSED`. With recovery on,
+ * an event sent with an ack carries no offset.
+ *
+ * # Safety
+ * `hub` is NULL or a live hub; the strings are NULL or NUL-terminated;
+ * `attachments` is NULL or valid for `attachment_count` elements;
+ * `on_answer` must not unwind.
+ */
+chathub_result chathub_hub_emit_with_ack(const chathub_hub *hub,
+                                         const char *ns,
+                                         const char *sid,
+                                         const char *event,
+                                         const char *args_json,
+                                         const chathub_bytes *attachments,
+                                         size_t attachment_count,
+                                         uint64_t timeout_ms,
+                                         chathub_event_callback on_answer,
+                                         void *userdata);
+
+/**
+ * Puts socket `sid` of namespace `ns` in `room`. In a chat namespace it
+ * moves there, out of its current room (as its own `join` would, without
+ * the `joined room success!` line); in a host namespace it joins one more
+ * room. Blocks until that took effect, in order with the socket's own
  * events. `CHATHUB_RESULT_SOCKET_NOT_FOUND`, `…_INVALID_ROOM`,
  * `…_UNKNOWN_NAMESPACE`, `…_CLOSED`.
  *
@@ -1240,8 +1299,9 @@ chathub_result chathub_hub_join(const chathub_hub *hub,
                                 const char *room);
 
 /**
- * Takes socket `sid` out of `room` back to the lobby (a socket that is not
- * in `room` stays where it is: `CHATHUB_RESULT_OK`). Blocks until done.
+ * Takes socket `sid` out of `room`: in a chat namespace back to the lobby,
+ * in a host namespace out of that one room (a socket that is not in
+ * `room` stays where it is: `CHATHUB_RESULT_OK`). Blocks until done.
  * Failures as `chathub_hub_join`.
  *
  * # Safety
@@ -1318,7 +1378,8 @@ chathub_result chathub_hub_client_bundle(const chathub_hub *hub,
 
 /**
  * Frees a string libchathub handed over (`chathub_hub_rooms`,
- * `chathub_hub_stats`, `chathub_hub_client_bundle`). NULL is fine.
+ * `chathub_hub_stats`, `chathub_hub_client_bundle`, `chathub_config_keys`).
+ * NULL is fine.
  *
  * # Safety
  * `s` is NULL or a string from libchathub not yet freed.
@@ -1368,6 +1429,28 @@ const char *chathub_result_text(uint32_t result);
  * this same thread. Never NULL; never free it.
  */
 const char *chathub_last_error_message(void);
+
+/**
+ * The version of libchathub, a static NUL-terminated string such as
+ * `"0.1.0"`. Never NULL; never free it.
+ */
+const char *chathub_version(void);
+
+/**
+ * Checks that the libchathub running now serves a program built with the
+ * header of version `major.minor.patch`: call it first with
+ * `CHATHUB_VERSION_CHECK()`, which passes the header's
+ * `CHATHUB_VERSION_…` macros. `CHATHUB_RESULT_OK` when it does (same
+ * major version and at least the header's minor; while 0.x, the same
+ * minor and at least its patch), else
+ * `CHATHUB_RESULT_INCOMPATIBLE_VERSION` with both versions in
+ * `chathub_last_error_message()`. The SONAME (`libchathub.so.0.1`, from
+ * 1.0 `libchathub.so.1`) makes the dynamic loader refuse most mismatches
+ * already; this catches the rest (a static library, a copied file).
+ */
+chathub_result chathub_version_check(uint32_t major,
+                                     uint32_t minor,
+                                     uint32_t patch);
 
 #ifdef __cplusplus
 }  // extern "C"

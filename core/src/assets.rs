@@ -174,11 +174,63 @@ fn find_client_dist(config: &HubConfig) -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     // Never a path of the machine the library was built on: a deployed
-    // host looks where it runs.
+    // host looks where it was installed, then where it runs.
+    if let Some(dir) = installed_client_dist() {
+        return Some(dir);
+    }
     let rel = Path::new("node_modules/socket.io-client/dist");
     std::env::current_dir()
         .ok()
         .and_then(|cwd| cwd.ancestors().map(|d| d.join(rel)).find(|d| d.is_dir()))
+}
+
+/// Where `make install` puts the bundle, relative to the file this code
+/// was loaded from: `PREFIX/lib/libchathub.so` (or a program in
+/// `PREFIX/bin` linked with `libchathub.a`) looks in
+/// `PREFIX/share/chathub/socket.io-client`. Relative, so an installed tree
+/// can be moved or staged (`DESTDIR`) and still finds its bundle.
+pub(crate) const INSTALLED_CLIENT_DIST: &str = "share/chathub/socket.io-client";
+
+/// [`INSTALLED_CLIENT_DIST`] beside the object that holds this function,
+/// if it has the bundle.
+fn installed_client_dist() -> Option<PathBuf> {
+    let object = loaded_from()?;
+    let prefix = object.parent()?.parent()?;
+    let dir = prefix.join(INSTALLED_CLIENT_DIST);
+    dir.join("socket.io.js").is_file().then_some(dir)
+}
+
+/// The file (shared library or executable) this code was loaded from.
+#[cfg(unix)]
+fn loaded_from() -> Option<PathBuf> {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    let addr = loaded_from as *const libc::c_void;
+    // SAFETY: `addr` is an address inside this object's code, and `info`
+    // is valid for writing one `Dl_info`; dladdr writes it and returns
+    // non-zero on success.
+    let found = unsafe { libc::dladdr(addr, info.as_mut_ptr()) };
+    if found == 0 {
+        return None;
+    }
+    // SAFETY: dladdr succeeded, so it initialised `info`.
+    let info = unsafe { info.assume_init() };
+    if info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: `dli_fname` is a NUL-terminated path owned by the dynamic
+    // loader, valid while the object stays loaded (it holds this code).
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    // A program's own name may be relative to where it was started.
+    std::fs::canonicalize(path).ok()
+}
+
+/// The file this code was loaded from (not known on this platform).
+#[cfg(not(unix))]
+fn loaded_from() -> Option<PathBuf> {
+    None
 }
 
 #[cfg(test)]

@@ -258,9 +258,12 @@ pub struct HubConfig {
     /// The `dist` folder of the npm package `socket.io-client`, whose
     /// bundle is served at `/socket.io/socket.io.js` (and `.min.js`,
     /// `.esm.min.js`, maps). `None`: the environment variable
-    /// `CHATHUB_CLIENT_DIST`, then `node_modules/socket.io-client/dist`
-    /// in the working directory or above it (never a path of the machine
-    /// the library was built on). When none is found the bundle answers 404,
+    /// `CHATHUB_CLIENT_DIST`, then where `make install` puts it
+    /// (`share/chathub/socket.io-client` under the prefix of the library or
+    /// program that holds the hub: `PREFIX/lib/libchathub.so` or
+    /// `PREFIX/bin/…` look in `PREFIX/share/…`), then
+    /// `node_modules/socket.io-client/dist` in the working directory or
+    /// above it (never a path of the machine the library was built on). When none is found the bundle answers 404,
     /// a warning is logged at start, and
     /// [`Hub::client_bundle`](crate::Hub::client_bundle) says `None`.
     pub client_dist: Option<PathBuf>,

@@ -188,6 +188,13 @@ static void on_event(void *userdata, const chathub_event *event) {
 }
 
 int main(void) {
+  /* The header this program was built with must match the library it runs
+   * with (a copied or stale libchathub says so here, not by misbehaving). */
+  if (failed(CHATHUB_VERSION_CHECK(), "libchathub")) return 1;
+  /* The hub's logs (start, Redis lost, a missing client bundle) go to
+   * standard error, filtered by RUST_LOG (default "info"). */
+  if (failed(chathub_log_to_stderr(NULL), "logs")) return 1;
+
   const char *host = getenv("HOST") ? getenv("HOST") : "127.0.0.1";
   const char *port = getenv("PORT") ? getenv("PORT") : "3000";
   char addr[300];
@@ -255,6 +262,11 @@ int main(void) {
   }
   printf("chathub C chat server listening on http://%s%s%s:%u/\n", strchr(host, ':') ? "[" : "",
          host, strchr(host, ':') ? "]" : "", (unsigned)bound);
+  char *bundle = NULL;
+  if (chathub_hub_client_bundle(hub, &bundle) == CHATHUB_RESULT_OK) {
+    printf("client bundle from %s\n", bundle);
+    chathub_string_free(bundle);
+  } /* else the hub has logged why /socket.io/socket.io.js answers 404 */
   fflush(stdout);
 
   int sig = 0;

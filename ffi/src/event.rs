@@ -213,6 +213,27 @@ impl EventView {
         v
     }
 
+    /// A client's answer to `chathub_hub_emit_with_ack`: a CUSTOM event
+    /// with the namespace, the socket, the event it answered and its
+    /// arguments (no ack of its own).
+    pub(crate) fn from_answer(
+        ns: &str,
+        sid: &str,
+        event: &str,
+        args: &[chathub::Value],
+    ) -> EventView {
+        let (json, attachments) = json::args_to_json(args);
+        EventView {
+            kind: EventKinds::CUSTOM.bits(),
+            ns: text(ns),
+            sid: text(sid),
+            event_name: text(event),
+            args_json: text(&json),
+            attachments,
+            ..EventView::default()
+        }
+    }
+
     /// A connect hook's request.
     pub(crate) fn from_connect_request(req: &ConnectRequest) -> EventView {
         let (json, attachments) = json::value_to_json(&req.auth);

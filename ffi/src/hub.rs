@@ -47,10 +47,11 @@ impl Opaque for chathub_hub {
 pub enum chathub_target {
     /// One socket: `to` is its id.
     Socket = 0,
-    /// Every socket in a chat room: `to` is the room.
+    /// Every socket in a room: `to` is the room.
     Room = 1,
-    /// Every socket in the lobby (in no room); `to` is ignored (may be
-    /// NULL).
+    /// Every socket in the lobby (in no room) of a chat namespace; `to`
+    /// is ignored (may be NULL). A host namespace has no lobby
+    /// (`CHATHUB_RESULT_INVALID_ARGUMENT`).
     Lobby = 2,
     /// Every socket of the namespace; `to` is ignored (may be NULL).
     Namespace = 3,
@@ -676,9 +677,69 @@ pub unsafe extern "C" fn chathub_hub_emit(
     })
 }
 
-/// Moves socket `sid` of namespace `ns` into `room`, out of its current
-/// room (as its own `join` would, without the `joined room success!`
-/// line). Blocks until the move took effect, in order with the socket's own
+/// Sends `event` to socket `sid` of namespace `ns` and waits, up to
+/// `timeout_ms`, for its client's acknowledgement (socket.io's
+/// `emitWithAck`); arguments as `chathub_hub_emit`. When the answer comes,
+/// `on_answer` runs once, on the calling thread, before this returns, with
+/// `userdata` and the answer as a `CHATHUB_KIND_CUSTOM` event (ns, sid, the
+/// event name sent, `chathub_event_args_json` and the attachments of the
+/// client's answer) valid until `on_answer` returns. Blocks the calling
+/// thread (not the hub) meanwhile. Failures, without calling `on_answer`:
+/// `CHATHUB_RESULT_TIMED_OUT`, `…_DELIVERY_FAILED` (the socket left
+/// first), `…_SOCKET_NOT_FOUND` (no such socket on this hub),
+/// `…_UNKNOWN_NAMESPACE`, `…_INVALID_EVENT_NAME`, `…_INVALID_JSON`,
+/// `…_INVALID_ARGUMENT` (a timeout of 0), `…_CLOSED`. With recovery on,
+/// an event sent with an ack carries no offset.
+///
+/// # Safety
+/// `hub` is NULL or a live hub; the strings are NULL or NUL-terminated;
+/// `attachments` is NULL or valid for `attachment_count` elements;
+/// `on_answer` must not unwind.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn chathub_hub_emit_with_ack(
+    hub: *const chathub_hub,
+    ns: *const c_char,
+    sid: *const c_char,
+    event: *const c_char,
+    args_json: *const c_char,
+    attachments: *const chathub_bytes,
+    attachment_count: usize,
+    timeout_ms: u64,
+    on_answer: chathub_event_callback,
+    userdata: *mut c_void,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above, for each pointer.
+        let (h, ns, sid, event, args, bins) = unsafe {
+            (
+                cast::borrow(hub, "hub")?,
+                cast::string(ns, "ns")?,
+                cast::string(sid, "sid")?,
+                cast::string(event, "event")?,
+                cast::string(args_json, "args_json")?,
+                cast::bytes_list(attachments, attachment_count, "attachments")?,
+            )
+        };
+        let on_answer = on_answer.ok_or_else(|| Failure::null("on_answer"))?;
+        if timeout_ms == 0 {
+            return Err(Failure::invalid("timeout_ms must be above 0"));
+        }
+        let args = json::parse_args(args, &bins)?;
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        let answer = block_on(h.hub.emit_with_ack(ns, sid, event, args, timeout))?;
+        let view = EventView::from_answer(ns, sid, event, &answer);
+        // SAFETY: `on_answer` is C's function, called with the userdata it
+        // gave and an answer that lives until it returns (documented).
+        unsafe { on_answer(userdata, cast::lend(&view)) };
+        Ok(())
+    })
+}
+
+/// Puts socket `sid` of namespace `ns` in `room`. In a chat namespace it
+/// moves there, out of its current room (as its own `join` would, without
+/// the `joined room success!` line); in a host namespace it joins one more
+/// room. Blocks until that took effect, in order with the socket's own
 /// events. `CHATHUB_RESULT_SOCKET_NOT_FOUND`, `…_INVALID_ROOM`,
 /// `…_UNKNOWN_NAMESPACE`, `…_CLOSED`.
 ///
@@ -706,8 +767,9 @@ pub unsafe extern "C" fn chathub_hub_join(
     })
 }
 
-/// Takes socket `sid` out of `room` back to the lobby (a socket that is not
-/// in `room` stays where it is: `CHATHUB_RESULT_OK`). Blocks until done.
+/// Takes socket `sid` out of `room`: in a chat namespace back to the lobby,
+/// in a host namespace out of that one room (a socket that is not in
+/// `room` stays where it is: `CHATHUB_RESULT_OK`). Blocks until done.
 /// Failures as `chathub_hub_join`.
 ///
 /// # Safety
@@ -854,7 +916,8 @@ pub unsafe extern "C" fn chathub_hub_client_bundle(
 }
 
 /// Frees a string libchathub handed over (`chathub_hub_rooms`,
-/// `chathub_hub_stats`, `chathub_hub_client_bundle`). NULL is fine.
+/// `chathub_hub_stats`, `chathub_hub_client_bundle`, `chathub_config_keys`).
+/// NULL is fine.
 ///
 /// # Safety
 /// `s` is NULL or a string from libchathub not yet freed.

@@ -36,6 +36,8 @@
 //!   actions.
 //! - `event`: `chathub_event` accessors and `chathub_ack`.
 //! - `log`: the hub's logs to standard error or a callback.
+//! - `version`: the version macros, `chathub_version` and
+//!   `chathub_version_check`.
 
 // The C names are the ABI: `chathub_hub`, not `ChathubHub`.
 #![allow(non_camel_case_types)]
@@ -50,6 +52,7 @@ mod hub;
 mod json;
 mod log;
 mod result;
+mod version;
 
 pub use cast::chathub_bytes;
 pub use config::*;
@@ -57,12 +60,4 @@ pub use event::*;
 pub use hub::*;
 pub use log::*;
 pub use result::*;
-
-use std::ffi::c_char;
-
-/// The version of libchathub, a static NUL-terminated string such as
-/// `"0.1.0"`. Never NULL; never free it.
-#[unsafe(no_mangle)]
-pub extern "C" fn chathub_version() -> *const c_char {
-    guard::value(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
-}
+pub use version::*;

@@ -61,11 +61,17 @@ pub enum chathub_result {
     /// The Redis of the config's Redis URL could not be reached (or
     /// refused us); `chathub_hub_start` started nothing.
     RedisUnavailable = 18,
+    /// The library that runs is not one the program's `chathub.h` was
+    /// written for (`chathub_version_check`); the message says both
+    /// versions.
+    IncompatibleVersion = 19,
+    /// No answer came within the time given (`chathub_hub_emit_with_ack`).
+    TimedOut = 20,
 }
 
 /// How many result codes there are: every code is below it (C loops over
 /// `0 .. CHATHUB_RESULT_COUNT - 1`).
-pub const CHATHUB_RESULT_COUNT: u32 = 19;
+pub const CHATHUB_RESULT_COUNT: u32 = 21;
 
 impl chathub_result {
     /// Every code, in order of its number.
@@ -89,6 +95,8 @@ impl chathub_result {
         chathub_result::NoAck,
         chathub_result::Failed,
         chathub_result::RedisUnavailable,
+        chathub_result::IncompatibleVersion,
+        chathub_result::TimedOut,
     ];
 
     /// The code with this number.
@@ -121,6 +129,10 @@ impl chathub_result {
             chathub_result::NoAck => "the event has no acknowledgement to take\0",
             chathub_result::Failed => "the operation failed\0",
             chathub_result::RedisUnavailable => "Redis could not be reached\0",
+            chathub_result::IncompatibleVersion => {
+                "this libchathub is not the version the program was built for\0"
+            }
+            chathub_result::TimedOut => "no answer came in time\0",
         }
     }
 }
@@ -132,7 +144,7 @@ const _: () = {
         assert!(chathub_result::ALL[i] as usize == i);
         i += 1;
     }
-    assert!(chathub_result::RedisUnavailable as u32 + 1 == CHATHUB_RESULT_COUNT);
+    assert!(chathub_result::TimedOut as u32 + 1 == CHATHUB_RESULT_COUNT);
 };
 
 /// The text of a result code: a static NUL-terminated English sentence.
@@ -202,6 +214,7 @@ impl From<ActionError> for Failure {
             ActionError::InvalidEventName(_) => chathub_result::InvalidEventName,
             ActionError::Encode(_) => chathub_result::InvalidArgument,
             ActionError::Delivery(_) => chathub_result::DeliveryFailed,
+            ActionError::AckTimeout(_) => chathub_result::TimedOut,
             ActionError::BadRequest(_) | ActionError::InvalidTarget(_) => {
                 chathub_result::InvalidArgument
             }

@@ -87,7 +87,9 @@ static const char *result_name(chathub_result r) {
       "CLOSED",       "PANIC",              "INVALID_CONFIG", "BIND_FAILED",
       "IO",           "UNKNOWN_NAMESPACE",  "SOCKET_NOT_FOUND", "INVALID_ROOM",
       "INVALID_EVENT_NAME", "INVALID_JSON", "DELIVERY_FAILED", "ALREADY_SENT",
-      "NO_ACK",       "FAILED"};
+      "NO_ACK",       "FAILED",             "REDIS_UNAVAILABLE", "INCOMPATIBLE_VERSION",
+      "TIMED_OUT"};
+  _Static_assert(sizeof names / sizeof names[0] == CHATHUB_RESULT_COUNT, "a name per result code");
   return r < sizeof names / sizeof names[0] ? names[r] : "UNKNOWN";
 }
 
@@ -212,12 +214,52 @@ static uint32_t target_of(const char *name) {
   return 99;
 }
 
+/* The answer of `host:ask`: its arguments and a copy of its attachments
+ * (valid only during the call), passed on to the asking client. */
+struct asked {
+  char json[MAX_ARG];
+  size_t count;
+  uint8_t data[4][64];
+  chathub_bytes bins[4];
+};
+
+static void on_answer(void *userdata, const chathub_event *answer) {
+  check_not_late("an ack answer");
+  struct asked *got = userdata;
+  if (chathub_event_kind(answer) != CHATHUB_KIND_CUSTOM) say("ERROR answer of kind %u", chathub_event_kind(answer));
+  snprintf(got->json, sizeof got->json, "%s", chathub_event_args_json(answer, NULL));
+  got->count = chathub_event_attachment_count(answer);
+  if (got->count > 4) got->count = 4;
+  for (size_t i = 0; i < got->count; i++) {
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (chathub_event_attachment(answer, i, &data, &len) != CHATHUB_RESULT_OK || len > 64) len = 0;
+    if (len) memcpy(got->data[i], data, len);
+    got->bins[i].data = got->data[i];
+    got->bins[i].len = len;
+  }
+}
+
 static void command(const chathub_event *event, const char *name) {
   char a[5][MAX_ARG] = {{0}};
   int n = string_args(chathub_event_args_json(event, NULL), a, 5);
   if (strcmp(name, "host:emit") == 0 && n == 5) {
     answer_result(event, chathub_hub_emit(hub, target_of(a[0]), a[1], a[2][0] ? a[2] : NULL, a[3],
                                           a[4], NULL, 0));
+  } else if (strcmp(name, "host:ask") == 0 && n == 5) {
+    /* emitWithAck: ns, sid, event, args JSON, timeout ms; answers with the
+     * result and the client's answer (its arguments, binary included). */
+    struct asked got = {.json = "null"};
+    chathub_result r = chathub_hub_emit_with_ack(hub, a[0], a[1], a[2], a[3], NULL, 0,
+                                                 strtoull(a[4], NULL, 10), on_answer, &got);
+    char json[MAX_ARG + 64];
+    snprintf(json, sizeof json, "[\"%s\",%s]", result_name(r), got.json);
+    chathub_ack *ack = NULL;
+    if (chathub_event_take_ack(event, &ack) == CHATHUB_RESULT_OK) {
+      chathub_result sent = chathub_ack_send(ack, json, got.bins, got.count);
+      if (sent != CHATHUB_RESULT_OK) say("ERROR ask ack_send %s", result_name(sent));
+      chathub_ack_free(ack);
+    }
   } else if (strcmp(name, "host:join") == 0 && n == 3) {
     answer_result(event, chathub_hub_join(hub, a[0], a[1], a[2]));
   } else if (strcmp(name, "host:leave") == 0 && n == 3) {
@@ -382,7 +424,9 @@ int main(void) {
   if (r != CHATHUB_RESULT_OK) return fail("config", r);
   if ((r = chathub_config_set_bind(config, addr)) != CHATHUB_RESULT_OK ||
       (r = chathub_config_set_worker_threads(config, 2)) != CHATHUB_RESULT_OK ||
-      (r = chathub_config_set_shutdown_timeout_ms(config, 4000)) != CHATHUB_RESULT_OK) {
+      (r = chathub_config_set_shutdown_timeout_ms(config, 4000)) != CHATHUB_RESULT_OK ||
+      /* A namespace of the host's own: no chat rule, any number of rooms. */
+      (r = chathub_config_add_host_namespace(config, "/game")) != CHATHUB_RESULT_OK) {
     chathub_config_free(config);
     return fail("config", r);
   }

@@ -59,6 +59,20 @@ static void result_texts(void) {
   CHECK(strcmp(chathub_result_text(4000000000u), "unknown result code") == 0);
   CHECK(chathub_version() != NULL && strlen(chathub_version()) > 0);
   CHECK(chathub_last_error_message() != NULL);
+
+  /* The header's version is the library's, and the check says which
+   * programs it serves. */
+  char version[64];
+  snprintf(version, sizeof version, "%d.%d.%d", CHATHUB_VERSION_MAJOR, CHATHUB_VERSION_MINOR,
+           CHATHUB_VERSION_PATCH);
+  CHECK(strcmp(chathub_version(), version) == 0);
+  EXPECT(CHATHUB_VERSION_CHECK(), CHATHUB_RESULT_OK);
+  EXPECT(chathub_version_check(CHATHUB_VERSION_MAJOR + 1, 0, 0),
+         CHATHUB_RESULT_INCOMPATIBLE_VERSION);
+  CHECK(strstr(chathub_last_error_message(), version) != NULL);
+  EXPECT(chathub_version_check(CHATHUB_VERSION_MAJOR, CHATHUB_VERSION_MINOR,
+                               CHATHUB_VERSION_PATCH + 1),
+         CHATHUB_RESULT_INCOMPATIBLE_VERSION);
 }
 
 static void config_misuse(void) {

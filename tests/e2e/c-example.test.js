@@ -6,6 +6,9 @@
 // and SIGTERM.
 //
 //   CHATHUB_C_EXAMPLE=path/to/chat_server   (default: examples/c/chat_server)
+//   CHATHUB_C_EXAMPLE_CWD=dir               where it runs (default: the repository)
+//   CHATHUB_C_EXAMPLE_BUNDLE=dir            the folder it must serve the client
+//                                           bundle from (an installed one)
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -15,12 +18,16 @@ const { ROOT, startServer, client, expectPageAndBundle } = require('./helpers');
 const { launch, twoTabsChat } = require('./browser');
 
 const BIN = process.env.CHATHUB_C_EXAMPLE || path.join(ROOT, 'examples', 'c', 'chat_server');
+const CWD = process.env.CHATHUB_C_EXAMPLE_CWD || ROOT;
+const BUNDLE = process.env.CHATHUB_C_EXAMPLE_BUNDLE;
 const skip = fs.existsSync(BIN) ? false : `${BIN} is not built (make -C examples/c)`;
 
 test('the C example serves the chapter chat', { skip }, async (t) => {
-  const server = await startServer(BIN, []);
+  const server = await startServer(BIN, [], {}, { cwd: CWD });
   assert.match(server.lines[0], /^chathub C chat server listening on http:\/\/127\.0\.0\.1:\d+\/$/);
   t.after(() => server.stop());
+  const served = (await server.waitForLine(/^client bundle from /)).slice('client bundle from '.length);
+  if (BUNDLE) assert.equal(served, BUNDLE, 'the bundle is served from the installed location');
 
   await t.test('page and client bundle', async () => {
     await expectPageAndBundle(server.url);
@@ -54,7 +61,7 @@ test('the C example serves the chapter chat', { skip }, async (t) => {
 });
 
 test('two browser tabs chat through the C example', { skip }, async (t) => {
-  const server = await startServer(BIN, []);
+  const server = await startServer(BIN, [], {}, { cwd: CWD });
   t.after(() => server.stop());
   const browser = await launch();
   t.after(() => browser.close());
@@ -70,7 +77,7 @@ test('two browser tabs chat through the C example', { skip }, async (t) => {
 // a client that reset its connection must not kill it.
 test('clients that reset their connection while lines reach them do not kill the C example', { skip }, async () => {
   const WebSocket = require('ws');
-  const server = await startServer(BIN, [], { FLOOD_LIMITS: 'off' });
+  const server = await startServer(BIN, [], { FLOOD_LIMITS: 'off' }, { cwd: CWD });
   try {
     const ws = `${server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;
     const open = () => new Promise((resolve, reject) => {
@@ -112,7 +119,7 @@ test('clients that reset their connection while lines reach them do not kill the
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   test(`${signal} stops the C example cleanly with a client connected`, { skip }, async () => {
-    const server = await startServer(BIN, []);
+    const server = await startServer(BIN, [], {}, { cwd: CWD });
     const c = client(server.url, '/chat', { transports: ['websocket'] });
     try {
       await c.login('leaving');

@@ -198,6 +198,58 @@ test('the chat, hooks, custom events and actions through the C host', { skip }, 
     ann.close();
   });
 
+  await t.test('a host namespace from C: its events with acks and binary, many rooms, room emits', async () => {
+    const g1 = track(await connected(host.url, '/game'));
+    const g2 = track(await connected(host.url, '/game'));
+    await host.waitForLine(new RegExp(`^connect /game ${g2.socket.id} auth=\\{\\} transport=\\S+ addr=yes$`));
+    // No chat rule: no prompt, and any event (even a chat one) goes to the host.
+    g1.socket.emit('chat message', 'not the chat here');
+    await line(`custom /game ${g1.socket.id} name=- event=chat message args=["not the chat here"] attachments=0 ack=0`);
+    const blob = Buffer.from([9, 8, 7]);
+    const echoed = await ackAll(g1, 'echo', blob, 'b');
+    assert.ok(Buffer.from(echoed[0]).equals(blob));
+    assert.equal(echoed[1], 'b');
+
+    const cmd = (name, ...args) => ackAll(g1, name, ...args);
+    const emit = (target, to, args) => cmd('host:emit', target, '/game', to, 'note', JSON.stringify(args));
+    assert.deepEqual(await cmd('host:join', '/game', g1.socket.id, 'r1'), ['OK']);
+    assert.deepEqual(await cmd('host:join', '/game', g1.socket.id, 'r2'), ['OK']);
+    assert.deepEqual(await cmd('host:join', '/game', g2.socket.id, 'r2'), ['OK']);
+    assert.deepEqual(await emit('room', 'r1', ['to r1']), ['OK']);
+    assert.deepEqual(await emit('room', 'r2', ['to r2']), ['OK']);
+    assert.deepEqual(await g1.event('note'), ['to r1']);
+    assert.deepEqual(await g1.event('note'), ['to r2'], 'g1 is in both rooms at once');
+    assert.deepEqual(await g2.event('note'), ['to r2'], 'g2 got r2 only (r1 would have come first)');
+    const [ok, listing] = await cmd('host:rooms', '/game');
+    assert.equal(ok, 'OK');
+    const members = Object.fromEntries(listing.rooms.map((r) => [r.name, r.members.map((m) => m.sid).sort()]));
+    assert.deepEqual(members, { r1: [g1.socket.id], r2: [g1.socket.id, g2.socket.id].sort() });
+
+    assert.deepEqual(await cmd('host:leave', '/game', g1.socket.id, 'r2'), ['OK']);
+    assert.deepEqual(await emit('room', 'r2', ['r2 again']), ['OK']);
+    assert.deepEqual(await emit('room', 'r1', ['r1 again']), ['OK']);
+    assert.deepEqual(await g1.event('note'), ['r1 again'], 'g1 left r2 and kept r1');
+    assert.deepEqual(await g2.event('note'), ['r2 again']);
+    assert.deepEqual(await emit('lobby', '', []), ['INVALID_ARGUMENT'], 'a host namespace has no lobby');
+
+    // emitWithAck from C: the client's answer (with binary) comes back.
+    g2.socket.on('question', (q, answer) => answer(`${q}?`, Buffer.from([1, 2])));
+    const ask = (sid, timeout) => cmd('host:ask', '/game', sid, 'question', '["why"]', String(timeout));
+    const asked = await ask(g2.socket.id, 5000);
+    assert.equal(asked[0], 'OK', JSON.stringify(asked));
+    const [why, bin] = asked[1];
+    assert.equal(why, 'why?');
+    assert.ok(Buffer.from(bin).equals(Buffer.from([1, 2])), 'the binary of the answer reached C');
+    g1.socket.on('question', () => {}); // never answers
+    assert.deepEqual(await ask(g1.socket.id, 200), ['TIMED_OUT', null]);
+    assert.deepEqual(await ask('nosuchsocket', 200), ['SOCKET_NOT_FOUND', null]);
+    assert.deepEqual(await ask(g2.socket.id, 0), ['INVALID_ARGUMENT', null]);
+    const g2id = g2.socket.id;
+    g2.close();
+    await line(`disconnect /game ${g2id} name=- room=- reason=client namespace disconnect`);
+    g1.close();
+  });
+
   await t.test('stop with clients still connected', async () => {
     // WebSocket clients: see the `todo` test below for polling ones.
     const ws = track(await connected(host.url, '/chat', { transports: ['websocket'] }));

@@ -30,9 +30,9 @@ function within(promise, what, ms = WAIT_MS) {
  * Starts a server process that prints `listening on http://HOST:PORT/`.
  * Returns { url, child, lines, waitForLine(re), stop() }.
  */
-async function startServer(command, args, env = {}) {
+async function startServer(command, args, env = {}, { cwd = ROOT } = {}) {
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -521,13 +521,18 @@ impl Hub {
         self.check_ns(ns)?;
         check_event_name(event)?;
         let rx = self.inner.core.emit_with_ack(ns, sid, event, &args)?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(Ok(args))) => Ok(args),
-            Ok(_) => Err(ActionError::Delivery(
-                "the socket left (or answered unreadably) before acknowledging".into(),
-            )),
-            Err(_) => Err(ActionError::AckTimeout(timeout)),
-        }
+        // The timer is the hub's: the caller may wait on any executor (a C
+        // or Node thread has none).
+        self.on_hub(async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(Ok(args))) => Ok(args),
+                Ok(_) => Err(ActionError::Delivery(
+                    "the socket left (or answered unreadably) before acknowledging".into(),
+                )),
+                Err(_) => Err(ActionError::AckTimeout(timeout)),
+            }
+        })
+        .await
     }
 
     /// Puts a socket in `room`. In a chat namespace this moves it there,
