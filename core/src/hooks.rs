@@ -54,6 +54,10 @@ pub type HookResult = Result<(), String>;
 /// face passes an empty reason and gets this text).
 pub const REFUSED: &str = "refused";
 
+/// The reason a client gets when a hook could not answer at all (it
+/// failed, or its host is stopping): every face answers with this text.
+pub const FAILED: &str = "the hook failed";
+
 /// The future a hook returns.
 pub type HookFuture = Pin<Box<dyn Future<Output = HookResult> + Send + 'static>>;
 

@@ -512,7 +512,7 @@ fn call_hook(
     request: &EventView,
 ) -> HookResult {
     let Some(_pass) = gate.enter() else {
-        return Err("the hub is stopping".into());
+        return Err(chathub::hooks::FAILED.into());
     };
     let mut reason = [0u8; CHATHUB_REASON_MAX];
     let accepted = in_callback(hub_id, || {
@@ -542,7 +542,7 @@ fn call_hook(
 async fn off_the_runtime(job: impl FnOnce() -> HookResult + Send + 'static) -> HookResult {
     tokio::task::spawn_blocking(job)
         .await
-        .unwrap_or_else(|_| Err("the hook failed".into()))
+        .unwrap_or_else(|_| Err(chathub::hooks::FAILED.into()))
 }
 
 fn connect_hook(h: &HubHandle, hook: HookFn, userdata: UserData) -> ConnectHook {

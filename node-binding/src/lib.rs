@@ -906,11 +906,11 @@ fn call_hook(tsfn: Arc<HookFn>, json: String) -> chathub::hooks::HookFuture {
             ThreadsafeFunctionCallMode::NonBlocking,
         );
         if status != Status::Ok {
-            return Err("the hook is not available".to_owned());
+            return Err(hooks::FAILED.to_owned());
         }
         answer
             .await
-            .unwrap_or_else(|_| Err("the hook did not answer".to_owned()))
+            .unwrap_or_else(|_| Err(hooks::FAILED.to_owned()))
     })
 }
 
