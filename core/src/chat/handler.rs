@@ -154,6 +154,22 @@ impl NsHandler for ChatNs {
         Some(Box::new(chat.state()))
     }
 
+    fn state_json(&self, state: &(dyn std::any::Any + Send + Sync)) -> Option<serde_json::Value> {
+        let st = state.downcast_ref::<ChatState>()?;
+        Some(serde_json::json!({ "name": st.name, "room": st.room }))
+    }
+
+    fn state_from_json(
+        &self,
+        json: &serde_json::Value,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        let text = |k: &str| json.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Box::new(ChatState {
+            name: text("name"),
+            room: text("room"),
+        }))
+    }
+
     fn event(&self, socket: &Arc<Socket>, ev: Event) -> Step {
         let Some(chat) = socket.ext::<ChatSocket>() else {
             return Step::Next;

@@ -52,6 +52,11 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+mod stream;
+
+pub(crate) use stream::{ClusterStream, StreamSpec};
+use stream::{Out, Streams};
+
 use crate::error::{ActionError, StartError};
 use crate::events::{ClusterEvent, EventBus, EventKinds, HubEvent, PresenceChange, PresenceEvent};
 use crate::hub::actions::{MemberInfo, NamespaceListing, RoomInfo};
@@ -191,6 +196,24 @@ pub(crate) trait LocalOps: Send + Sync + 'static {
     fn local_list(&self, ns: &str) -> Result<NamespaceListing, ActionError>;
     /// Every local member of the chat's namespaces.
     fn local_members(&self) -> Vec<Member>;
+    /// Delivers a broadcast read from a namespace's stream at `pos`.
+    fn local_streamed(
+        &self,
+        ns: &str,
+        pos: crate::socketio::recovery::Pos,
+        rooms: &[String],
+        except: &[String],
+        frames: &[crate::engine::Frame],
+        joins: Option<u64>,
+    );
+    /// Delivers here only a broadcast the stream did not take.
+    fn local_unstreamed(
+        &self,
+        ns: &str,
+        rooms: &[String],
+        except: &[String],
+        frames: &[crate::engine::Frame],
+    );
 }
 
 /// The other nodes' members, by node, then by (namespace, socket id).
@@ -203,8 +226,13 @@ pub(crate) struct Cluster {
     node: String,
     all_channel: String,
     own_channel: String,
-    publish: mpsc::Sender<(String, String)>,
+    publish: mpsc::Sender<Out>,
     up: AtomicBool,
+    /// The namespaces whose broadcasts go through Redis streams.
+    streams: Streams,
+    client: redis::Client,
+    /// For queries (sessions, stream ranges), made on demand.
+    query: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     peers: Mutex<HashMap<String, Instant>>,
     /// The other nodes' members (presence).
     members: Mutex<Members>,
@@ -251,6 +279,7 @@ impl Cluster {
         url: &str,
         prefix: &str,
         events: Arc<EventBus>,
+        streamed: Vec<StreamSpec>,
     ) -> Result<Arc<Cluster>, StartError> {
         let client = redis::Client::open(url).map_err(|e| redis_error(url, e))?;
         let node = crate::engine::Sid::new().to_string();
@@ -263,10 +292,17 @@ impl Cluster {
             pubsub.subscribe(&own_channel).await?;
             Ok::<_, redis::RedisError>((publisher, pubsub))
         };
-        let (publisher, pubsub) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        let (mut publisher, pubsub) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|e| redis_error(url, e))?
             .map_err(|e| redis_error(url, e))?;
+        let streams = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Streams::open(&mut publisher, prefix, streamed),
+        )
+        .await
+        .map_err(|e| redis_error(url, e))?
+        .map_err(|e| redis_error(url, e))?;
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let cluster = Arc::new(Cluster {
             node,
@@ -274,6 +310,9 @@ impl Cluster {
             own_channel,
             publish,
             up: AtomicBool::new(true),
+            streams,
+            client: client.clone(),
+            query: tokio::sync::Mutex::new(None),
             peers: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
@@ -290,6 +329,9 @@ impl Cluster {
             publisher,
             publish_rx,
         ));
+        if !cluster.streams.is_empty() {
+            tokio::spawn(stream::reader_task(cluster.clone(), client.clone()));
+        }
         tokio::spawn(subscriber_task(cluster.clone(), client, pubsub));
         tokio::spawn(heartbeat_task(cluster.clone()));
         cluster.send(
@@ -341,11 +383,24 @@ impl Cluster {
                 return;
             }
         };
-        self.queued.send_modify(|n| *n += 1);
-        if self.publish.try_send((channel.to_owned(), text)).is_err() {
-            self.queued.send_modify(|n| *n -= 1);
+        let out = Out::Publish {
+            channel: channel.to_owned(),
+            text,
+        };
+        if !self.queue(out) {
             self.count_lost();
         }
+    }
+
+    /// Queues a command for Redis, in order with the others; `false` when
+    /// the queue is full.
+    fn queue(&self, out: Out) -> bool {
+        self.queued.send_modify(|n| *n += 1);
+        if self.publish.try_send(out).is_err() {
+            self.queued.send_modify(|n| *n -= 1);
+            return false;
+        }
+        true
     }
 
     fn count_lost(&self) {
@@ -368,6 +423,9 @@ impl Cluster {
         args: String,
         bins: Vec<Bytes>,
     ) {
+        if !matches!(to, WireTarget::Socket(_)) && self.streams.has(ns) {
+            return; // its broadcasts went through the stream
+        }
         let engine = base64::engine::general_purpose::STANDARD;
         let bins = bins.iter().map(|b| engine.encode(b)).collect();
         self.send(
@@ -820,17 +878,18 @@ impl Cluster {
     }
 }
 
-/// Publishes queued messages in order; reconnects when Redis goes away.
+/// Sends queued commands (publishes, stream appends, sessions) in order;
+/// reconnects when Redis goes away.
 async fn publisher_task(
     cluster: Arc<Cluster>,
     client: redis::Client,
     conn: redis::aio::MultiplexedConnection,
-    mut rx: mpsc::Receiver<(String, String)>,
+    mut rx: mpsc::Receiver<Out>,
 ) {
     let mut conn = Some(conn);
     let mut stop = cluster.stop.subscribe();
     loop {
-        let (channel, text) = tokio::select! {
+        let out = tokio::select! {
             next = rx.recv() => match next {
                 Some(m) => m,
                 None => return,
@@ -846,19 +905,20 @@ async fn publisher_task(
         }
         let sent = match conn.as_mut() {
             Some(c) => {
-                let mut cmd = redis::cmd("PUBLISH");
-                cmd.arg(&channel).arg(&text);
-                let publish = cmd.query_async::<i64>(c);
-                matches!(
-                    tokio::time::timeout(CONNECT_TIMEOUT, publish).await,
-                    Ok(Ok(_))
-                )
+                let run = out.run(c);
+                matches!(tokio::time::timeout(CONNECT_TIMEOUT, run).await, Ok(Ok(())))
             }
             None => false,
         };
         if !sent {
             conn = None;
             cluster.count_lost();
+            if let Out::Append(a) = out
+                && let Some(local) = cluster.local()
+            {
+                // Nobody got it: this hub's sockets at least do.
+                local.local_unstreamed(&a.ns, &a.rooms, &a.except, &a.frames);
+            }
         }
         cluster.queued.send_modify(|n| *n = n.saturating_sub(1));
     }

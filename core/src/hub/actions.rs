@@ -375,6 +375,36 @@ impl LocalOps for Core {
         self.list_here(ns)
     }
 
+    fn local_streamed(
+        &self,
+        ns: &str,
+        pos: crate::socketio::recovery::Pos,
+        rooms: &[String],
+        except: &[String],
+        frames: &[crate::engine::Frame],
+        joins: Option<u64>,
+    ) {
+        if let Ok(namespace) = self.namespace(ns) {
+            let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            let except: Vec<&str> = except.iter().map(String::as_str).collect();
+            namespace.deliver_streamed(pos, &rooms, &except, frames, joins);
+        }
+    }
+
+    fn local_unstreamed(
+        &self,
+        ns: &str,
+        rooms: &[String],
+        except: &[String],
+        frames: &[crate::engine::Frame],
+    ) {
+        if let Ok(namespace) = self.namespace(ns) {
+            let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            let except: Vec<&str> = except.iter().map(String::as_str).collect();
+            namespace.deliver_unstreamed(&rooms, &except, frames);
+        }
+    }
+
     fn local_members(&self) -> Vec<crate::cluster::Member> {
         let mut out = Vec::new();
         for namespace in self.sio().namespaces() {

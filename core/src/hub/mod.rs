@@ -798,8 +798,26 @@ async fn run(
         }
     };
     if let Some(url) = &config.redis_url {
-        match crate::cluster::Cluster::start(url, &config.redis_prefix, shared.events.clone()).await
-        {
+        let r = &config.recovery;
+        let keep = r.max_disconnection + config.ping_interval + config.ping_timeout;
+        let streamed = config
+            .namespaces
+            .iter()
+            .filter(|_| r.chat)
+            .chain(config.host_namespaces.iter().filter(|_| r.host))
+            .map(|ns| crate::cluster::StreamSpec {
+                ns: ns.clone(),
+                max_len: r.max_packets,
+                keep,
+            })
+            .collect();
+        let started = crate::cluster::Cluster::start(
+            url,
+            &config.redis_prefix,
+            shared.events.clone(),
+            streamed,
+        );
+        match started.await {
             Ok(cluster) => {
                 let _ = shared.cluster.set(cluster);
             }
@@ -966,6 +984,18 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
         max_bytes: r.max_bytes,
         max_sessions: r.max_sessions,
     };
+    // With Redis, a namespace with recovery sends its broadcasts through a
+    // stream (see `cluster`).
+    let cluster = shared
+        .cluster
+        .get()
+        .map(|c| crate::cluster::ClusterStream(c.clone()));
+    let stream = |path: &str| {
+        let c = cluster.as_ref()?;
+        let head = c.head(path)?;
+        let s: Arc<dyn crate::socketio::Stream> = Arc::new(c.clone());
+        Some((s, head))
+    };
     let mut namespaces = Vec::new();
     for path in &config.namespaces {
         let handler = Arc::new(chat::handler::ChatNs::new(path, shared.clone()));
@@ -975,6 +1005,7 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
             handler,
             shared.counters.clone(),
             recovery,
+            stream(path),
         ));
     }
     for path in &config.host_namespaces {
@@ -985,6 +1016,7 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
             handler,
             shared.counters.clone(),
             recovery,
+            stream(path),
         ));
     }
     let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);

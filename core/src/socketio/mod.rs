@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
@@ -84,6 +85,14 @@ pub(crate) trait NsHandler: Send + Sync + 'static {
     fn suspend(&self, _socket: &Arc<Socket>) -> Option<Box<dyn Any + Send + Sync>> {
         None
     }
+    /// What [`NsHandler::suspend`] kept, as JSON, to keep it in Redis.
+    fn state_json(&self, _state: &(dyn Any + Send + Sync)) -> Option<serde_json::Value> {
+        None
+    }
+    /// The state [`NsHandler::state_json`] wrote, read back.
+    fn state_from_json(&self, _json: &serde_json::Value) -> Option<Box<dyn Any + Send + Sync>> {
+        None
+    }
     /// An event from the socket, in the order the client sent them.
     fn event(&self, socket: &Arc<Socket>, event: Event) -> Step;
     /// The socket left; `reason` in Socket.IO's words.
@@ -100,6 +109,46 @@ impl std::fmt::Debug for Resumed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Resumed").finish_non_exhaustive()
     }
+}
+
+/// Where the broadcasts of a namespace with recovery go when hubs share a
+/// Redis (the cluster): a stream every hub reads and delivers from, in one
+/// order, and the sessions of dropped sockets, so that a client can come
+/// back to any hub.
+pub(crate) trait Stream: Send + Sync + 'static {
+    /// Queues a broadcast for the stream; `false` when it cannot (Redis
+    /// away, queue full): the caller delivers it here only.
+    /// `joins` is the namespace's join count now: this hub delivers the
+    /// entry only to sockets that were in their room by then.
+    fn append(
+        &self,
+        ns: &str,
+        rooms: &[&str],
+        except: &[&str],
+        frames: &[Frame],
+        joins: u64,
+    ) -> bool;
+    /// Keeps a dropped socket's session for `window`.
+    fn save_session(&self, ns: &str, pid: Sid, session: RemoteSession, window: Duration);
+    /// Takes (once) a session kept by any hub.
+    fn take_session(&self, ns: &str, pid: Sid) -> BoxFuture<Option<RemoteSession>>;
+    /// The stream's entries after `from` (at most `max`); `None` when it
+    /// cannot tell (Redis away, `from` trimmed away, more than `max`).
+    fn fetch(
+        &self,
+        ns: &str,
+        from: recovery::Pos,
+        max: usize,
+    ) -> BoxFuture<Option<Vec<recovery::Fetched>>>;
+}
+
+/// A dropped socket's session, as kept in Redis.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RemoteSession {
+    pub(crate) id: String,
+    pub(crate) rooms: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<serde_json::Value>,
 }
 
 /// Close reasons after which a socket may come back with recovery
@@ -150,6 +199,8 @@ pub(crate) struct Namespace {
     joins: AtomicU64,
     /// Connection state recovery, when on.
     pub(crate) recovery: Option<recovery::Recovery>,
+    /// With recovery and Redis: where broadcasts go (see [`Stream`]).
+    stream: Option<Arc<dyn Stream>>,
 }
 
 /// Broadcasts put off to be delivered in one pass.
@@ -177,6 +228,22 @@ impl std::fmt::Debug for Namespace {
     }
 }
 
+/// How a delivery goes into the recovery log.
+#[derive(Debug, Clone, Copy)]
+enum Record {
+    /// At the next place of this hub's own log.
+    Next,
+    /// At a Redis stream id.
+    At(recovery::Pos),
+    /// Not at all: it went out here only (Redis away), a hole in the log.
+    Hole,
+}
+
+/// Whether recovery gives these frames an offset (an event without an ack).
+fn stamp_takes(frames: &[Frame]) -> bool {
+    recovery::stamp(frames, "").is_some()
+}
+
 /// Delivery counts of one broadcast.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Delivered {
@@ -191,7 +258,12 @@ impl Namespace {
         handler: Arc<dyn NsHandler>,
         counters: Arc<Counters>,
         recovery: Option<recovery::Bounds>,
+        stream: Option<(Arc<dyn Stream>, recovery::Pos)>,
     ) -> Arc<Namespace> {
+        let (stream, head) = match (recovery.is_some(), stream) {
+            (true, Some((s, head))) => (Some(s), Some(head)),
+            _ => (None, None),
+        };
         Arc::new(Namespace {
             path: path.to_owned(),
             prefix: packet::ns_prefix(path),
@@ -203,7 +275,11 @@ impl Namespace {
             later: Mutex::new(Later::default()),
             has_later: AtomicBool::new(false),
             joins: AtomicU64::new(0),
-            recovery: recovery.map(recovery::Recovery::new),
+            recovery: recovery.map(|b| match head {
+                Some(head) => recovery::Recovery::streamed(b, head),
+                None => recovery::Recovery::new(b),
+            }),
+            stream,
         })
     }
 
@@ -240,6 +316,17 @@ impl Namespace {
 
     /// Puts a socket in a room (no effect if it is in it, or gone).
     pub(crate) fn join(&self, socket: &Arc<Socket>, room: &str) {
+        self.enter(socket, room, true);
+    }
+
+    /// Puts a recovered socket back in a room it was in: lines said there
+    /// and not delivered yet still reach it (what it missed was replayed
+    /// up to them).
+    fn rejoin(&self, socket: &Arc<Socket>, room: &str) {
+        self.enter(socket, room, false);
+    }
+
+    fn enter(&self, socket: &Arc<Socket>, room: &str, anew: bool) {
         if !socket.is_connected() {
             return;
         }
@@ -250,8 +337,10 @@ impl Namespace {
             }
             joined.push(room.into());
         }
-        let joined = self.joins.fetch_add(1, Ordering::AcqRel) + 1;
-        socket.entered.store(joined, Ordering::Release);
+        if anew {
+            let joined = self.joins.fetch_add(1, Ordering::AcqRel) + 1;
+            socket.entered.store(joined, Ordering::Release);
+        }
         self.rooms
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -292,6 +381,11 @@ impl Namespace {
     /// per line. Later broadcasts to the same room wait for the pass, so
     /// lines keep their order.
     pub(crate) fn broadcast_later(self: &Arc<Self>, room: &str, except: Sid, frame: Frame) {
+        if self.stream.is_some() {
+            // Through the stream, in its order, with everything else.
+            self.broadcast(&[room], &[except.as_str()], std::slice::from_ref(&frame));
+            return;
+        }
         let schedule = {
             let mut later = self.later.lock().unwrap_or_else(|e| e.into_inner());
             later.entries.push(LaterEntry {
@@ -334,6 +428,7 @@ impl Namespace {
             for e in &mut entries {
                 if let Some(mut f) = r.record(
                     &mut log,
+                    None,
                     &[&e.room],
                     &[e.except],
                     std::slice::from_ref(&e.frame),
@@ -392,6 +487,56 @@ impl Namespace {
     /// namespace when `rooms` is empty) except those in `except` (socket
     /// ids or rooms).
     pub(crate) fn broadcast(&self, rooms: &[&str], except: &[&str], frames: &[Frame]) -> Delivered {
+        if let Some(stream) = &self.stream {
+            let joins = self.joins.load(Ordering::Acquire);
+            if stream.append(&self.path, rooms, except, frames, joins) {
+                // Every hub, this one included, delivers it from the stream.
+                return Delivered::default();
+            }
+            return self.deliver(rooms, except, frames, Record::Hole);
+        }
+        self.deliver(rooms, except, frames, Record::Next)
+    }
+
+    /// A broadcast read from the Redis stream at `pos`: delivered here, its
+    /// offset the stream id. `joins`: when this hub sent it, the join count
+    /// then (a socket that joined its room later does not get it, as if it
+    /// had been delivered at once).
+    pub(crate) fn deliver_streamed(
+        &self,
+        pos: recovery::Pos,
+        rooms: &[&str],
+        except: &[&str],
+        frames: &[Frame],
+        joins: Option<u64>,
+    ) -> Delivered {
+        self.deliver_to(rooms, except, frames, Record::At(pos), joins)
+    }
+
+    /// A broadcast the stream could not take after all (Redis went away):
+    /// delivered here only, unrecorded.
+    pub(crate) fn deliver_unstreamed(&self, rooms: &[&str], except: &[&str], frames: &[Frame]) {
+        self.deliver(rooms, except, frames, Record::Hole);
+    }
+
+    fn deliver(
+        &self,
+        rooms: &[&str],
+        except: &[&str],
+        frames: &[Frame],
+        record: Record,
+    ) -> Delivered {
+        self.deliver_to(rooms, except, frames, record, None)
+    }
+
+    fn deliver_to(
+        &self,
+        rooms: &[&str],
+        except: &[&str],
+        frames: &[Frame],
+        record: Record,
+        joins: Option<u64>,
+    ) -> Delivered {
         if self.has_later.load(Ordering::Acquire) && self.put_off_for(rooms) {
             // Lines put off for these rooms go first.
             self.deliver_later();
@@ -420,7 +565,21 @@ impl Namespace {
         let frames = match &self.recovery {
             Some(r) => {
                 let mut guard = r.log.lock().unwrap_or_else(|e| e.into_inner());
-                stamped = r.record(&mut guard, rooms, &few, frames);
+                stamped = match record {
+                    Record::Next => r.record(&mut guard, None, rooms, &few, frames),
+                    Record::At(pos) => {
+                        let s = r.record(&mut guard, Some(pos), rooms, &few, frames);
+                        if s.is_none() && stamp_takes(frames) {
+                            // Delivered already (read twice after a reconnect).
+                            return Delivered::default();
+                        }
+                        s
+                    }
+                    Record::Hole => {
+                        r.hole(&mut guard);
+                        None
+                    }
+                };
                 log = Some(guard);
                 stamped.as_deref().unwrap_or(frames)
             }
@@ -428,6 +587,9 @@ impl Namespace {
         };
         let mut d = Delivered::default();
         let mut deliver = |s: &Socket| {
+            if joins.is_some_and(|j| s.entered.load(Ordering::Acquire) > j) {
+                return; // joined after it was said
+            }
             let out = if excluded.is_empty() {
                 few.contains(&s.id)
             } else {
@@ -666,7 +828,16 @@ impl Socket {
         if let (Some(r), Some(pid)) = (&self.ns.recovery, self.pid)
             && recoverable(reason)
         {
-            r.save(pid, self.id, rooms, self.ns.handler.suspend(self));
+            let state = self.ns.handler.suspend(self);
+            if let Some(stream) = &self.ns.stream {
+                let remote = RemoteSession {
+                    id: self.id.to_string(),
+                    rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                    state: state.as_deref().and_then(|s| self.ns.handler.state_json(s)),
+                };
+                stream.save_session(&self.ns.path, pid, remote, r.window());
+            }
+            r.save(pid, self.id, rooms, state);
         }
         self.ns.handler.disconnect(self, reason);
         self.session.data.remove(self);
@@ -815,36 +986,108 @@ impl Sio {
         {
             // The host's hooks see the auth without what recovery added.
             auth = rest;
-            found = pid
-                .zip(offset)
-                .and_then(|(pid, offset)| r.take(&pid, &offset));
+            let asked = pid
+                .and_then(|pid| pid.parse::<Sid>().ok())
+                .zip(offset.and_then(|o| r.pos_of(&o)));
+            if let Some((pid, from)) = asked {
+                found = r.take(pid, from);
+                if let Some(stream) = &ns.stream {
+                    // The session in Redis is the one that counts (any hub
+                    // may have taken it); what it missed comes from the
+                    // stream when this hub's log does not reach back.
+                    let covered = found.is_some()
+                        && r.log.lock().unwrap_or_else(|e| e.into_inner()).covers(from);
+                    let (s, stream) = (s.clone(), stream.clone());
+                    return Step::Wait(Box::pin(async move {
+                        let found = clustered_found(&ns, &*stream, found, pid, from, covered).await;
+                        if found.is_none() {
+                            ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let Some(fut) = decide(&s, &ns, auth, found) {
+                            fut.await;
+                        }
+                    }));
+                }
+            }
             if found.is_none() {
                 ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let id = found.as_ref().map_or_else(Sid::new, |f| f.saved.id);
-        let auth_text = auth
-            .as_deref()
-            .map(|b| std::str::from_utf8(b).unwrap_or("{}"));
-        let req = ConnectRequest {
-            id,
-            auth: auth_text,
-            handshake: &s.data.handshake,
-        };
-        match ns.handler.connect(&ns, req) {
-            Verdict::Now(result) => {
-                admit(s, &ns, id, auth, result, found);
-                Step::Next
-            }
-            Verdict::Later(fut) => {
-                let s = s.clone();
-                Step::Wait(Box::pin(async move {
-                    let result = fut.await;
-                    admit(&s, &ns, id, auth, result, found);
-                }))
-            }
+        match decide(s, &ns, auth, found) {
+            None => Step::Next,
+            Some(fut) => Step::Wait(fut),
         }
     }
+}
+
+/// Asks the namespace's handler whether the socket may join, and lets it
+/// in (or not); `Some`: the decision comes later, from this future.
+fn decide(
+    s: &Arc<Session<Sio>>,
+    ns: &Arc<Namespace>,
+    auth: Option<Bytes>,
+    found: Option<recovery::Found>,
+) -> Option<BoxFuture<()>> {
+    let id = found.as_ref().map_or_else(Sid::new, |f| f.saved.id);
+    let auth_text = auth
+        .as_deref()
+        .map(|b| std::str::from_utf8(b).unwrap_or("{}"));
+    let req = ConnectRequest {
+        id,
+        auth: auth_text,
+        handshake: &s.data.handshake,
+    };
+    match ns.handler.connect(ns, req) {
+        Verdict::Now(result) => {
+            admit(s, ns, id, auth, result, found);
+            None
+        }
+        Verdict::Later(fut) => {
+            let (s, ns) = (s.clone(), ns.clone());
+            Some(Box::pin(async move {
+                let result = fut.await;
+                admit(&s, &ns, id, auth, result, found);
+            }))
+        }
+    }
+}
+
+/// The session of a client that asked to recover, in a cluster: taken
+/// (once, cluster-wide) from Redis, with the state this hub kept if it is
+/// the one the client was on; and, unless this hub's log `covered` its
+/// offset, what the stream holds after it. `None`: taken already, expired,
+/// or Redis could not tell.
+async fn clustered_found(
+    ns: &Namespace,
+    stream: &dyn Stream,
+    local: Option<recovery::Found>,
+    pid: Sid,
+    from: recovery::Pos,
+    covered: bool,
+) -> Option<recovery::Found> {
+    let r = ns.recovery.as_ref()?;
+    let remote = stream.take_session(&ns.path, pid).await?;
+    let mut found = match local {
+        Some(f) => f,
+        None => {
+            let id: Sid = remote.id.parse().ok()?;
+            let state = remote
+                .state
+                .as_ref()
+                .and_then(|j| ns.handler.state_from_json(j));
+            let rooms = remote.rooms.into_iter().map(Box::from).collect();
+            recovery::Found {
+                pid,
+                saved: recovery::Saved::remote(id, rooms, state),
+                from,
+                fetched: None,
+            }
+        }
+    };
+    if !covered {
+        found.fetched = Some(stream.fetch(&ns.path, from, r.max_packets()).await?);
+    }
+    Some(found)
 }
 
 /// The `pid` and `offset` recovery put in a `CONNECT`'s auth, and the auth
@@ -931,11 +1174,15 @@ fn admit(
                 pid.as_ref().map(Sid::as_str),
             )];
             if let Some(f) = found {
-                match log.missed(f.seq, id, &f.saved.rooms) {
+                let missed = match &f.fetched {
+                    Some(fetched) => log.missed_with(r, fetched, f.from, id, &f.saved.rooms),
+                    None => log.missed(f.from, id, &f.saved.rooms),
+                };
+                match missed {
                     Some(missed) => {
                         first.extend(missed);
                         for room in &f.saved.rooms {
-                            ns.join(&socket, room);
+                            ns.rejoin(&socket, room);
                         }
                         resumed = Some(Resumed {
                             state: f.saved.state,

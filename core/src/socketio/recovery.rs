@@ -17,6 +17,13 @@
 //! me". A recovering socket's replay and its joining the rooms happen under
 //! the same lock: no broadcast falls between the two.
 //!
+//! With Redis, a namespace's broadcasts go through a Redis stream (see
+//! `cluster`): every hub delivers them in the stream's order, and the
+//! offset is the entry's stream id, the same on every hub. A client may then
+//! come back to another hub, or to this one restarted: its session is kept
+//! in Redis too, and what it missed is read back from the stream (the part
+//! this hub has not delivered yet comes live, after its rooms are joined).
+//!
 //! Bounds: entries leave the log once older than the window plus one ping
 //! interval and timeout (a socket that was connected then got them, or its
 //! transport would have been found dead), or when the log is over its
@@ -31,6 +38,42 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::engine::{Frame, FrameBuilder, Kind, Sid};
+
+/// A place in a namespace's log: a Redis stream id (`ms-seq`) when its
+/// broadcasts go through Redis, else `(0, n)` for the n-th broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct Pos {
+    pub(crate) ms: u64,
+    pub(crate) seq: u64,
+}
+
+impl Pos {
+    /// A Redis stream id (`1700000000000-0`).
+    pub(crate) fn parse_stream_id(id: &str) -> Option<Pos> {
+        let (ms, seq) = id.split_once('-')?;
+        Some(Pos {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    /// As a Redis stream id.
+    pub(crate) fn stream_id(self) -> String {
+        format!("{}-{}", self.ms, self.seq)
+    }
+}
+
+/// A broadcast read back from the Redis stream, for a replay.
+#[derive(Debug, Clone)]
+pub(crate) struct Fetched {
+    pub(crate) pos: Pos,
+    /// The rooms it went to; empty: the whole namespace.
+    pub(crate) rooms: Vec<String>,
+    /// The socket ids and rooms it did not go to.
+    pub(crate) except: Vec<String>,
+    /// Its frames, without an offset.
+    pub(crate) frames: Vec<Frame>,
+}
 
 /// How recovery is bounded, for one namespace.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +97,8 @@ pub(crate) struct Recovery {
     /// Offsets start with it: one from another process (or another hub,
     /// without a shared log) is never taken for one of ours.
     epoch: Box<str>,
+    /// Offsets are Redis stream ids (the broadcasts go through Redis).
+    streamed: bool,
     pub(crate) log: Mutex<Log>,
     sessions: Mutex<Sessions>,
 }
@@ -61,18 +106,21 @@ pub(crate) struct Recovery {
 /// The broadcasts of a namespace, in order.
 #[derive(Debug)]
 pub(crate) struct Log {
-    /// The sequence number of the next entry (the first is 1; 0 is
-    /// "before anything").
-    next: u64,
+    /// The last entry recorded (or, before any, where the log starts).
+    head: Pos,
     entries: VecDeque<Entry>,
     bytes: usize,
-    /// The highest sequence number dropped for the caps (not for age).
-    capped: u64,
+    /// Nothing at or before it can be told from this log: entries dropped
+    /// for the caps, or, streamed, what was before this hub started.
+    capped: Pos,
+    /// A line went out here without being recorded (Redis was away): no
+    /// offset at or before it is recovered, from this log or the stream.
+    hole: Pos,
 }
 
 #[derive(Debug)]
 struct Entry {
-    seq: u64,
+    pos: Pos,
     at: Instant,
     /// The rooms it went to; empty: the whole namespace.
     rooms: Box<[Box<str>]>,
@@ -115,13 +163,27 @@ struct Sessions {
 pub(crate) struct Found {
     pub(crate) pid: Sid,
     pub(crate) saved: Saved,
-    /// The offset's sequence number.
-    pub(crate) seq: u64,
+    /// Where the client's offset is.
+    pub(crate) from: Pos,
+    /// What the Redis stream holds after `from` (streamed namespaces, when
+    /// this hub's log does not reach back there).
+    pub(crate) fetched: Option<Vec<Fetched>>,
 }
 
 impl Recovery {
-    /// Recovery within `bounds`.
+    /// Recovery within `bounds`, in this hub's memory.
     pub(crate) fn new(bounds: Bounds) -> Recovery {
+        Recovery::with_log(bounds, false, Pos::default())
+    }
+
+    /// Recovery within `bounds` for a namespace whose broadcasts go
+    /// through a Redis stream whose last entry, when this hub started, was
+    /// `head`.
+    pub(crate) fn streamed(bounds: Bounds, head: Pos) -> Recovery {
+        Recovery::with_log(bounds, true, head)
+    }
+
+    fn with_log(bounds: Bounds, streamed: bool, head: Pos) -> Recovery {
         let mut raw = [0u8; 4];
         if getrandom::fill(&mut raw).is_err() {
             // Only uniqueness across processes matters here, not secrecy.
@@ -134,49 +196,80 @@ impl Recovery {
         Recovery {
             bounds,
             epoch: epoch.into(),
+            streamed,
             log: Mutex::new(Log {
-                next: 1,
+                head,
                 entries: VecDeque::new(),
                 bytes: 0,
-                capped: 0,
+                capped: head,
+                hole: Pos::default(),
             }),
             sessions: Mutex::new(Sessions::default()),
         }
     }
 
-    /// The offset string of a sequence number.
-    fn offset(&self, seq: u64) -> String {
-        format!("{}-{seq}", self.epoch)
+    /// How long a dropped socket may take to come back.
+    pub(crate) fn window(&self) -> Duration {
+        self.bounds.window
     }
 
-    /// The sequence number of one of our offsets.
-    fn seq_of(&self, offset: &str) -> Option<u64> {
+    /// Most entries kept (the stream's length too).
+    pub(crate) fn max_packets(&self) -> usize {
+        self.bounds.max_packets
+    }
+
+    /// The offset string of a position.
+    pub(crate) fn offset(&self, pos: Pos) -> String {
+        if self.streamed {
+            pos.stream_id()
+        } else {
+            format!("{}-{}", self.epoch, pos.seq)
+        }
+    }
+
+    /// The position of one of our offsets.
+    pub(crate) fn pos_of(&self, offset: &str) -> Option<Pos> {
+        if self.streamed {
+            return Pos::parse_stream_id(offset);
+        }
         let (epoch, seq) = offset.split_once('-')?;
         if epoch != &*self.epoch {
             return None;
         }
-        seq.parse().ok()
+        Some(Pos {
+            ms: 0,
+            seq: seq.parse().ok()?,
+        })
     }
 
     /// Records a broadcast of `frames` to `rooms` (all: empty) but
-    /// `except`, and gives back the frames to deliver (the offset added).
-    /// `None`: not an event that takes an offset (nothing recorded).
+    /// `except`, at `at` (a stream id; `None`: the next place in this
+    /// hub's own log), and gives back the frames to deliver (the offset
+    /// added). `None`: not an event that takes an offset, or one recorded
+    /// already (nothing recorded).
     pub(crate) fn record(
         &self,
         log: &mut Log,
+        at: Option<Pos>,
         rooms: &[&str],
         except: &[Sid],
         frames: &[Frame],
     ) -> Option<Vec<Frame>> {
-        let seq = log.next;
-        let stamped = stamp(frames, &self.offset(seq))?;
-        log.next += 1;
+        let pos = at.unwrap_or(Pos {
+            ms: 0,
+            seq: log.head.seq + 1,
+        });
+        if pos <= log.head {
+            return None;
+        }
+        let stamped = stamp(frames, &self.offset(pos))?;
+        log.head = pos;
         let size = stamped.iter().map(Frame::len).sum::<usize>()
             + rooms.iter().map(|r| r.len()).sum::<usize>()
             + std::mem::size_of_val(except);
         let now = Instant::now();
         log.entries.push_back(Entry {
-            seq,
+            pos,
             at: now,
             rooms: rooms.iter().map(|r| Box::from(*r)).collect(),
             except: except.into(),
@@ -192,7 +285,7 @@ impl Recovery {
                 break;
             }
             if !old {
-                log.capped = first.seq;
+                log.capped = first.pos;
             }
             log.bytes -= first.size;
             log.entries.pop_front();
@@ -200,10 +293,16 @@ impl Recovery {
         Some(stamped)
     }
 
+    /// A line went out without being recorded (Redis was away for a
+    /// streamed namespace): offsets up to the head are not recovered.
+    pub(crate) fn hole(&self, log: &mut Log) {
+        log.hole = log.head;
+    }
+
     /// `frames` for one socket, with the log's head as their offset
     /// (`None`: not an event that takes one).
     pub(crate) fn direct(&self, log: &Log, frames: &[Frame]) -> Option<Vec<Frame>> {
-        stamp(frames, &self.offset(log.next - 1))
+        stamp(frames, &self.offset(log.head))
     }
 
     /// Keeps what a socket was, under its `pid`, for the window.
@@ -239,11 +338,9 @@ impl Recovery {
         order.push_back((now, pid));
     }
 
-    /// Takes (once) the session saved under `pid`, if it is within the
-    /// window and `offset` is one of ours.
-    pub(crate) fn take(&self, pid: &str, offset: &str) -> Option<Found> {
-        let pid: Sid = pid.parse().ok()?;
-        let seq = self.seq_of(offset)?;
+    /// Takes (once) the session saved here under `pid`, if it is within
+    /// the window.
+    pub(crate) fn take(&self, pid: Sid, from: Pos) -> Option<Found> {
         let saved = self
             .sessions
             .lock()
@@ -253,7 +350,12 @@ impl Recovery {
         if saved.at.elapsed() > self.bounds.window {
             return None;
         }
-        Some(Found { pid, saved, seq })
+        Some(Found {
+            pid,
+            saved,
+            from,
+            fetched: None,
+        })
     }
 
     /// How many sessions are saved now (expired ones not yet pruned
@@ -267,22 +369,94 @@ impl Recovery {
     }
 }
 
+impl Saved {
+    /// A session kept elsewhere (in Redis, by another hub or this one
+    /// before a restart).
+    pub(crate) fn remote(
+        id: Sid,
+        rooms: Vec<Box<str>>,
+        state: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Saved {
+        Saved {
+            id,
+            rooms,
+            state,
+            at: Instant::now(),
+        }
+    }
+}
+
 impl Log {
-    /// What a socket `id` in `rooms` missed after `seq`, in order; `None`
-    /// when that cannot be told (entries after `seq` were dropped for the
-    /// caps, or `seq` is not one of this log's).
-    pub(crate) fn missed(&self, seq: u64, id: Sid, rooms: &[Box<str>]) -> Option<Vec<Frame>> {
-        if seq < self.capped || seq >= self.next {
+    /// Whether this log can tell what came after `from`.
+    pub(crate) fn covers(&self, from: Pos) -> bool {
+        from >= self.capped && from >= self.hole && from <= self.head
+    }
+
+    /// What a socket `id` in `rooms` missed after `from`, in order; `None`
+    /// when that cannot be told (entries after `from` were dropped for the
+    /// caps, or `from` is not one of this log's).
+    pub(crate) fn missed(&self, from: Pos, id: Sid, rooms: &[Box<str>]) -> Option<Vec<Frame>> {
+        if !self.covers(from) {
             return None;
         }
         let mut out = Vec::new();
+        self.missed_after(from, id, rooms, &mut out);
+        Some(out)
+    }
+
+    fn missed_after(&self, from: Pos, id: Sid, rooms: &[Box<str>], out: &mut Vec<Frame>) {
         for e in &self.entries {
-            if e.seq <= seq || e.except.contains(&id) {
+            if e.pos <= from || e.except.contains(&id) {
                 continue;
             }
             if e.rooms.is_empty() || e.rooms.iter().any(|r| rooms.contains(r)) {
                 out.extend(e.frames.iter().cloned());
             }
+        }
+    }
+
+    /// What a socket missed after `from`, from entries read back from the
+    /// Redis stream (up to this log's head: what comes after is still to
+    /// be delivered here) and then this log's own; `None` when the two do
+    /// not meet (or a line went out here unrecorded after `from`).
+    pub(crate) fn missed_with(
+        &self,
+        recovery: &Recovery,
+        fetched: &[Fetched],
+        from: Pos,
+        id: Sid,
+        rooms: &[Box<str>],
+    ) -> Option<Vec<Frame>> {
+        if from < self.hole || from > self.head {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut last = from;
+        let sid = id.to_string();
+        for f in fetched {
+            if f.pos > self.head {
+                break;
+            }
+            if f.pos <= last {
+                continue;
+            }
+            last = f.pos;
+            let excepted = f
+                .except
+                .iter()
+                .any(|x| *x == sid || rooms.iter().any(|r| **r == **x));
+            let to_it =
+                f.rooms.is_empty() || f.rooms.iter().any(|r| rooms.iter().any(|m| **m == **r));
+            if to_it && !excepted {
+                let frames = stamp(&f.frames, &recovery.offset(f.pos)).unwrap_or(f.frames.clone());
+                out.extend(frames);
+            }
+        }
+        if last < self.head {
+            if last < self.capped {
+                return None;
+            }
+            self.missed_after(last, id, rooms, &mut out);
         }
         Some(out)
     }
@@ -406,21 +580,30 @@ mod tests {
         let other = Sid::new();
         let mut log = r.log.lock().unwrap();
         let line = |t: &str| packet::event_raw_str("", "m", &[t]);
-        let first = r.record(&mut log, &["a"], &[], &[line("1")]).unwrap();
+        let first = r.record(&mut log, None, &["a"], &[], &[line("1")]).unwrap();
         let t = text(&first[0]);
-        let seq = r.seq_of(t.rsplit('"').nth(1).unwrap()).unwrap();
-        r.record(&mut log, &["a"], &[], &[line("2")]);
-        r.record(&mut log, &["b"], &[], &[line("3")]);
-        r.record(&mut log, &["a"], &[me], &[line("4")]);
-        r.record(&mut log, &[], &[other], &[line("5")]);
-        let missed = log.missed(seq, me, &["a".into()]).unwrap();
+        let from = r.pos_of(t.rsplit('"').nth(1).unwrap()).unwrap();
+        r.record(&mut log, None, &["a"], &[], &[line("2")]);
+        r.record(&mut log, None, &["b"], &[], &[line("3")]);
+        r.record(&mut log, None, &["a"], &[me], &[line("4")]);
+        r.record(&mut log, None, &[], &[other], &[line("5")]);
+        let missed = log.missed(from, me, &["a".into()]).unwrap();
         let got: Vec<String> = missed.iter().map(text).collect();
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got[0].starts_with(r#"42["m","2","#));
         assert!(got[1].starts_with(r#"42["m","5","#));
+        let future = Pos {
+            ms: 0,
+            seq: log.head.seq + 1,
+        };
         assert!(
-            log.missed(log.next, me, &[]).is_none(),
+            log.missed(future, me, &[]).is_none(),
             "an offset from the future"
+        );
+        r.hole(&mut log);
+        assert!(
+            log.missed(from, me, &[]).is_none(),
+            "a line went out unrecorded"
         );
     }
 
@@ -432,29 +615,88 @@ mod tests {
         for i in 0..5 {
             r.record(
                 &mut log,
+                None,
                 &[],
                 &[],
                 &[packet::event_raw_str("", "m", &[&i.to_string()])],
             );
         }
+        let at = |seq| Pos { ms: 0, seq };
         assert_eq!(log.size().0, 3);
-        assert!(log.missed(1, me, &[]).is_none(), "entry 2 was dropped");
-        assert_eq!(log.missed(2, me, &[]).unwrap().len(), 3);
+        assert!(log.missed(at(1), me, &[]).is_none(), "entry 2 was dropped");
+        assert_eq!(log.missed(at(2), me, &[]).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn streamed_offsets_are_stream_ids_and_the_stream_fills_what_the_log_lacks() {
+        let start = Pos { ms: 100, seq: 0 };
+        let r = Recovery::streamed(
+            Bounds {
+                max_packets: 100,
+                ..bounds()
+            },
+            start,
+        );
+        let me = Sid::new();
+        let line = |t: &str| packet::event_raw_str("", "m", &[t]);
+        let at = |ms| Pos { ms, seq: 0 };
+        let mut log = r.log.lock().unwrap();
+        let s = r
+            .record(&mut log, Some(at(101)), &["a"], &[], &[line("3")])
+            .unwrap();
+        assert_eq!(text(&s[0]), r#"42["m","3","101-0"]"#);
+        assert!(
+            r.record(&mut log, Some(at(101)), &["a"], &[], &[line("3")])
+                .is_none(),
+            "recorded once"
+        );
+        r.record(&mut log, Some(at(102)), &["a"], &[], &[line("4")]);
+        assert_eq!(r.pos_of("99-0"), Some(at(99)));
+        // From before this hub started: only the stream can tell.
+        assert!(log.missed(at(99), me, &["a".into()]).is_none());
+        let fetched = |pos: Pos, room: &str, except: Option<Sid>, t: &str| Fetched {
+            pos,
+            rooms: vec![room.to_owned()],
+            except: except.iter().map(Sid::to_string).collect(),
+            frames: vec![line(t)],
+        };
+        let p = |ms, seq| Pos { ms, seq };
+        let stream = [
+            fetched(p(100, 0), "a", None, "1"),
+            fetched(p(100, 1), "b", None, "not to a"),
+            fetched(p(100, 2), "a", Some(me), "its own"),
+            fetched(at(101), "a", None, "3"),
+            fetched(at(103), "a", None, "not delivered here yet"),
+        ];
+        let got: Vec<String> = log
+            .missed_with(&r, &stream, at(99), me, &["a".into()])
+            .unwrap()
+            .iter()
+            .map(text)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                r#"42["m","1","100-0"]"#,
+                r#"42["m","3","101-0"]"#,
+                r#"42["m","4","102-0"]"#
+            ]
+        );
     }
 
     #[test]
     fn sessions_are_taken_once_and_capped() {
         let r = Recovery::new(bounds());
         let (p1, p2, p3) = (Sid::new(), Sid::new(), Sid::new());
-        let head = r.offset(0);
+        let head = Pos::default();
         r.save(p1, Sid::new(), vec![], None);
         r.save(p2, Sid::new(), vec!["a".into()], None);
         r.save(p3, Sid::new(), vec![], None);
         assert_eq!(r.saved_len(), 2, "the oldest went");
-        assert!(r.take(p1.as_str(), &head).is_none());
-        let found = r.take(p2.as_str(), &head).unwrap();
+        assert!(r.take(p1, head).is_none());
+        let found = r.take(p2, head).unwrap();
         assert_eq!(found.saved.rooms, vec![Box::<str>::from("a")]);
-        assert!(r.take(p2.as_str(), &head).is_none(), "once");
-        assert!(r.take(p3.as_str(), "other-1").is_none(), "another epoch");
+        assert!(r.take(p2, head).is_none(), "once");
+        assert!(r.pos_of("other-1").is_none(), "another epoch");
     }
 }

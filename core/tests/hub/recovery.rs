@@ -309,3 +309,178 @@ async fn without_recovery_nothing_changes_on_the_wire() {
     assert!(!answer.contains("pid"), "{answer}");
     assert_eq!(c.text().await, "42/chat,[\"login\"]");
 }
+
+/// A hub of a cluster on `redis` with recovery on.
+fn clustered(redis: &crate::redis::RedisServer, window: Duration) -> TestHub {
+    TestHub::with(HubConfig {
+        redis_url: Some(redis.url()),
+        ..with_recovery(window)
+    })
+}
+
+/// Drops a peer's transport (no close frame, no DISCONNECT) and waits for
+/// its hub to see it leave.
+async fn drop_transport(p: &mut Peer, url: &str, events: &mut Events) {
+    let gone = p.sid.clone();
+    let old = std::mem::replace(&mut p.c, RawClient::open(url).await);
+    drop(old);
+    assert_eq!(left(events, &gone).await, "transport close");
+}
+
+#[tokio::test]
+async fn with_redis_a_client_comes_back_to_another_hub_and_gets_every_line_it_missed() {
+    if !crate::redis::available() {
+        return;
+    }
+    let redis = crate::redis::RedisServer::start();
+    let a = clustered(&redis, Duration::from_secs(60));
+    let b = clustered(&redis, Duration::from_secs(60));
+    let mut a_events = a.events();
+    let mut ann = Peer::connect(&a.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut bob = Peer::connect(&b.url, "/chat", None).await;
+    bob.login("bob").await;
+    // ann's login notice may still be on its way to the other hub.
+    bob.emit("join", "r1").await;
+    loop {
+        match bob.line().await.as_str() {
+            "joined room success!" => break,
+            "User ann Logged in" => {}
+            other => panic!("unexpected before the join: {other}"),
+        }
+    }
+    bob.say("before").await;
+    ann.expect_line("bob said: before").await;
+
+    drop_transport(&mut ann, &a.url, &mut a_events).await;
+    bob.expect_line("User ann disconnected").await;
+    bob.say("missed 1").await;
+    bob.say("missed 2").await;
+
+    // Back on the other hub: the same socket, its name and room, and what
+    // it missed, in order, before anything new.
+    let mut back = ann.reconnect(&b.url, "/chat").await;
+    assert_eq!(back.sid, ann.sid, "the same socket id");
+    back.expect_line("bob said: missed 1").await;
+    back.expect_line("bob said: missed 2").await;
+    bob.expect_line("User ann is back").await;
+    bob.say("after").await;
+    back.expect_line("bob said: after").await;
+    back.say("hi from b").await;
+    bob.expect_line("ann said: hi from b").await;
+    let st = b.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (1, 0), "{st:?}");
+
+    // Used once, cluster-wide: the same pid again on the first hub is fresh.
+    let mut again = ann.reconnect(&a.url, "/chat").await;
+    assert_ne!(again.sid, ann.sid);
+    assert_eq!(again.event().await.0, "login");
+}
+
+#[tokio::test]
+async fn with_redis_a_client_comes_back_to_its_hub_restarted() {
+    if !crate::redis::available() {
+        return;
+    }
+    let redis = crate::redis::RedisServer::start();
+    let a = clustered(&redis, Duration::from_secs(60));
+    let mut ann = Peer::connect(&a.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut x = Peer::connect(&a.url, "/app", None).await;
+    a.hub.join("/app", &x.sid, "x").await.unwrap();
+    a.hub
+        .emit(Target::room("/app", "x"), "tick", vec![Value::from(0)])
+        .unwrap();
+    assert_eq!(x.event().await, ("tick".to_owned(), vec![json!(0)]));
+
+    // The hub stops (its sockets' sessions go to Redis) and starts again.
+    a.hub.shutdown_async().await;
+    drop(a);
+    let a2 = clustered(&redis, Duration::from_secs(60));
+    a2.hub
+        .emit(
+            Target::room("/chat", "r1"),
+            "serverMessage",
+            vec![Value::from("while you were away")],
+        )
+        .unwrap();
+    a2.hub
+        .emit(Target::room("/app", "x"), "tick", vec![Value::from(1)])
+        .unwrap();
+
+    let mut back = ann.reconnect(&a2.url, "/chat").await;
+    assert_eq!(back.sid, ann.sid);
+    back.expect_line("while you were away").await;
+    back.say("still here").await;
+    let mut xb = x.reconnect(&a2.url, "/app").await;
+    assert_eq!(xb.sid, x.sid);
+    assert_eq!(xb.event().await, ("tick".to_owned(), vec![json!(1)]));
+    let listing = a2.hub.rooms("/app").await.unwrap();
+    assert_eq!(listing.rooms.len(), 1, "its room again: {listing:?}");
+    assert_eq!(a2.hub.stats().recovered, 2);
+}
+
+#[tokio::test]
+async fn with_redis_down_a_client_starts_fresh_and_the_chat_goes_on() {
+    if !crate::redis::available() {
+        return;
+    }
+    let mut redis = crate::redis::RedisServer::start();
+    let a = clustered(&redis, Duration::from_secs(60));
+    let mut events = a.events();
+    let mut ann = Peer::connect(&a.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut bob = Peer::connect(&a.url, "/chat", None).await;
+    bob.login("bob").await;
+    bob.join("r1").await;
+    bob.say("with redis").await;
+    ann.expect_line("bob said: with redis").await;
+
+    redis.stop();
+    events
+        .find(|e| match e {
+            HubEvent::Cluster(c) if !c.up => Some(()),
+            _ => None,
+        })
+        .await;
+    drop_transport(&mut ann, &a.url, &mut events).await;
+    // Broadcasts go out here only, without an offset, while Redis is away.
+    assert_eq!(bob.c.next_line().await, "User ann disconnected");
+    bob.say("without redis").await;
+
+    // This hub's lines went out without Redis: what ann missed cannot be
+    // told, so it starts fresh rather than miss lines silently.
+    let mut back = ann.reconnect(&a.url, "/chat").await;
+    assert_ne!(back.sid, ann.sid);
+    assert_eq!(back.event().await.0, "login");
+    back.login_now("ann").await;
+    back.join("r1").await;
+    bob.say("the chat goes on").await;
+    assert_eq!(back.c.next_line().await, "bob said: the chat goes on");
+    assert_eq!(a.hub.stats().recovery_misses, 1);
+}
+
+#[tokio::test]
+async fn with_redis_past_the_window_a_client_that_comes_back_to_another_hub_starts_fresh() {
+    if !crate::redis::available() {
+        return;
+    }
+    let redis = crate::redis::RedisServer::start();
+    let window = Duration::from_millis(300);
+    let a = clustered(&redis, window);
+    let b = clustered(&redis, window);
+    let mut events = a.events();
+    let mut ann = Peer::connect(&a.url, "/chat", None).await;
+    ann.login("ann").await;
+    drop_transport(&mut ann, &a.url, &mut events).await;
+    // Waiting out the window is the point of this test: Redis forgets the
+    // session by itself.
+    tokio::time::sleep(window + Duration::from_millis(300)).await;
+    let mut late = ann.reconnect(&b.url, "/chat").await;
+    assert_ne!(late.sid, ann.sid);
+    assert_eq!(late.event().await.0, "login");
+    assert_eq!(b.hub.stats().recovery_misses, 1);
+}
