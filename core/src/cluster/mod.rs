@@ -22,7 +22,7 @@
 //! # Faults
 //!
 //! - Redis unreachable at start: [`Hub::start`](crate::Hub::start) fails
-//!   with [`StartError::Redis`](crate::StartError::Redis).
+//!   with [`StartError::Redis`].
 //! - Redis lost while running: each node keeps serving its own sockets,
 //!   logs a warning, publishes [`HubEvent::Cluster`] (`up: false`), and
 //!   reconnects by itself (backoff up to 2 s); then it publishes
@@ -39,7 +39,17 @@
 //! node's members from those, hands them to its host as
 //! [`HubEvent::Presence`], and sends its own table to a node it hears of
 //! for the first time. A node that stops answering has its table emptied
-//! (its members leave) when it expires.
+//! (its members leave) when it expires. A node that comes back from a
+//! Redis outage sends its table to everyone and asks for theirs, so that
+//! what changed while messages were lost is told.
+//!
+//! # Recovery
+//!
+//! Namespaces with connection state recovery do not publish their
+//! broadcasts: they go through a Redis stream per namespace that every node
+//! reads, in one order, so that offsets mean the same on every node and
+//! after a restart; sessions of dropped sockets are kept in Redis. See
+//! `stream.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -135,6 +145,10 @@ enum Message {
     Heartbeat {
         from: String,
         reply: bool,
+        /// "Send me your members": `from` was cut off from Redis and may
+        /// have missed presence messages.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resync: bool,
     },
     /// Deliver an event to local sockets.
     Emit {
@@ -339,6 +353,7 @@ impl Cluster {
             Message::Heartbeat {
                 from: cluster.node.clone(),
                 reply: true,
+                resync: false,
             },
         );
         tracing::info!(node = %cluster.node, url = %redact(url), "joined the Redis cluster");
@@ -759,7 +774,11 @@ impl Cluster {
             }
         };
         match envelope.msg {
-            Message::Heartbeat { from, reply } => {
+            Message::Heartbeat {
+                from,
+                reply,
+                resync,
+            } => {
                 if from == self.node {
                     return;
                 }
@@ -775,10 +794,11 @@ impl Cluster {
                         Message::Heartbeat {
                             from: self.node.clone(),
                             reply: false,
+                            resync: false,
                         },
                     );
                 }
-                if !known {
+                if !known || resync {
                     self.send_snapshot(&from);
                 }
             }
@@ -967,8 +987,21 @@ async fn subscriber_task(cluster: Arc<Cluster>, client: redis::Client, pubsub: r
                     Message::Heartbeat {
                         from: cluster.node.clone(),
                         reply: true,
+                        resync: true,
                     },
                 );
+                // Presence messages may have been lost both ways while
+                // Redis was away (even for less than a peer's expiry):
+                // everyone gets this node's members again, and sends theirs.
+                if let Some(local) = cluster.local() {
+                    cluster.send(
+                        &cluster.all_channel,
+                        Message::Snapshot {
+                            from: cluster.node.clone(),
+                            members: local.local_members(),
+                        },
+                    );
+                }
             }
             Ok(Err(e)) => tracing::debug!("Redis reconnect failed: {e}"),
             Err(_) => tracing::debug!("Redis reconnect timed out"),
@@ -990,6 +1023,7 @@ async fn heartbeat_task(cluster: Arc<Cluster>) {
                 Message::Heartbeat {
                     from: cluster.node.clone(),
                     reply: false,
+                    resync: false,
                 },
             );
         }

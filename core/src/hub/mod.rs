@@ -490,6 +490,9 @@ impl Hub {
     /// every recipient on this hub before this returns (and published for
     /// the other hubs). Emits are delivered in the order they are made. An
     /// emit to a socket that is gone is dropped silently, as in socket.io.
+    /// With Redis and recovery on for the namespace, a broadcast is queued
+    /// for the namespace's Redis stream instead, and every hub (this one
+    /// too) delivers it from there (see [`crate::cluster`]).
     pub fn emit(&self, target: Target, event: &str, args: Vec<Value>) -> Result<(), ActionError> {
         let chat_ns = self.check_ns(target.ns())?;
         check_event_name(event)?;

@@ -409,3 +409,58 @@ async fn the_members_of_a_node_that_stops_answering_leave() {
         "left {after:?} after its last heartbeat"
     );
 }
+
+#[tokio::test]
+async fn presence_heals_after_a_redis_outage_shorter_than_the_expiry() {
+    use chathub::events::PresenceChange::{Joined, Left, Renamed};
+    if !available() {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    let _ann = connect(&a, "/chat", "ann").await;
+    let ann_sid = a_events.connected("/chat").await;
+    assert_eq!(presence_of(&mut b_events, &ann_sid).await.0, Joined);
+    let leaver = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
+    let leaver_sid = a_events.connected("/chat").await;
+    assert_eq!(presence_of(&mut b_events, &leaver_sid).await.0, Joined);
+
+    // While Redis is away, one member leaves and another comes, on a: the
+    // presence messages are lost.
+    redis.stop();
+    a_events
+        .find(|e| matches!(e, HubEvent::Cluster(c) if !c.up).then_some(()))
+        .await;
+    leaver.disconnect().await;
+    let mut cid = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
+    let cid_sid = a_events.connected("/chat").await;
+    cid.login("cid").await;
+    redis.restart();
+
+    // Once Redis is back, b learns both, whether or not a expired meanwhile.
+    let mut joined = false;
+    let mut left = false;
+    while !(joined && left) {
+        let e = b_events
+            .find(|e| match e {
+                HubEvent::Presence(p) if p.sid == cid_sid || p.sid == leaver_sid => Some(p),
+                _ => None,
+            })
+            .await;
+        if e.sid == leaver_sid && e.change == Left {
+            left = true;
+        }
+        if e.sid == cid_sid
+            && matches!(e.change, Joined | Renamed)
+            && e.name.as_deref() == Some("cid")
+        {
+            joined = true;
+        }
+    }
+    let listing = b.hub.rooms("/chat").await.unwrap();
+    let names: Vec<Option<&str>> = listing.lobby.iter().map(|m| m.name.as_deref()).collect();
+    assert!(names.contains(&Some("cid")), "{names:?}");
+}
