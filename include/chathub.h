@@ -976,7 +976,7 @@ const char *chathub_event_remote_addr(const chathub_event *event,
  * A connect hook's event: the value of the handshake's header `name`
  * (any case; `"cookie"`, `"authorization"`, `"origin"`…; several values
  * joined with `", "`), NULL when the request had none, `name` is NULL or
- * not UTF-8, or the event is not a connect hook's.
+ * not UTF-8, or the event is not a connect event or a connect hook's.
  *
  * Valid until the hook returns; never free it.
  *

@@ -275,6 +275,112 @@ export interface NamespaceListing {
   rooms: RoomInfo[];
 }
 
+/** Events and their listeners' signatures, as socket.io types them. */
+export interface EventsMap {
+  [event: string]: any;
+}
+
+/** Any event with any arguments (the default). */
+export interface DefaultEventsMap {
+  [event: string]: (...args: any[]) => void;
+}
+
+/** The event names of a map. */
+export type EventNames<Map extends EventsMap> = keyof Map & string;
+
+/** What a socket's connect brought (socket.io's `socket.handshake`). */
+export interface Handshake {
+  /** The client's `auth` payload (`{}` without one). */
+  auth: { [key: string]: Arg };
+  /** The client's address and port, when known. */
+  address: string | null;
+  /** The request's headers, by lower-case name. */
+  headers: { [name: string]: string };
+  /** When it connected, as `Date.toString()`. */
+  time: string;
+  /** When it connected, in milliseconds since the epoch. */
+  issued: number;
+}
+
+/**
+ * Emits to rooms but some sockets or rooms (socket.io's BroadcastOperator):
+ * `hub.to('a').to(['b', 'c']).except('d').emit(…)`, each socket once.
+ */
+export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> {
+  to(room: string | string[]): BroadcastOperator<EmitEvents>;
+  in(room: string | string[]): BroadcastOperator<EmitEvents>;
+  /** Leaves out the sockets in these rooms, or these socket ids. */
+  except(room: string | string[]): BroadcastOperator<EmitEvents>;
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: Parameters<EmitEvents[Ev]>): true;
+}
+
+/** Callbacks of an ack with a timeout: an error first. */
+export interface TimeoutEmitter<EmitEvents extends EventsMap> {
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: any[]): true;
+  emitWithAck<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: any[]): Promise<any>;
+}
+
+/**
+ * A socket, as `connection` listeners get it (socket.io's server Socket).
+ * `ListenEvents`: what its client sends; `EmitEvents`: what the server
+ * sends; `SocketData`: the type of `data`.
+ */
+export declare class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> {
+  readonly id: string;
+  /** The namespace's name. */
+  readonly ns: string;
+  readonly nsp: Namespace<ListenEvents, EmitEvents, SocketData>;
+  readonly handshake: Handshake;
+  /** Anything the application keeps for this socket. */
+  data: SocketData;
+  /** It came back with connection state recovery. */
+  readonly recovered: boolean;
+  readonly connected: boolean;
+  /** Its chat login name (chat namespaces), or null. */
+  readonly name: string | null;
+  on(event: 'disconnect' | 'disconnecting', handler: (reason: string) => void): this;
+  on<Ev extends EventNames<ListenEvents>>(event: Ev, handler: ListenEvents[Ev]): this;
+  once(event: 'disconnect' | 'disconnecting', handler: (reason: string) => void): this;
+  once<Ev extends EventNames<ListenEvents>>(event: Ev, handler: ListenEvents[Ev]): this;
+  off(event: string, handler?: (...args: any[]) => void): this;
+  removeListener(event: string, handler?: (...args: any[]) => void): this;
+  removeAllListeners(event?: string): this;
+  listenerCount(event: string): number;
+  /** Sends to this socket's client; a function last asks for its ack. */
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: Parameters<EmitEvents[Ev]>): true;
+  /** Sends and resolves with the client's answer (waits until it answers or leaves). */
+  emitWithAck<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: any[]): Promise<any>;
+  /** The next ack waits at most `ms` (rejects with `err.code === 'ETIMEDOUT'`). */
+  timeout(ms: number): TimeoutEmitter<EmitEvents>;
+  /** Chat namespaces: moves it (one room at a time); host namespaces: one more room. */
+  join(room: string | string[]): Promise<void>;
+  leave(room: string): Promise<void>;
+  /** The sockets in `room` but this one. */
+  to(room: string | string[]): BroadcastOperator<EmitEvents>;
+  in(room: string | string[]): BroadcastOperator<EmitEvents>;
+  /** Every socket of the namespace but this one. */
+  readonly broadcast: BroadcastOperator<EmitEvents>;
+  /** Its client gets `io server disconnect`. */
+  disconnect(): this;
+}
+
+/** A socket as `fetchSockets()` lists it, on any hub. */
+export interface RemoteSocketInfo<SocketData = any> {
+  id: string;
+  /** Chat namespaces: its login name, or null. */
+  name: string | null;
+  /** The rooms it is in (none: the chat's lobby). */
+  rooms: string[];
+  /** Its hub's node id (with Redis), or null. */
+  hub: string | null;
+  /** `socket.data` of a socket of this hub handed to a listener; undefined otherwise. */
+  data: SocketData | undefined;
+}
+
 /** Emits to a room, the lobby, a socket or a namespace. */
 export declare class BroadcastTarget {
   /** Sends `event` with `args`. Throws on a reserved or empty event name, or on arguments that cannot be sent. */
@@ -293,14 +399,24 @@ export declare class SocketHandle {
   disconnect(): Promise<void>;
 }
 
-/** One namespace of the hub. */
-export declare class Namespace {
+/** One namespace of the hub (`hub.of(name)`, the same object each time). */
+export declare class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> {
   readonly name: string;
-  to(room: string): BroadcastTarget;
-  in(room: string): BroadcastTarget;
+  /** Each socket that joins this namespace from now on. */
+  on(event: 'connection' | 'connect', listener: (socket: Socket<ListenEvents, EmitEvents, SocketData>) => void): this;
+  off(event: 'connection' | 'connect', listener: (socket: Socket<ListenEvents, EmitEvents, SocketData>) => void): this;
+  to(room: string | string[]): BroadcastOperator<EmitEvents>;
+  in(room: string | string[]): BroadcastOperator<EmitEvents>;
+  except(room: string | string[]): BroadcastOperator<EmitEvents>;
   lobby(): BroadcastTarget;
   socket(id: string): SocketHandle;
-  emit(event: string, ...args: Arg[]): true;
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: Parameters<EmitEvents[Ev]>): true;
+  /** Every socket of the namespace, on every hub. */
+  fetchSockets(): Promise<RemoteSocketInfo<SocketData>[]>;
   /** Moves a socket into `room`; resolves once done; rejects for an unknown socket or a bad room. */
   join(id: string, room: string): Promise<void>;
   /** Takes a socket out of `room` (no-op if not in it). */
@@ -321,7 +437,11 @@ export declare class Namespace {
  * await hub.close();
  * ```
  */
-export declare class Hub {
+export declare class Hub<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> {
   constructor(options?: HubOptions);
   readonly namespaces: string[];
   /** Sockets connected to this hub now. */
@@ -350,12 +470,14 @@ export declare class Hub {
   /** Adds a login hook, chained as `use`; `null` removes them all. */
   useLogin(hook: ((req: LoginRequest) => HookAnswer | Promise<HookAnswer>) | null): this;
 
-  of(ns: string): Namespace;
-  to(room: string): BroadcastTarget;
-  in(room: string): BroadcastTarget;
+  of(ns: string): Namespace<ListenEvents, EmitEvents, SocketData>;
+  to(room: string | string[]): BroadcastOperator<EmitEvents>;
+  in(room: string | string[]): BroadcastOperator<EmitEvents>;
+  except(room: string | string[]): BroadcastOperator<EmitEvents>;
   lobby(): BroadcastTarget;
   /** Sends to every socket of the main namespace `/`. */
-  emit(event: string, ...args: Arg[]): true;
+  emit<Ev extends EventNames<EmitEvents>>(event: Ev, ...args: Parameters<EmitEvents[Ev]>): true;
+  fetchSockets(): Promise<RemoteSocketInfo<SocketData>[]>;
 
   /** Serves Socket.IO on an existing server's port (`/socket.io/`); the rest stays the server's. Throws if that server is attached already. */
   attach(server: HttpServer | HttpsServer): this;

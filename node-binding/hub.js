@@ -228,6 +228,256 @@ class BroadcastTarget {
   }
 }
 
+/** A room or a list of rooms, checked. */
+function roomList(room, what = 'the room') {
+  const list = Array.isArray(room) ? room : [room];
+  for (const r of list) checkNonEmpty(r, what);
+  return list;
+}
+
+/**
+ * Emits to rooms of a namespace but some sockets or rooms, as socket.io's
+ * `io.to(a).to([b, c]).except(d).emit(…)`: each socket once, whichever of
+ * the rooms it is in, on every hub. Immutable: each call gives a new one.
+ */
+class BroadcastOperator {
+  #hub;
+  #ns;
+  #rooms;
+  #except;
+
+  constructor(hub, ns, rooms = [], except = []) {
+    this.#hub = hub;
+    this.#ns = ns;
+    this.#rooms = rooms;
+    this.#except = except;
+  }
+
+  /** Adds rooms to send to. */
+  to(room) {
+    return new BroadcastOperator(this.#hub, this.#ns, [...this.#rooms, ...roomList(room)], this.#except);
+  }
+
+  /** Same as `to`. */
+  in(room) {
+    return this.to(room);
+  }
+
+  /** Leaves out the sockets in `room` (or rooms), or sockets by id. */
+  except(room) {
+    return new BroadcastOperator(this.#hub, this.#ns, this.#rooms, [...this.#except, ...roomList(room)]);
+  }
+
+  /** Sends `event` with `args` (JSON values and Buffers). */
+  emit(event, ...args) {
+    checkEvent(event);
+    if (typeof args[args.length - 1] === 'function') {
+      throw new Error('acknowledgements are not supported when broadcasting');
+    }
+    const [json, buffers] = encode(args);
+    this.#hub._native().emitTo(this.#ns, this.#rooms, this.#except, event, json, buffers);
+    return true;
+  }
+}
+
+/** Lifecycle events of a socket, not sent by its client. */
+const SOCKET_LIFECYCLE = new Set(['disconnect', 'disconnecting']);
+
+/**
+ * A socket, as socket.io's server gives it to `connection` listeners:
+ * `id`, `handshake`, `data`, `on(event, handler)`, `emit`, `emitWithAck`,
+ * `join`/`leave`, `to(room)`, `broadcast`, `disconnect()`.
+ */
+class Socket {
+  #hub;
+  #handlers = new Map();
+
+  constructor(hub, nsp, id, handshake, recovered) {
+    this.#hub = hub;
+    /** The namespace (`hub.of(name)`). */
+    this.nsp = nsp;
+    /** The namespace's name. */
+    this.ns = nsp.name;
+    /** The socket id (the same after a recovery). */
+    this.id = id;
+    /** `{ auth, address, headers, time, issued }` of its connect. */
+    this.handshake = handshake;
+    /** Anything the application keeps for this socket. */
+    this.data = {};
+    /** Whether it came back with connection state recovery. */
+    this.recovered = recovered;
+    /** Whether it is still connected. */
+    this.connected = true;
+    /** Its chat login name, or null (chat namespaces). */
+    this.name = null;
+  }
+
+  /**
+   * Handles an event from this socket's client: `handler(...args, ack?)`
+   * (ack last when the client asked for one). `disconnect` gets the reason.
+   */
+  on(event, handler) {
+    checkNonEmpty(event, 'the event name');
+    checkFunction(handler, 'the handler');
+    if (!this.#handlers.has(event)) this.#handlers.set(event, []);
+    this.#handlers.get(event).push(handler);
+    if (!SOCKET_LIFECYCLE.has(event)) this.#hub._socketEvent(event, +1);
+    return this;
+  }
+
+  /** Handles one event, once. */
+  once(event, handler) {
+    checkFunction(handler, 'the handler');
+    const wrapper = (...args) => {
+      this.off(event, wrapper);
+      return handler(...args);
+    };
+    return this.on(event, wrapper);
+  }
+
+  /** Removes a handler (all of the event's without one). */
+  off(event, handler) {
+    const list = this.#handlers.get(event);
+    if (!list) return this;
+    let removed = 0;
+    if (handler === undefined) {
+      removed = list.length;
+      list.length = 0;
+    } else if (list.includes(handler)) {
+      list.splice(list.indexOf(handler), 1);
+      removed = 1;
+    }
+    if (list.length === 0) this.#handlers.delete(event);
+    if (!SOCKET_LIFECYCLE.has(event)) this.#hub._socketEvent(event, -removed);
+    return this;
+  }
+
+  /** Same as `off`. */
+  removeListener(event, handler) {
+    return this.off(event, handler);
+  }
+
+  /** Removes every handler of `event` (of every event without one). */
+  removeAllListeners(event) {
+    for (const name of event === undefined ? [...this.#handlers.keys()] : [event]) this.off(name);
+    return this;
+  }
+
+  /** How many handlers `event` has. */
+  listenerCount(event) {
+    return (this.#handlers.get(event) ?? []).length;
+  }
+
+  /**
+   * Sends `event` to this socket's client. A function last asks for the
+   * client's acknowledgement: it gets the client's answer.
+   */
+  emit(event, ...args) {
+    return this.#emit(event, args, null);
+  }
+
+  /** Sends `event` and resolves with the client's answer (first argument). */
+  emitWithAck(event, ...args) {
+    return this.#ask(event, args, null).then((answer) => answer[0]);
+  }
+
+  /**
+   * Sets a timeout for the next acknowledgement: `socket.timeout(5000)
+   * .emit('q', (err, answer) => …)` or `.emitWithAck('q')` (rejects after
+   * the timeout).
+   */
+  timeout(ms) {
+    if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`the timeout must be a positive number of milliseconds, got ${describe(ms)}`);
+    return {
+      emit: (event, ...args) => this.#emit(event, args, ms),
+      emitWithAck: (event, ...args) => this.#ask(event, args, ms).then((answer) => answer[0]),
+    };
+  }
+
+  #emit(event, args, timeout) {
+    checkEvent(event);
+    if (typeof args[args.length - 1] !== 'function') {
+      if (timeout !== null) throw new TypeError('with a timeout, emit needs a callback last');
+      return new BroadcastTarget(this.#hub, 'socket', this.ns, this.id).emit(event, ...args);
+    }
+    const callback = args.pop();
+    this.#ask(event, args, timeout).then(
+      (answer) => (timeout === null ? callback(...answer) : callback(null, ...answer)),
+      (err) => {
+        // socket.io calls back without an error only when no timeout was set.
+        if (timeout !== null) callback(err);
+      },
+    );
+    return true;
+  }
+
+  #ask(event, args, timeout) {
+    checkEvent(event);
+    const [json, buffers] = encode(args);
+    // Without a timeout, as socket.io: until the answer, or the socket left.
+    const ms = timeout ?? 2 ** 31;
+    return this.#hub._native()
+      .emitWithAck(this.ns, this.id, event, json, buffers, ms)
+      .then(({ json: answer, buffers: bins }) => reconstruct(JSON.parse(answer), bins))
+      .catch((e) => {
+        if (/no acknowledgement within/.test(String(e && e.message))) e.code = 'ETIMEDOUT';
+        throw e;
+      });
+  }
+
+  /**
+   * Puts the socket in `room` (or each of a list): in a chat namespace it
+   * moves there (one room at a time, as the chat says); in a host
+   * namespace it joins one more. Resolves once done.
+   */
+  async join(room) {
+    for (const r of roomList(room)) await this.nsp.join(this.id, r);
+  }
+
+  /** Takes the socket out of `room`. Resolves once done. */
+  leave(room) {
+    return this.nsp.leave(this.id, room);
+  }
+
+  /** Sends to the sockets in `room` but this one. */
+  to(room) {
+    return new BroadcastOperator(this.#hub, this.ns, roomList(room), [this.id]);
+  }
+
+  /** Same as `to`. */
+  in(room) {
+    return this.to(room);
+  }
+
+  /** Sends to every socket of the namespace but this one. */
+  get broadcast() {
+    return new BroadcastOperator(this.#hub, this.ns, [], [this.id]);
+  }
+
+  /** Disconnects the socket (its client gets `io server disconnect`). */
+  disconnect() {
+    this.nsp.disconnect(this.id).catch(() => {});
+    return this;
+  }
+
+  /** @internal An event of the client. */
+  _dispatch(event, args, ack) {
+    const list = this.#handlers.get(event);
+    if (!list) return false;
+    for (const handler of [...list]) this.#hub._call(handler, ...args, ...(ack ? [ack] : []));
+    return true;
+  }
+
+  /** @internal The socket left. */
+  _left(reason) {
+    this.connected = false;
+    for (const name of SOCKET_LIFECYCLE) {
+      for (const handler of [...(this.#handlers.get(name) ?? [])]) this.#hub._call(handler, reason);
+    }
+    this.removeAllListeners();
+  }
+}
+
 /** A connected socket, as handlers and `Namespace.socket()` give it. */
 class SocketHandle {
   #hub;
@@ -266,6 +516,7 @@ class SocketHandle {
 /** One namespace of the hub (`hub.of('/chat')`). */
 class Namespace {
   #hub;
+  #connection = [];
 
   constructor(hub, name) {
     this.#hub = hub;
@@ -273,14 +524,76 @@ class Namespace {
     this.name = name;
   }
 
-  /** The sockets in `room`. */
+  /**
+   * `on('connection', socket => …)` (or `'connect'`), as socket.io's
+   * namespaces: each socket that joins this namespace from now on, as a
+   * `Socket`.
+   */
+  on(name, listener) {
+    if (name !== 'connection' && name !== 'connect') {
+      throw new TypeError(`a namespace has no "${name}" event; use "connection"`);
+    }
+    checkFunction(listener, 'the listener');
+    this.#hub._native();
+    this.#connection.push(listener);
+    this.#hub._updateFilter();
+    return this;
+  }
+
+  /** Removes a `connection` listener. */
+  off(name, listener) {
+    const i = this.#connection.indexOf(listener);
+    if (i >= 0) this.#connection.splice(i, 1);
+    this.#hub._updateFilter();
+    return this;
+  }
+
+  /** @internal Whether sockets are handed out. */
+  get _wantsSockets() {
+    return this.#connection.length > 0;
+  }
+
+  /** @internal Hands a new socket to the listeners. */
+  _connected(socket) {
+    for (const listener of [...this.#connection]) this.#hub._call(listener, socket);
+  }
+
+  /** The sockets in `room` (or any of a list of rooms). */
   to(room) {
-    return new BroadcastTarget(this.#hub, 'room', this.name, checkNonEmpty(room, 'the room'));
+    return new BroadcastOperator(this.#hub, this.name, roomList(room));
   }
 
   /** Same as `to`. */
   in(room) {
     return this.to(room);
+  }
+
+  /** Every socket of the namespace but those in `room` (or by id). */
+  except(room) {
+    return new BroadcastOperator(this.#hub, this.name, [], roomList(room));
+  }
+
+  /**
+   * Every socket of the namespace, on every hub: `{ id, name, rooms, hub,
+   * data }` (`rooms`: the rooms it is in, none for the chat's lobby;
+   * `data`: the `socket.data` of a socket of this hub handed out to a
+   * `connection` listener, `undefined` for the others).
+   */
+  async fetchSockets() {
+    const listing = await this.rooms();
+    const byId = new Map();
+    const add = (m, room) => {
+      let s = byId.get(m.sid);
+      if (!s) {
+        const local = this.#hub._socket(this.name, m.sid);
+        s = { id: m.sid, name: m.name ?? null, rooms: [], hub: m.hub ?? null, data: local ? local.data : undefined };
+        byId.set(m.sid, s);
+      }
+      if (room !== null) s.rooms.push(room);
+    };
+    for (const m of listing.lobby ?? []) add(m, null);
+    for (const r of listing.rooms ?? []) for (const m of r.members) add(m, r.name);
+    return [...byId.values()];
   }
 
   /** The sockets in no room. */
@@ -343,6 +656,12 @@ class Hub {
   #maxPayload;
   #requestTimeout;
   #servers = new Set();
+  /** Namespace objects, by name (so that their listeners last). */
+  #nsps = new Map();
+  /** Sockets handed to `connection` listeners, by `ns\0id`. */
+  #sockets = new Map();
+  /** Event names sockets have handlers for, with how many. */
+  #socketEvents = new Map();
 
   constructor(options) {
     const opts = checkOptions(options);
@@ -423,7 +742,7 @@ class Hub {
     this._native();
     if (!this.#listeners.has(name)) this.#listeners.set(name, []);
     this.#listeners.get(name).push(listener);
-    this.#updateFilter();
+    this._updateFilter();
     return this;
   }
 
@@ -449,7 +768,7 @@ class Hub {
       const i = list.indexOf(listener);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.#listeners.delete(name);
-      if (!this.#closing) this.#updateFilter();
+      if (!this.#closing) this._updateFilter();
     }
     return this;
   }
@@ -475,7 +794,7 @@ class Hub {
     this._native();
     if (!this.#handlers.has(event)) this.#handlers.set(event, []);
     this.#handlers.get(event).push(handler);
-    this.#updateFilter();
+    this._updateFilter();
     return this;
   }
 
@@ -486,21 +805,41 @@ class Hub {
       const i = list.indexOf(handler);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.#handlers.delete(event);
-      if (!this.#closing) this.#updateFilter();
+      if (!this.#closing) this._updateFilter();
     }
     return this;
   }
 
-  #updateFilter() {
+  /** @internal Tells Rust which events to send over (only those). */
+  _updateFilter() {
+    if (this.#closing) return;
     let kinds = 0;
     for (const name of this.#listeners.keys()) kinds |= KINDS[EVENT_NAMES[name]];
+    if ([...this.#nsps.values()].some((n) => n._wantsSockets) || this.#sockets.size > 0) {
+      // Socket objects: their connects, names and leaves.
+      kinds |= KINDS.connect | KINDS.login | KINDS.disconnect;
+    }
     let custom = null;
-    if (this.#handlers.size > 0) {
+    if (this.#handlers.size > 0 || this.#socketEvents.size > 0) {
       kinds |= KINDS.event;
       // 'event' listeners want every custom event; handlers only theirs.
-      if (!this.#listeners.has('event')) custom = [...this.#handlers.keys()];
+      if (!this.#listeners.has('event')) custom = [...new Set([...this.#handlers.keys(), ...this.#socketEvents.keys()])];
     }
     this.#native.setEventFilter(kinds, custom);
+  }
+
+  /** @internal A socket handler for `event` was added (+1) or removed. */
+  _socketEvent(event, delta) {
+    if (delta === 0) return;
+    const n = (this.#socketEvents.get(event) ?? 0) + delta;
+    if (n > 0) this.#socketEvents.set(event, n);
+    else this.#socketEvents.delete(event);
+    this._updateFilter();
+  }
+
+  /** @internal The socket object of `id` in `ns`, if one was handed out. */
+  _socket(ns, id) {
+    return this.#sockets.get(`${ns}\0${id}`);
   }
 
   #deliver(json, buffers, ackId) {
@@ -524,26 +863,53 @@ class Hub {
       };
       releaseAcks.register(ack, { nativeHub, id: ackId }, token);
     }
+    const key = `${event.ns}\0${event.sid}`;
     if (type === 'event') {
       event.args = reconstruct(event.args, buffers);
       if (ack) event.ack = ack;
       const handlers = this.#handlers.get(event.event) ?? [];
       for (const handler of [...handlers]) {
         const socket = new SocketHandle(this, event.ns, event.sid, event.name);
-        this.#call(handler, socket, ...event.args, ...(ack ? [ack] : []));
+        this._call(handler, socket, ...event.args, ...(ack ? [ack] : []));
       }
+      this.#sockets.get(key)?._dispatch(event.event, event.args, ack);
       this.#emitLocal('event', event);
       return;
     }
-    this.#emitLocal(type, event);
-    if (type === 'connect') this.#emitLocal('connection', event);
+    if (type === 'connect') {
+      const nsp = this.#nsps.get(event.ns);
+      if (nsp && nsp._wantsSockets) {
+        const now = new Date();
+        const socket = new Socket(this, nsp, event.sid, {
+          auth: event.auth ?? {},
+          address: event.address ?? null,
+          headers: event.headers ?? {},
+          time: now.toString(),
+          issued: now.getTime(),
+        }, event.recovered === true);
+        this.#sockets.set(key, socket);
+        nsp._connected(socket);
+      }
+    } else if (type === 'login') {
+      const socket = this.#sockets.get(key);
+      if (socket) socket.name = event.name;
+    } else if (type === 'disconnect') {
+      const socket = this.#sockets.get(key);
+      if (socket) {
+        this.#sockets.delete(key);
+        socket._left(event.reason);
+      }
+    }
+    if (this.#listeners.has(type)) this.#emitLocal(type, event);
+    if (type === 'connect' && this.#listeners.has('connection')) this.#emitLocal('connection', event);
   }
 
   #emitLocal(name, event) {
-    for (const listener of [...(this.#listeners.get(name) ?? [])]) this.#call(listener, event);
+    for (const listener of [...(this.#listeners.get(name) ?? [])]) this._call(listener, event);
   }
 
-  #call(fn, ...args) {
+  /** @internal Calls application code; its exceptions surface as Node's. */
+  _call(fn, ...args) {
     try {
       const r = fn(...args);
       if (r && typeof r.then === 'function') r.then(undefined, (e) => process.nextTick(() => { throw e; }));
@@ -614,18 +980,33 @@ class Hub {
 
   // --- act -----------------------------------------------------------------
 
-  /** A namespace of the hub. */
+  /** A namespace of the hub (the same object each time). */
   of(ns) {
     checkNonEmpty(ns, 'the namespace');
-    if (!this.namespaces.includes(ns) && !this.hostNamespaces.includes(ns)) {
-      throw new Error(`unknown namespace "${ns}"`);
+    let nsp = this.#nsps.get(ns);
+    if (!nsp) {
+      if (!this.namespaces.includes(ns) && !this.hostNamespaces.includes(ns)) {
+        throw new Error(`unknown namespace "${ns}"`);
+      }
+      nsp = new Namespace(this, ns);
+      this.#nsps.set(ns, nsp);
     }
-    return new Namespace(this, ns);
+    return nsp;
   }
 
-  /** The sockets in `room` of the main namespace `/`. */
+  /** The sockets in `room` (or rooms) of the main namespace `/`. */
   to(room) {
     return this.of('/').to(room);
+  }
+
+  /** Every socket of the main namespace but those in `room` (or by id). */
+  except(room) {
+    return this.of('/').except(room);
+  }
+
+  /** `fetchSockets()` of the main namespace `/`. */
+  fetchSockets() {
+    return this.of('/').fetchSockets();
   }
 
   /** Same as `to`. */
@@ -890,4 +1271,4 @@ function logTo(listener, filter) {
   });
 }
 
-module.exports = { Hub, Namespace, SocketHandle, BroadcastTarget, encode, reconstruct, logTo };
+module.exports = { Hub, Namespace, Socket, SocketHandle, BroadcastTarget, BroadcastOperator, encode, reconstruct, logTo };

@@ -70,6 +70,16 @@ export declare class NativeHub {
    * socket id or the room.
    */
   emit(target: string, ns: string, to: string | undefined | null, event: string, argsJson: string, attachments: Array<Buffer>): void
+  /**
+   * Emits to every socket in any of `rooms` (all of the namespace when
+   * empty) but the sockets and rooms in `except`.
+   */
+  emitTo(ns: string, rooms: Array<string>, except: Array<string>, event: string, argsJson: string, attachments: Array<Buffer>): void
+  /**
+   * Sends `event` to one socket and resolves with its client's answer
+   * (rejects after `timeoutMs`, or when the socket leaves first).
+   */
+  emitWithAck(ns: string, sid: string, event: string, argsJson: string, attachments: Array<Buffer>, timeoutMs: number): Promise<AckAnswer>
   /** Moves a socket into a room. Resolves once done. */
   join(ns: string, sid: string, room: string): Promise<void>
   /** Takes a socket out of a room, back to the lobby. Resolves once done. */
@@ -122,6 +132,17 @@ export declare class Pump {
   resume(): void
   /** Tears the pump down at once. */
   destroy(): void
+}
+
+/**
+ * A client's answer to `emitWithAck`: its arguments as JSON with
+ * placeholders, and the attachments.
+ */
+export interface AckAnswer {
+  /** The arguments, a JSON array. */
+  json: string
+  /** The binary attachments the placeholders point at. */
+  buffers: Array<Buffer>
 }
 
 /** The `EventKinds` bits, by event name, for `hub.js`. */

@@ -155,6 +155,9 @@ pub struct ConnectEvent {
     /// [`RecoveryConfig`](crate::RecoveryConfig)): same id, its rooms (in
     /// the chat, its name and room) as before, what it missed replayed.
     pub recovered: bool,
+    /// The headers of the request that opened the connection (socket.io's
+    /// `socket.handshake.headers`), cookies included.
+    pub headers: http::HeaderMap,
 }
 
 /// A socket logged in (or changed its name).

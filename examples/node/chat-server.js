@@ -81,9 +81,14 @@ if (!process.env.QUIET) {
   hub.on('disconnect', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)} disconnected (${e.reason})`));
 }
 hub.on('cluster', (e) => console.log(`redis link ${e.up ? 'up' : 'down'}: ${e.detail}`));
-hub.onEvent('my event', (socket, content) => {
-  console.log(typeof content === 'string' ? clean(content) : content);
-});
+// The chapter's handler, as its socket.io server has it.
+for (const ns of hub.namespaces) {
+  hub.of(ns).on('connection', (socket) => {
+    socket.on('my event', (content) => {
+      console.log(typeof content === 'string' ? clean(content) : content);
+    });
+  });
+}
 
 server.listen(PORT, HOST, () => {
   const { address, port } = server.address();

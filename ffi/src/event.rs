@@ -129,6 +129,21 @@ pub(crate) struct EventView {
     ack: Mutex<Option<Ack>>,
 }
 
+/// Headers by lower-case name, several values joined with `", "`.
+fn header_list(headers: &http::HeaderMap) -> Vec<(String, CText)> {
+    headers
+        .keys()
+        .map(|k| {
+            let values: Vec<String> = headers
+                .get_all(k)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            (k.as_str().to_owned(), CText::new(&values.join(", ")))
+        })
+        .collect()
+}
+
 fn text(s: &str) -> Option<CText> {
     Some(CText::new(s))
 }
@@ -157,6 +172,7 @@ impl EventView {
                     Transport::Websocket => "websocket",
                 });
                 v.recovered = e.recovered;
+                v.headers = header_list(&e.headers);
             }
             HubEvent::Login(e) => {
                 v.name = text(&e.name);
@@ -244,19 +260,7 @@ impl EventView {
             auth_json: text(&json),
             attachments,
             remote_addr: req.remote_addr.map(|a| CText::new(&a.to_string())),
-            headers: req
-                .headers
-                .keys()
-                .map(|k| {
-                    let values: Vec<String> = req
-                        .headers
-                        .get_all(k)
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                        .collect();
-                    (k.as_str().to_owned(), CText::new(&values.join(", ")))
-                })
-                .collect(),
+            headers: header_list(&req.headers),
             ..EventView::default()
         }
     }
@@ -598,7 +602,7 @@ pub unsafe extern "C" fn chathub_event_remote_addr(
 /// A connect hook's event: the value of the handshake's header `name`
 /// (any case; `"cookie"`, `"authorization"`, `"origin"`…; several values
 /// joined with `", "`), NULL when the request had none, `name` is NULL or
-/// not UTF-8, or the event is not a connect hook's.
+/// not UTF-8, or the event is not a connect event or a connect hook's.
 ///
 /// Valid until the hook returns; never free it.
 ///

@@ -70,6 +70,43 @@ fn decode_args(json: &str, attachments: Vec<Buffer>) -> Result<Vec<Value>> {
         .collect()
 }
 
+/// Headers as socket.io's `handshake.headers`: by lower-case name, several
+/// values joined with `", "`.
+fn header_object(headers: &http::HeaderMap) -> Json {
+    Json::Object(
+        headers
+            .keys()
+            .map(|k| {
+                let values: Vec<&str> = headers
+                    .get_all(k)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (k.as_str().to_owned(), Json::String(values.join(", ")))
+            })
+            .collect(),
+    )
+}
+
+/// A client's answer to `emitWithAck`: its arguments as JSON with
+/// placeholders, and the attachments.
+#[napi(object)]
+pub struct AckAnswer {
+    /// The arguments, a JSON array.
+    pub json: String,
+    /// The binary attachments the placeholders point at.
+    pub buffers: Vec<Buffer>,
+}
+
+impl std::fmt::Debug for AckAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckAnswer")
+            .field("json", &self.json)
+            .field("buffers", &self.buffers.len())
+            .finish()
+    }
+}
+
 fn buffers(bins: Vec<Bytes>) -> Vec<Buffer> {
     bins.into_iter().map(|b| Buffer::from(b.to_vec())).collect()
 }
@@ -93,6 +130,7 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "address": e.remote_addr.map(|a| a.to_string()),
             "transport": match e.transport { Transport::Polling => "polling", Transport::Websocket => "websocket" },
             "recovered": e.recovered,
+            "headers": header_object(&e.headers),
         }),
         HubEvent::Login(e) => json!({
             "type": "login", "ns": e.ns, "sid": e.sid, "name": e.name,
@@ -501,24 +539,11 @@ impl NativeHub {
             .set_connect_hook(Some(hooks::connect_hook(
                 move |req: chathub::ConnectRequest| {
                     let mut bins = Vec::new();
-                    let headers: serde_json::Map<String, Json> = req
-                        .headers
-                        .keys()
-                        .map(|k| {
-                            let values: Vec<&str> = req
-                                .headers
-                                .get_all(k)
-                                .iter()
-                                .filter_map(|v| v.to_str().ok())
-                                .collect();
-                            (k.as_str().to_owned(), Json::String(values.join(", ")))
-                        })
-                        .collect();
                     let body = json!({
                         "ns": req.ns, "sid": req.sid,
                         "auth": req.auth.to_json_with_placeholders(&mut bins),
                         "address": req.remote_addr.map(|a| a.to_string()),
-                        "headers": headers,
+                        "headers": header_object(&req.headers),
                     });
                     call_hook(tsfn.clone(), body.to_string())
                 },
@@ -567,6 +592,66 @@ impl NativeHub {
             other => return Err(invalid(format!("unknown target kind {other:?}"))),
         };
         self.hub.emit(target, &event, args).map_err(action_error)
+    }
+
+    /// Emits to every socket in any of `rooms` (all of the namespace when
+    /// empty) but the sockets and rooms in `except`.
+    #[napi]
+    pub fn emit_to(
+        &self,
+        ns: String,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        event: String,
+        args_json: String,
+        attachments: Vec<Buffer>,
+    ) -> Result<()> {
+        let args = decode_args(&args_json, attachments)?;
+        self.hub
+            .emit(Target::rooms(ns, rooms, except), &event, args)
+            .map_err(action_error)
+    }
+
+    /// Sends `event` to one socket and resolves with its client's answer
+    /// (rejects after `timeoutMs`, or when the socket leaves first).
+    #[napi(ts_return_type = "Promise<AckAnswer>")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit_with_ack<'env>(
+        &self,
+        env: &'env Env,
+        ns: String,
+        sid: String,
+        event: String,
+        args_json: String,
+        attachments: Vec<Buffer>,
+        timeout_ms: f64,
+    ) -> Result<napi::bindgen_prelude::Object<'env>> {
+        let args = decode_args(&args_json, attachments)?;
+        if !timeout_ms.is_finite() || timeout_ms <= 0.0 {
+            return Err(invalid(
+                "the timeout must be a positive number of milliseconds",
+            ));
+        }
+        let timeout = Duration::from_secs_f64((timeout_ms / 1000.0).min(1e9));
+        let (deferred, promise) = env.create_deferred::<AckAnswer, _>()?;
+        let hub = self.hub.clone();
+        let spawned = self.hub.spawn(async move {
+            match hub.emit_with_ack(&ns, &sid, &event, args, timeout).await {
+                Ok(answer) => {
+                    let mut bins = Vec::new();
+                    let json = crate::args_json(&answer, &mut bins).to_string();
+                    deferred.resolve(move |_| {
+                        Ok(AckAnswer {
+                            json,
+                            buffers: buffers(bins),
+                        })
+                    });
+                }
+                Err(e) => deferred.reject(action_error(e)),
+            }
+        });
+        spawned.map_err(action_error)?;
+        Ok(promise)
     }
 
     /// Moves a socket into a room. Resolves once done.

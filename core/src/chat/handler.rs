@@ -145,6 +145,7 @@ impl NsHandler for ChatNs {
                 remote_addr: socket.handshake().remote,
                 transport: transport(socket),
                 recovered: back,
+                headers: socket.handshake().headers(),
             }));
         }
     }

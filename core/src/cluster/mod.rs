@@ -90,6 +90,11 @@ pub(crate) enum WireTarget {
     Lobby,
     Namespace,
     Socket(String),
+    /// Any of these rooms (all: empty) but these socket ids and rooms.
+    Rooms {
+        rooms: Vec<String>,
+        except: Vec<String>,
+    },
 }
 
 /// A request one node makes of the others.

@@ -43,6 +43,17 @@ pub enum Target {
         /// The namespace.
         ns: String,
     },
+    /// Every socket in any of `rooms` (each once; all of the namespace
+    /// when `rooms` is empty) but those in `except`: socket ids, or rooms
+    /// whose members are left out (socket.io's `to([…]).except(…)`).
+    Rooms {
+        /// The namespace.
+        ns: String,
+        /// The rooms; empty: the whole namespace.
+        rooms: Vec<String>,
+        /// Socket ids and rooms left out.
+        except: Vec<String>,
+    },
 }
 
 impl Target {
@@ -72,13 +83,28 @@ impl Target {
         Target::Namespace { ns: ns.into() }
     }
 
+    /// Every socket in any of `rooms` (all of the namespace when empty)
+    /// but the sockets (by id) and rooms in `except`.
+    pub fn rooms(
+        ns: impl Into<String>,
+        rooms: impl IntoIterator<Item = impl Into<String>>,
+        except: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Target {
+        Target::Rooms {
+            ns: ns.into(),
+            rooms: rooms.into_iter().map(Into::into).collect(),
+            except: except.into_iter().map(Into::into).collect(),
+        }
+    }
+
     /// The namespace targeted.
     pub fn ns(&self) -> &str {
         match self {
             Target::Socket { ns, .. }
             | Target::Room { ns, .. }
             | Target::Lobby { ns }
-            | Target::Namespace { ns } => ns,
+            | Target::Namespace { ns }
+            | Target::Rooms { ns, .. } => ns,
         }
     }
 }
@@ -193,6 +219,7 @@ impl Core {
             Target::Room { ns, room } => (ns, WireTarget::Room(room)),
             Target::Lobby { ns } => (ns, WireTarget::Lobby),
             Target::Namespace { ns } => (ns, WireTarget::Namespace),
+            Target::Rooms { ns, rooms, except } => (ns, WireTarget::Rooms { rooms, except }),
         };
         let mut bins = Vec::new();
         let json = packet::args_json(args, &mut bins);
@@ -234,6 +261,12 @@ impl Core {
             }
             WireTarget::Namespace => {
                 namespace.broadcast(&[], &[], &frames);
+                Ok(true)
+            }
+            WireTarget::Rooms { rooms, except } => {
+                let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+                let except: Vec<&str> = except.iter().map(String::as_str).collect();
+                namespace.broadcast(&rooms, &except, &frames);
                 Ok(true)
             }
         }

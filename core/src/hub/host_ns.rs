@@ -59,6 +59,7 @@ impl NsHandler for HostNs {
                     crate::engine::Transport::Websocket => Transport::Websocket,
                 },
                 recovered: resumed.is_some(),
+                headers: socket.handshake().headers(),
             }));
         }
     }

@@ -501,6 +501,14 @@ impl Hub {
                 room: self.check_room(chat_ns, &room)?,
                 ns,
             },
+            Target::Rooms { ns, rooms, except } => Target::Rooms {
+                rooms: rooms
+                    .iter()
+                    .map(|r| self.check_room(chat_ns, r))
+                    .collect::<Result<_, _>>()?,
+                ns,
+                except,
+            },
             Target::Lobby { ns } if !chat_ns => {
                 return Err(ActionError::InvalidTarget(format!(
                     "the host namespace {ns:?} has no lobby"

@@ -464,3 +464,79 @@ async fn presence_heals_after_a_redis_outage_shorter_than_the_expiry() {
     let names: Vec<Option<&str>> = listing.lobby.iter().map(|m| m.name.as_deref()).collect();
     assert!(names.contains(&Some("cid")), "{names:?}");
 }
+
+/// A raw client of host namespace `/app` on `url`, and its socket id.
+async fn app_client(url: &str) -> (crate::fixture::RawClient, String) {
+    let mut c = crate::fixture::RawClient::open(url).await;
+    c.ns = "/app".into();
+    c.send_text("40/app,").await;
+    let answer = c.text().await;
+    let body = answer.strip_prefix("40/app,").expect("a CONNECT answer");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let sid = v["sid"].as_str().unwrap().to_owned();
+    (c, sid)
+}
+
+/// The next event's first argument, for a raw client of `/app`.
+async fn app_event(c: &mut crate::fixture::RawClient) -> String {
+    let t = c.text().await;
+    let v: Vec<serde_json::Value> =
+        serde_json::from_str(t.strip_prefix("42/app,").expect("an event")).unwrap();
+    v[1].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn emits_to_many_rooms_but_some_reach_each_socket_once_on_every_node() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let hub = |redis: &RedisServer| {
+        TestHub::with(HubConfig {
+            redis_url: Some(redis.url()),
+            host_namespaces: vec!["/app".into()],
+            ..config()
+        })
+    };
+    let a = hub(&redis);
+    let b = hub(&redis);
+    let (mut x, xs) = app_client(&a.url).await;
+    let (mut y, ys) = app_client(&b.url).await;
+    let (mut z, zs) = app_client(&b.url).await;
+    for (sid, rooms) in [
+        (&xs, ["r1", "r2"]),
+        (&ys, ["r2", "r3"]),
+        (&zs, ["r3", "r3"]),
+    ] {
+        for room in rooms {
+            a.hub.join("/app", sid, room).await.unwrap();
+        }
+    }
+    let send = |rooms: &[&str], except: &[&str], text: &str| {
+        a.hub
+            .emit(
+                Target::rooms("/app", rooms.to_vec(), except.to_vec()),
+                "e",
+                vec![Value::from(text)],
+            )
+            .unwrap();
+    };
+    // x and y are in both r1/r2 or r2/r3: each gets it once.
+    send(&["r1", "r2", "r3"], &[], "all three");
+    // Except a room (its members on every node) and a socket by id.
+    send(&["r2", "r3"], &["r1"], "not r1");
+    send(&[], &[zs.as_str()], "all but z");
+    assert_eq!(app_event(&mut x).await, "all three");
+    assert_eq!(app_event(&mut x).await, "all but z");
+    assert_eq!(app_event(&mut y).await, "all three");
+    assert_eq!(app_event(&mut y).await, "not r1");
+    assert_eq!(app_event(&mut y).await, "all but z");
+    assert_eq!(app_event(&mut z).await, "all three");
+    assert_eq!(app_event(&mut z).await, "not r1");
+    // A room name the namespace refuses is an error, before anything is sent.
+    let err = a
+        .hub
+        .emit(Target::rooms("/app", [""], [] as [&str; 0]), "e", vec![])
+        .unwrap_err();
+    assert!(matches!(err, ActionError::InvalidRoom(_)), "{err}");
+}

@@ -1,0 +1,161 @@
+'use strict';
+// socket.io's server API, as a socket.io user reaches for it:
+// `hub.of(ns).on('connection', socket => …)` with `socket.on/emit/
+// emitWithAck/join/leave/to/broadcast/data/handshake/disconnect`,
+// `hub.to([…]).except(…).emit`, `fetchSockets()`; driven by
+// socket.io-client.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { startAttached, client, within } = require('./fixture');
+
+/** The next `connection` of `nsp`, as a socket object. */
+function nextSocket(nsp) {
+  return within(new Promise((resolve) => {
+    const l = (socket) => {
+      nsp.off('connection', l);
+      resolve(socket);
+    };
+    nsp.on('connection', l);
+  }), `a connection to ${nsp.name}`);
+}
+
+/** Connects a client and resolves once connected. */
+async function connected(url, ns, opts = {}) {
+  const c = client(url, ns, { transports: ['websocket'], ...opts });
+  if (!c.socket.connected) await within(new Promise((r) => c.socket.once('connect', r)), 'a connect');
+  return c;
+}
+
+test('the socket API of a host namespace', async (t) => {
+  const s = await startAttached({ hubOptions: { hostNamespaces: ['/game'] } });
+  t.after(() => s.close());
+  const nsp = s.hub.of('/game');
+  assert.equal(s.hub.of('/game'), nsp, 'one namespace object');
+
+  const first = nextSocket(nsp);
+  const a = await connected(s.url, '/game', { auth: { token: 't1' }, extraHeaders: { 'x-app': 'yes' } });
+  const sa = await first;
+  assert.equal(sa.id, a.socket.id);
+  assert.deepEqual(sa.handshake.auth, { token: 't1' });
+  assert.match(sa.handshake.address, /^127\.0\.0\.1:\d+$/);
+  assert.equal(typeof sa.handshake.issued, 'number');
+  assert.equal(sa.recovered, false);
+  assert.equal(sa.connected, true);
+  sa.data.score = 7;
+
+  await t.test('socket.on: events with arguments, binary and an ack', async () => {
+    const got = new Promise((resolve) => sa.on('move', (x, bin, ack) => {
+      ack('ok', Buffer.from([x]));
+      resolve([x, bin]);
+    }));
+    const answer = await a.ack('move', 3, Buffer.from([1, 2]));
+    const [x, bin] = await got;
+    assert.equal(x, 3);
+    assert.ok(Buffer.from(bin).equals(Buffer.from([1, 2])));
+    assert.equal(answer, 'ok');
+  });
+
+  await t.test('socket.emit, emitWithAck and timeout', async () => {
+    sa.emit('hello', { n: 1 }, Buffer.from([9]));
+    const [obj, bin] = await a.event('hello');
+    assert.deepEqual(obj, { n: 1 });
+    assert.ok(Buffer.from(bin).equals(Buffer.from([9])));
+
+    a.socket.on('question', (q, answer) => answer(`${q}!`));
+    assert.equal(await sa.emitWithAck('question', 'why'), 'why!');
+    const viaCallback = await new Promise((resolve) => sa.emit('question', 'cb', resolve));
+    assert.equal(viaCallback, 'cb!');
+
+    a.socket.on('ignored', () => {});
+    await assert.rejects(sa.timeout(100).emitWithAck('ignored'), (e) => e.code === 'ETIMEDOUT');
+    const err = await new Promise((resolve) => sa.timeout(100).emit('ignored', (e) => resolve(e)));
+    assert.equal(err.code, 'ETIMEDOUT');
+  });
+
+  const second = nextSocket(nsp);
+  const b = await connected(s.url, '/game');
+  const sb = await second;
+
+  await t.test('join, to(room), to([rooms]).except, broadcast', async () => {
+    await sa.join(['r1', 'r2']);
+    await sb.join('r2');
+    s.hub.of('/game').to('r1').emit('note', 'r1');
+    assert.deepEqual(await a.event('note'), ['r1']);
+    // Each socket once, whichever of the rooms it is in.
+    nsp.to(['r1', 'r2']).emit('note', 'both');
+    assert.deepEqual(await a.event('note'), ['both']);
+    assert.deepEqual(await b.event('note'), ['both']);
+    nsp.to('r2').except('r1').emit('note', 'r2 but not r1');
+    assert.deepEqual(await b.event('note'), ['r2 but not r1']);
+    nsp.to('r2').except(sb.id).emit('note', 'r2 but not b');
+    assert.deepEqual(await a.event('note'), ['r2 but not b']);
+    // From a socket: the others.
+    sa.to('r2').emit('note', 'from a to r2');
+    sa.broadcast.emit('note', 'from a to all');
+    assert.deepEqual(await b.event('note'), ['from a to r2']);
+    assert.deepEqual(await b.event('note'), ['from a to all']);
+    // a got none of its own (the next it gets is this one).
+    nsp.emit('note', 'everyone');
+    assert.deepEqual(await a.event('note'), ['everyone']);
+    assert.deepEqual(await b.event('note'), ['everyone']);
+    await sa.leave('r1');
+    nsp.to('r1').emit('note', 'nobody');
+    nsp.to('r2').emit('note', 'r2 again');
+    assert.deepEqual(await a.event('note'), ['r2 again'], 'a left r1');
+  });
+
+  await t.test('fetchSockets: rooms and data', async () => {
+    const all = await nsp.fetchSockets();
+    const byId = Object.fromEntries(all.map((x) => [x.id, x]));
+    assert.deepEqual(byId[sa.id].rooms, ['r2']);
+    assert.deepEqual(byId[sa.id].data, { score: 7 });
+    assert.deepEqual(byId[sb.id].rooms, ['r2']);
+  });
+
+  await t.test('disconnect: the reason reaches socket.on("disconnect")', async () => {
+    const reason = new Promise((resolve) => sb.on('disconnect', resolve));
+    sb.disconnect();
+    assert.equal(await b.disconnected(), 'io server disconnect');
+    assert.equal(await reason, 'server namespace disconnect');
+    assert.equal(sb.connected, false);
+    const left = new Promise((resolve) => sa.on('disconnect', resolve));
+    a.close();
+    assert.equal(await left, 'client namespace disconnect');
+  });
+
+  await t.test('bad input is refused clearly', () => {
+    assert.throws(() => sa.emit('disconnect'), /reserved/);
+    assert.throws(() => sa.on('', () => {}), /must not be empty/);
+    assert.throws(() => nsp.to(''), /must not be empty/);
+    assert.throws(() => nsp.to('r').emit('x', () => {}), /not supported when broadcasting/);
+    assert.throws(() => sa.timeout(-1), RangeError);
+    assert.throws(() => nsp.on('message', () => {}), /no "message" event/);
+  });
+});
+
+test('the chapter, ported from socket.io by changing the require', async (t) => {
+  const s = await startAttached();
+  t.after(() => s.close());
+  const io = s.hub;
+  // The chapter's `my event` handler, as its server has it.
+  const logged = [];
+  let heard;
+  const first = new Promise((resolve) => { heard = resolve; });
+  io.of('/chat').on('connection', (socket) => {
+    socket.on('my event', (content) => {
+      logged.push([socket.id, content]);
+      heard();
+    });
+  });
+  const ann = client(s.url, '/chat', { transports: ['websocket'] });
+  t.after(() => ann.close());
+  await ann.login('ann');
+  ann.socket.emit('my event', 'Hello world.');
+  await within(first, 'my event');
+  assert.deepEqual(logged, [[ann.socket.id, 'Hello world.']]);
+  // The chat's rules stay in the hub: a chat socket joins one room at a
+  // time, and socket.name follows its login.
+  const socket = io.of('/chat').fetchSockets().then((all) => all.find((x) => x.id === ann.socket.id));
+  assert.equal((await socket).name, 'ann');
+});
