@@ -491,6 +491,17 @@ export declare class Hub<
   close(): Promise<void>;
 }
 
+/**
+ * What the hub refuses, thrown or rejected: `code` is the core's
+ * (`ERR_INVALID_EVENT_NAME`, `ERR_INVALID_ROOM`, `ERR_UNKNOWN_NAMESPACE`,
+ * `ERR_SOCKET_NOT_FOUND`, `ERR_INVALID_TARGET`, `ERR_DELIVERY`,
+ * `ETIMEDOUT`, `ERR_HUB_CLOSED`) or Node's (`EADDRINUSE`, `EACCES`,
+ * `EADDRNOTAVAIL`).
+ */
+export declare class HubError extends Error {
+  readonly code: string;
+}
+
 /** One line of the hub's logs. */
 export interface LogLine {
   level: 'error' | 'warn' | 'info' | 'debug' | 'trace';

@@ -30,7 +30,6 @@ const EVENT_NAMES = {
   limit: 'limit',
   presence: 'presence',
 };
-const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const MAX_DEPTH = 64;
 
 // ---------------------------------------------------------------------------
@@ -90,6 +89,49 @@ function reconstruct(value, buffers) {
 }
 
 // ---------------------------------------------------------------------------
+// Errors: the hub's, with the core's code.
+
+/**
+ * An error of the hub: `err.code` is the core's (`ERR_HUB_CLOSED`,
+ * `ERR_UNKNOWN_NAMESPACE`, `ERR_SOCKET_NOT_FOUND`, `ERR_INVALID_ROOM`,
+ * `ERR_INVALID_EVENT_NAME`, `ERR_DELIVERY`, `ERR_INVALID_TARGET`,
+ * `ETIMEDOUT`, …) or Node's (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`).
+ */
+class HubError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'HubError';
+    this.code = code;
+  }
+}
+
+/** The native error as a `HubError` when it carries a code. */
+function hubError(e) {
+  const message = String((e && e.message) || e);
+  const m = /^\[([A-Z_]+)\] ([\s\S]*)$/.exec(message) || /^(E[A-Z]+): ([\s\S]*)$/.exec(message);
+  return m ? new HubError(m[2], m[1]) : e;
+}
+
+/** The native hub, its errors turned into `HubError`s (thrown or rejected). */
+function withCodes(nativeHub) {
+  return new Proxy(nativeHub, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target);
+      if (typeof v !== 'function') return v;
+      return (...args) => {
+        let r;
+        try {
+          r = v.apply(target, args);
+        } catch (e) {
+          throw hubError(e);
+        }
+        return r && typeof r.then === 'function' ? r.catch((e) => { throw hubError(e); }) : r;
+      };
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Checks with clear errors.
 
 function checkString(value, what) {
@@ -108,10 +150,9 @@ function checkFunction(value, what) {
   return value;
 }
 
+/** An event name to send: a string (which names the hub refuses, it says). */
 function checkEvent(event) {
-  checkNonEmpty(event, 'the event name');
-  if (RESERVED.has(event)) throw new Error(`"${event}" is a reserved event name`);
-  return event;
+  return checkString(event, 'the event name');
 }
 
 function describe(v) {
@@ -228,10 +269,10 @@ class BroadcastTarget {
   }
 }
 
-/** A room or a list of rooms, checked. */
+/** A room or a list of rooms (strings; which rooms are valid, the hub says). */
 function roomList(room, what = 'the room') {
   const list = Array.isArray(room) ? room : [room];
-  for (const r of list) checkNonEmpty(r, what);
+  for (const r of list) checkString(r, what);
   return list;
 }
 
@@ -321,7 +362,6 @@ class Socket {
     checkFunction(handler, 'the handler');
     if (!this.#handlers.has(event)) this.#handlers.set(event, []);
     this.#handlers.get(event).push(handler);
-    if (!SOCKET_LIFECYCLE.has(event)) this.#hub._socketEvent(event, +1);
     return this;
   }
 
@@ -339,16 +379,9 @@ class Socket {
   off(event, handler) {
     const list = this.#handlers.get(event);
     if (!list) return this;
-    let removed = 0;
-    if (handler === undefined) {
-      removed = list.length;
-      list.length = 0;
-    } else if (list.includes(handler)) {
-      list.splice(list.indexOf(handler), 1);
-      removed = 1;
-    }
+    if (handler === undefined) list.length = 0;
+    else if (list.includes(handler)) list.splice(list.indexOf(handler), 1);
     if (list.length === 0) this.#handlers.delete(event);
-    if (!SOCKET_LIFECYCLE.has(event)) this.#hub._socketEvent(event, -removed);
     return this;
   }
 
@@ -418,11 +451,7 @@ class Socket {
     const ms = timeout ?? 2 ** 31;
     return this.#hub._native()
       .emitWithAck(this.ns, this.id, event, json, buffers, ms)
-      .then(({ json: answer, buffers: bins }) => reconstruct(JSON.parse(answer), bins))
-      .catch((e) => {
-        if (/no acknowledgement within/.test(String(e && e.message))) e.code = 'ETIMEDOUT';
-        throw e;
-      });
+      .then(({ json: answer, buffers: bins }) => reconstruct(JSON.parse(answer), bins));
   }
 
   /**
@@ -660,8 +689,6 @@ class Hub {
   #nsps = new Map();
   /** Sockets handed to `connection` listeners, by `ns\0id`. */
   #sockets = new Map();
-  /** Event names sockets have handlers for, with how many. */
-  #socketEvents = new Map();
 
   constructor(options) {
     const opts = checkOptions(options);
@@ -673,15 +700,15 @@ class Hub {
     if (this.#path !== '/socket.io') {
       throw new RangeError('only the default path "/socket.io" is supported');
     }
-    this.#maxPayload = opts.maxPayload ?? 1_000_000;
-    this.#native = new native.NativeHub({ clientDist: defaultClientDist(), ...opts });
+    this.#native = withCodes(new native.NativeHub({ clientDist: defaultClientDist(), ...opts }));
     this.#requestTimeout = this.#native.requestTimeoutMs;
+    this.#maxPayload = this.#native.maxPayload;
     this.#native.listenEvents((json, buffers, ackId) => this.#deliver(json, buffers, ackId));
   }
 
   /** @internal The native hub, or an Error once closed. */
   _native() {
-    if (this.#closing) throw new Error('the hub is closed');
+    if (this.#closing) throw new HubError('the hub is closed', 'ERR_HUB_CLOSED');
     return this.#native;
   }
 
@@ -815,26 +842,23 @@ class Hub {
     if (this.#closing) return;
     let kinds = 0;
     for (const name of this.#listeners.keys()) kinds |= KINDS[EVENT_NAMES[name]];
-    if ([...this.#nsps.values()].some((n) => n._wantsSockets) || this.#sockets.size > 0) {
-      // Socket objects: their connects, names and leaves.
-      kinds |= KINDS.connect | KINDS.login | KINDS.disconnect;
+    const sockets = [...this.#nsps.values()].some((n) => n._wantsSockets) || this.#sockets.size > 0;
+    if (sockets) {
+      // Socket objects: their connects, names and leaves, and every event
+      // of their clients. Not only the names handled so far: a client's
+      // first event may be on its way before the `connection` listener that
+      // adds its handler has run (events and connects arrive in order, so
+      // it finds its handler here, as in socket.io).
+      kinds |= KINDS.connect | KINDS.login | KINDS.disconnect | KINDS.event;
     }
     let custom = null;
-    if (this.#handlers.size > 0 || this.#socketEvents.size > 0) {
+    if (this.#handlers.size > 0) {
       kinds |= KINDS.event;
-      // 'event' listeners want every custom event; handlers only theirs.
-      if (!this.#listeners.has('event')) custom = [...new Set([...this.#handlers.keys(), ...this.#socketEvents.keys()])];
+      // 'event' listeners and sockets want every custom event; handlers
+      // only theirs.
+      if (!this.#listeners.has('event') && !sockets) custom = [...this.#handlers.keys()];
     }
     this.#native.setEventFilter(kinds, custom);
-  }
-
-  /** @internal A socket handler for `event` was added (+1) or removed. */
-  _socketEvent(event, delta) {
-    if (delta === 0) return;
-    const n = (this.#socketEvents.get(event) ?? 0) + delta;
-    if (n > 0) this.#socketEvents.set(event, n);
-    else this.#socketEvents.delete(event);
-    this._updateFilter();
   }
 
   /** @internal The socket object of `id` in `ns`, if one was handed out. */
@@ -985,9 +1009,7 @@ class Hub {
     checkNonEmpty(ns, 'the namespace');
     let nsp = this.#nsps.get(ns);
     if (!nsp) {
-      if (!this.namespaces.includes(ns) && !this.hostNamespaces.includes(ns)) {
-        throw new Error(`unknown namespace "${ns}"`);
-      }
+      this._native().checkNamespace(ns);
       nsp = new Namespace(this, ns);
       this.#nsps.set(ns, nsp);
     }
@@ -1074,15 +1096,8 @@ class Hub {
       throw new RangeError(`port must be an integer in 0..65535, got ${describe(port)}`);
     }
     checkString(host, 'the host');
-    let bound;
-    try {
-      bound = this._native().listen(host, port);
-    } catch (e) {
-      // As Node's own servers say it: err.code is EADDRINUSE, EACCES, …
-      const m = /^(E[A-Z]+): /.exec(e.message);
-      if (m) e.code = m[1];
-      throw e;
-    }
+    // A busy port throws as Node's own servers do: err.code EADDRINUSE, …
+    const bound = this._native().listen(host, port);
     // Like a listening net.Server, the hub's own port keeps the process
     // alive until close().
     this.#keepAlive ??= setInterval(() => {}, 2 ** 30);
@@ -1145,7 +1160,7 @@ class Hub {
           },
         );
       } catch (e) {
-        const closed = /closed/.test(String(e && e.message));
+        const closed = e && e.code === 'ERR_HUB_CLOSED';
         res.writeHead(closed ? 503 : 400, { 'content-type': 'text/plain' });
         res.end(String((e && e.message) || e));
         return;
@@ -1174,7 +1189,7 @@ class Hub {
     try {
       nativeHub.adopt(fd, req.method, req.url, req.rawHeaders, Buffer.concat(parts));
     } catch (e) {
-      if (/closed/.test(String(e && e.message))) {
+      if (e && e.code === 'ERR_HUB_CLOSED') {
         socket.destroy();
         return;
       }
@@ -1271,4 +1286,4 @@ function logTo(listener, filter) {
   });
 }
 
-module.exports = { Hub, Namespace, Socket, SocketHandle, BroadcastTarget, BroadcastOperator, encode, reconstruct, logTo };
+module.exports = { Hub, HubError, Namespace, Socket, SocketHandle, BroadcastTarget, BroadcastOperator, encode, reconstruct, logTo };

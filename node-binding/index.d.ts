@@ -19,10 +19,22 @@ export declare class NativeHub {
   constructor(options?: NativeOptions | undefined | null)
   /** Listens on `host:port` (port 0: a free one); returns the port. */
   listen(host: string, port: number): number
+  /** Throws `[ERR_UNKNOWN_NAMESPACE]` unless `ns` is one of the hub's. */
+  checkNamespace(ns: string): void
   /** The namespaces the chat runs on. */
   get namespaces(): Array<string>
   /** How long a request's body may take to arrive, in milliseconds. */
   get requestTimeoutMs(): number
+  /**
+   * How many events have crossed into JavaScript (only those a listener
+   * asked for should).
+   */
+  get eventsCrossed(): number
+  /**
+   * The largest packet, in bytes: a long-polling body over it answers
+   * 413 (as socket.io's `maxHttpBufferSize`).
+   */
+  get maxPayload(): number
   /** The namespaces the host owns (no chat rules there). */
   get hostNamespaces(): Array<string>
   /**

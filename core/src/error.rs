@@ -121,6 +121,28 @@ pub enum ActionError {
     AckTimeout(std::time::Duration),
 }
 
+impl ActionError {
+    /// A stable, machine-readable code for the error (the faces hand it
+    /// on: Node's `err.code`): `ERR_HUB_CLOSED`, `ERR_UNKNOWN_NAMESPACE`,
+    /// `ERR_SOCKET_NOT_FOUND`, `ERR_INVALID_ROOM`, `ERR_INVALID_EVENT_NAME`,
+    /// `ERR_ENCODE`, `ERR_DELIVERY`, `ERR_BAD_REQUEST`, `ERR_INVALID_TARGET`,
+    /// `ETIMEDOUT`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ActionError::Closed => "ERR_HUB_CLOSED",
+            ActionError::UnknownNamespace(_) => "ERR_UNKNOWN_NAMESPACE",
+            ActionError::SocketNotFound { .. } => "ERR_SOCKET_NOT_FOUND",
+            ActionError::InvalidRoom(_) => "ERR_INVALID_ROOM",
+            ActionError::InvalidEventName(_) => "ERR_INVALID_EVENT_NAME",
+            ActionError::Encode(_) => "ERR_ENCODE",
+            ActionError::Delivery(_) => "ERR_DELIVERY",
+            ActionError::BadRequest(_) => "ERR_BAD_REQUEST",
+            ActionError::InvalidTarget(_) => "ERR_INVALID_TARGET",
+            ActionError::AckTimeout(_) => "ETIMEDOUT",
+        }
+    }
+}
+
 /// Why [`Hub::listen`](crate::Hub::listen) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -40,6 +40,8 @@ fn invalid(msg: impl std::fmt::Display) -> Error {
     Error::new(Status::InvalidArg, msg.to_string())
 }
 
+/// The core's error, its code first (`[ERR_INVALID_ROOM] …`): hub.js
+/// turns it into `err.code` on a `HubError`.
 fn action_error(e: ActionError) -> Error {
     let status = match e {
         ActionError::UnknownNamespace(_)
@@ -48,7 +50,7 @@ fn action_error(e: ActionError) -> Error {
         | ActionError::BadRequest(_) => Status::InvalidArg,
         _ => Status::GenericFailure,
     };
-    Error::new(status, e.to_string())
+    Error::new(status, format!("[{}] {e}", e.code()))
 }
 
 // ---------------------------------------------------------------------------
@@ -337,6 +339,10 @@ pub struct NativeHub {
     hub: Hub,
     /// The config's request timeout (for the bodies JavaScript reads).
     request_timeout_ms: u32,
+    /// The config's largest packet (for the bodies JavaScript reads).
+    max_payload: f64,
+    /// Events handed to JavaScript so far (the filter's test reads it).
+    crossed: Arc<std::sync::atomic::AtomicU64>,
     /// The event subscription's filter and the forwarder's stop signal.
     events: Mutex<Option<(chathub::events::FilterHandle, oneshot::Sender<()>)>>,
 }
@@ -349,10 +355,15 @@ impl NativeHub {
         let config = config(options.unwrap_or_default())?;
         let request_timeout_ms =
             u32::try_from(config.request_timeout.as_millis()).unwrap_or(u32::MAX);
+        // u64 → f64: exact up to 2^53, far beyond any payload limit.
+        #[allow(clippy::cast_precision_loss)]
+        let max_payload = config.max_payload as f64;
         let hub = Hub::start(config).map_err(error)?;
         Ok(NativeHub {
             hub,
             request_timeout_ms,
+            max_payload,
+            crossed: Arc::default(),
             events: Mutex::new(None),
         })
     }
@@ -368,7 +379,7 @@ impl NativeHub {
             .hub
             .listen(SocketAddr::new(ip, port))
             .map_err(|e| match e {
-                chathub::ListenError::Closed => error("the hub is closed"),
+                chathub::ListenError::Closed => action_error(ActionError::Closed),
                 chathub::ListenError::Bind { ref source, .. } => {
                     // Node's code for it, first: `hub.js` sets `err.code`.
                     let code = match source.kind() {
@@ -384,6 +395,17 @@ impl NativeHub {
         Ok(u32::from(addr.port()))
     }
 
+    /// Throws `[ERR_UNKNOWN_NAMESPACE]` unless `ns` is one of the hub's.
+    #[napi]
+    pub fn check_namespace(&self, ns: String) -> Result<()> {
+        let known = self.hub.namespaces().contains(&ns) || self.hub.host_namespaces().contains(&ns);
+        if known {
+            Ok(())
+        } else {
+            Err(action_error(ActionError::UnknownNamespace(ns)))
+        }
+    }
+
     /// The namespaces the chat runs on.
     #[napi(getter)]
     pub fn namespaces(&self) -> Vec<String> {
@@ -394,6 +416,23 @@ impl NativeHub {
     #[napi(getter)]
     pub fn request_timeout_ms(&self) -> u32 {
         self.request_timeout_ms
+    }
+
+    /// How many events have crossed into JavaScript (only those a listener
+    /// asked for should).
+    #[napi(getter)]
+    pub fn events_crossed(&self) -> f64 {
+        // u64 → f64: exact up to 2^53 events.
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.crossed.load(Ordering::Relaxed) as f64;
+        n
+    }
+
+    /// The largest packet, in bytes: a long-polling body over it answers
+    /// 413 (as socket.io's `maxHttpBufferSize`).
+    #[napi(getter)]
+    pub fn max_payload(&self) -> f64 {
+        self.max_payload
     }
 
     /// The namespaces the host owns (no chat rules there).
@@ -447,12 +486,14 @@ impl NativeHub {
             .subscribe(EventFilter::kinds(EventKinds::NONE))
             .map_err(action_error)?;
         let filter = sub.filter_handle();
+        let crossed = self.crossed.clone();
         let tsfn: EventFn = listener
             .build_threadsafe_function::<EventMsg>()
             .weak::<true>()
             .callee_handled::<false>()
             .max_queue_size::<1024>()
-            .build_callback(|ctx| {
+            .build_callback(move |ctx| {
+                crossed.fetch_add(1, Ordering::Relaxed);
                 let EventMsg { json, bins, ack } = ctx.value;
                 // The ack waits in a table until `ack(id)` or `releaseAck(id)`.
                 let ack = ack.map(|ack| ACKS.insert(ack));
