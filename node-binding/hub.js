@@ -31,6 +31,7 @@ const EVENT_NAMES = {
   presence: 'presence',
 };
 const MAX_DEPTH = 64;
+const NO_BUFFERS = Object.freeze([]);
 
 // ---------------------------------------------------------------------------
 // Arguments: JSON with Socket.IO placeholders + Buffers.
@@ -703,7 +704,7 @@ class Hub {
     this.#native = withCodes(new native.NativeHub({ clientDist: defaultClientDist(), ...opts }));
     this.#requestTimeout = this.#native.requestTimeoutMs;
     this.#maxPayload = this.#native.maxPayload;
-    this.#native.listenEvents((json, buffers, ackId) => this.#deliver(json, buffers, ackId));
+    this.#native.listenEvents((json, buffers, counts, ackIds) => this.#deliverBatch(json, buffers, counts, ackIds));
   }
 
   /** @internal The native hub, or an Error once closed. */
@@ -866,13 +867,24 @@ class Hub {
     return this.#sockets.get(`${ns}\0${id}`);
   }
 
-  #deliver(json, buffers, ackId) {
-    let event;
+  /** A batch of events from Rust: one JSON array, attachments end to end. */
+  #deliverBatch(json, buffers, counts, ackIds) {
+    let events;
     try {
-      event = JSON.parse(json);
+      events = JSON.parse(json);
     } catch {
       return;
     }
+    let at = 0;
+    for (let i = 0; i < events.length; i++) {
+      const n = counts[i];
+      const mine = n === 0 ? NO_BUFFERS : buffers.slice(at, at + n);
+      at += n;
+      this.#deliver(events[i], mine, ackIds[i] >= 0 ? ackIds[i] : null);
+    }
+  }
+
+  #deliver(event, buffers, ackId) {
     const type = event.type;
     delete event.type;
     if (event.auth !== undefined) event.auth = reconstruct(event.auth, buffers);

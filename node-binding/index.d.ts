@@ -55,7 +55,7 @@ export declare class NativeHub {
    * order they happen, once `setEventFilter` asks for some. One listener
    * per hub; a second call replaces the first.
    */
-  listenEvents(listener: (json: string, buffers: Buffer[], ackId: number | null) => void): void
+  listenEvents(listener: (json: string, buffers: Buffer[], counts: number[], ackIds: number[]) => void): void
   /**
    * Which events `listenEvents` delivers: `kinds` (bits of
    * `eventKinds()`), and for custom events only `customEvents` (all when

@@ -290,24 +290,50 @@ fn config(o: NativeOptions) -> Result<HubConfig> {
 // ---------------------------------------------------------------------------
 // Thread-safe functions.
 
-/// `(json, buffers, ackId)` for the event listener.
-type EventArgs = FnArgs<(String, Vec<Buffer>, Option<u32>)>;
+/// `(json, buffers, counts, ackIds)` for the event listener: a batch.
+type EventArgs = FnArgs<(String, Vec<Buffer>, Vec<u32>, Vec<i64>)>;
 /// `(json, decisionId)` for a hook.
 type HookArgs = FnArgs<(String, Option<u32>)>;
 /// `(error, status, headers, body)` for a request's callback.
 type ResponseArgs = FnArgs<(Option<String>, u32, Vec<String>, Buffer)>;
 
-/// What an event subscription hands to JavaScript.
-struct EventMsg {
+/// What an event subscription hands to JavaScript in one call: the events
+/// that were waiting, as one JSON array, their attachments end to end
+/// (`counts[i]` of them for event `i`) and their acks.
+#[derive(Default)]
+struct EventBatch {
     json: String,
     bins: Vec<Bytes>,
-    ack: Option<Ack>,
+    counts: Vec<u32>,
+    acks: Vec<Option<Ack>>,
 }
 
-/// Event listener: `(json, buffers, ack?) => void`. Weak: it never keeps
-/// the process alive; bounded queue: the forwarder blocks (its own thread)
-/// and the hub's subscription queue absorbs the rest.
-type EventFn = ThreadsafeFunction<EventMsg, (), EventArgs, Status, false, true, 1024>;
+/// Most events in one crossing (a busy hub's events then cost one wake of
+/// Node's loop per batch, not per event).
+const BATCH_EVENTS: usize = 256;
+/// Most JSON bytes in one crossing (a batch stops growing past it).
+const BATCH_BYTES: usize = 1 << 20;
+
+impl EventBatch {
+    fn push(&mut self, event: HubEvent) {
+        let (json, bins, ack) = event_json(event);
+        self.json.push(if self.counts.is_empty() { '[' } else { ',' });
+        self.json.push_str(&json);
+        self.counts.push(u32::try_from(bins.len()).unwrap_or(u32::MAX));
+        self.bins.extend(bins);
+        self.acks.push(ack);
+    }
+
+    fn full(&self) -> bool {
+        self.counts.len() >= BATCH_EVENTS || self.json.len() >= BATCH_BYTES
+    }
+}
+
+/// Event listener: `(json, buffers, counts, ackIds) => void`, a batch of
+/// events. Weak: it never keeps the process alive; bounded queue: the
+/// forwarder blocks (its own thread) and the hub's subscription queue
+/// absorbs the rest.
+type EventFn = ThreadsafeFunction<EventBatch, (), EventArgs, Status, false, true, 1024>;
 
 /// A hook call: `(json, done) => void`.
 struct HookCall {
@@ -478,7 +504,7 @@ impl NativeHub {
     /// order they happen, once `setEventFilter` asks for some. One listener
     /// per hub; a second call replaces the first.
     #[napi(
-        ts_args_type = "listener: (json: string, buffers: Buffer[], ackId: number | null) => void"
+        ts_args_type = "listener: (json: string, buffers: Buffer[], counts: number[], ackIds: number[]) => void"
     )]
     pub fn listen_events(&self, listener: Function<'_, EventArgs, ()>) -> Result<()> {
         let mut sub = self
@@ -488,16 +514,26 @@ impl NativeHub {
         let filter = sub.filter_handle();
         let crossed = self.crossed.clone();
         let tsfn: EventFn = listener
-            .build_threadsafe_function::<EventMsg>()
+            .build_threadsafe_function::<EventBatch>()
             .weak::<true>()
             .callee_handled::<false>()
             .max_queue_size::<1024>()
             .build_callback(move |ctx| {
-                crossed.fetch_add(1, Ordering::Relaxed);
-                let EventMsg { json, bins, ack } = ctx.value;
-                // The ack waits in a table until `ack(id)` or `releaseAck(id)`.
-                let ack = ack.map(|ack| ACKS.insert(ack));
-                Ok((json, buffers(bins), ack).into())
+                let EventBatch {
+                    mut json,
+                    bins,
+                    counts,
+                    acks,
+                } = ctx.value;
+                json.push(']');
+                crossed.fetch_add(counts.len() as u64, Ordering::Relaxed);
+                // An ack waits in a table until `ack(id)` or `releaseAck(id)`;
+                // -1: none.
+                let ids = acks
+                    .into_iter()
+                    .map(|a| a.map_or(-1, |ack| i64::from(ACKS.insert(ack))))
+                    .collect::<Vec<i64>>();
+                Ok((json, buffers(bins), counts, ids).into())
             })?;
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -511,13 +547,19 @@ impl NativeHub {
                         }
                     });
                     let Some(event) = next else { break };
-                    let (json, bins, ack) = event_json(event);
+                    // With it, whatever else is waiting already: one
+                    // crossing for the lot.
+                    let mut batch = EventBatch::default();
+                    batch.push(event);
+                    while !batch.full() {
+                        match sub.try_recv() {
+                            Ok(event) => batch.push(event),
+                            Err(_) => break,
+                        }
+                    }
                     // Blocking on this thread of ours: a slow JavaScript
                     // listener fills the hub's bounded queue, never Node's.
-                    let status = tsfn.call(
-                        EventMsg { json, bins, ack },
-                        ThreadsafeFunctionCallMode::Blocking,
-                    );
+                    let status = tsfn.call(batch, ThreadsafeFunctionCallMode::Blocking);
                     if status != Status::Ok {
                         break;
                     }
