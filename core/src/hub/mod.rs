@@ -501,14 +501,23 @@ impl Hub {
                 room: self.check_room(chat_ns, &room)?,
                 ns,
             },
-            Target::Rooms { ns, rooms, except } => Target::Rooms {
-                rooms: rooms
+            Target::Rooms { ns, rooms, except } => {
+                let mut rooms: Vec<String> = rooms
                     .iter()
                     .map(|r| self.check_room(chat_ns, r))
-                    .collect::<Result<_, _>>()?,
-                ns,
-                except,
-            },
+                    .collect::<Result<_, _>>()?;
+                // The simple cases as such: the same delivery, in the form
+                // every hub of a cluster knows (also one of an older
+                // version).
+                match (rooms.len(), except.is_empty()) {
+                    (0, true) => Target::Namespace { ns },
+                    (1, true) => Target::Room {
+                        room: rooms.remove(0),
+                        ns,
+                    },
+                    _ => Target::Rooms { ns, rooms, except },
+                }
+            }
             Target::Lobby { ns } if !chat_ns => {
                 return Err(ActionError::InvalidTarget(format!(
                     "the host namespace {ns:?} has no lobby"
