@@ -317,9 +317,11 @@ const BATCH_BYTES: usize = 1 << 20;
 impl EventBatch {
     fn push(&mut self, event: HubEvent) {
         let (json, bins, ack) = event_json(event);
-        self.json.push(if self.counts.is_empty() { '[' } else { ',' });
+        self.json
+            .push(if self.counts.is_empty() { '[' } else { ',' });
         self.json.push_str(&json);
-        self.counts.push(u32::try_from(bins.len()).unwrap_or(u32::MAX));
+        self.counts
+            .push(u32::try_from(bins.len()).unwrap_or(u32::MAX));
         self.bins.extend(bins);
         self.acks.push(ack);
     }
