@@ -1400,6 +1400,17 @@ void chathub_string_free(char *s);
 chathub_result chathub_log_to_stderr(const char *filter);
 
 /**
+ * Writes the hub's logs to standard error as one JSON object per line
+ * (`{"ts":…,"level":"info","target":"chathub::hub","message":"…",
+ * "fields":{…}}`), for log collectors; otherwise as
+ * `chathub_log_to_stderr` (filter, once per process).
+ *
+ * # Safety
+ * `filter` is NULL or a NUL-terminated string.
+ */
+chathub_result chathub_log_to_stderr_json(const char *filter);
+
+/**
  * Hands the hub's logs to `callback` (see `chathub_log_callback`), with
  * `userdata`, filtered by `filter` as `chathub_log_to_stderr`. Once per
  * process, as `chathub_log_to_stderr`. `callback` NULL:

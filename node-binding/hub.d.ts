@@ -516,7 +516,11 @@ export interface LogLine {
  * standard error without one. `filter` as `RUST_LOG` (default: `RUST_LOG`,
  * else `'info'`). Once per process.
  */
-export declare function logTo(listener?: ((line: LogLine) => void) | null, filter?: string | null): void;
+export declare function logTo(
+  listener?: ((line: LogLine) => void) | null,
+  filter?: string | null,
+  options?: { format?: 'plain' | 'json' },
+): void;
 
 /** Encodes arguments as the native side takes them: JSON with placeholders, and the Buffers. */
 export declare function encode(args: Arg[]): [string, Buffer[]];

@@ -1284,12 +1284,18 @@ const LEVELS = ['', 'error', 'warn', 'info', 'debug', 'trace'];
  * `RUST_LOG` takes it (`'info'`, `'chathub=debug'`; default: `RUST_LOG`,
  * else `'info'`). With a `listener(line)`, each line is
  * `{ level: 'error'|'warn'|'info'|'debug'|'trace', target, message }` on
- * Node's thread; without one, lines go to standard error. Once per process.
+ * Node's thread; without one, lines go to standard error (as text, or with
+ * `{ format: 'json' }` one JSON object per line). Once per process.
  */
-function logTo(listener, filter) {
+function logTo(listener, filter, options) {
   if (filter !== undefined && filter !== null) checkString(filter, 'the log filter');
+  const format = options?.format ?? 'plain';
+  if (format !== 'plain' && format !== 'json') {
+    throw new TypeError(`the log format must be "plain" or "json", got ${describe(format)}`);
+  }
   if (listener === undefined || listener === null) {
-    native.logToStderr(filter ?? null);
+    if (format === 'json') native.logToStderrJson(filter ?? null);
+    else native.logToStderr(filter ?? null);
     return;
   }
   checkFunction(listener, 'the log listener');

@@ -175,6 +175,12 @@ export declare function logToCallback(filter: string | null, listener: (level: n
  */
 export declare function logToStderr(filter?: string | undefined | null): void
 
+/**
+ * Writes the hub's logs to standard error as one JSON object per line
+ * (`filter` as `logToStderr`). Once per process.
+ */
+export declare function logToStderrJson(filter?: string | undefined | null): void
+
 /** Hub options, as `hub.js` passes them (times in milliseconds). */
 export interface NativeOptions {
   namespaces?: Array<string>

@@ -8,6 +8,7 @@
 //! REQUEST_TIMEOUT_MS=5000 cargo run -p chathub --example chat-server   (time for a request's head and body; default 30 s)
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
 //! RECOVERY=on cargo run -p chathub --example chat-server   (connection state recovery: a dropped client comes back with its name, room and missed lines)
+//! LOG_FORMAT=json cargo run -p chathub --example chat-server   (logs as one JSON object per line)
 //! ```
 //!
 //! Serves the chat page at `http://HOST:PORT/` and logs every event, as the
@@ -16,14 +17,17 @@
 use std::net::{IpAddr, SocketAddr};
 
 use chathub::{EventFilter, Hub, HubConfig, HubEvent};
-use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    // Logs to standard error, filtered by RUST_LOG (default info): plain
+    // text (colored only on a terminal), or one JSON object per line with
+    // LOG_FORMAT=json.
+    let format = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => chathub::logs::LogFormat::Json,
+        Ok("plain") | Ok("") | Err(_) => chathub::logs::LogFormat::Plain,
+        Ok(other) => return Err(format!("LOG_FORMAT must be plain or json, not {other:?}").into()),
+    };
+    chathub::logs::to_stderr_as(&std::env::var("RUST_LOG").unwrap_or_default(), format)?;
 
     let host: IpAddr = std::env::var("HOST")
         .unwrap_or_else(|_| "127.0.0.1".into())

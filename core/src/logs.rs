@@ -61,9 +61,33 @@ fn filter(spec: &str) -> Result<EnvFilter, LogError> {
     })
 }
 
+/// How lines written to standard error look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Text for people: time, level, target, message, fields; colored only
+    /// on a terminal.
+    #[default]
+    Plain,
+    /// One JSON object per line, for log collectors: `{"ts": ms since the
+    /// epoch, "level": "info", "target": "chathub::hub", "message": "…",
+    /// "fields": {"addr": "…"}}`.
+    Json,
+}
+
 /// Writes the logs to standard error, one line per event, colored only
 /// when standard error is a terminal.
 pub fn to_stderr(spec: &str) -> Result<(), LogError> {
+    to_stderr_as(spec, LogFormat::Plain)
+}
+
+/// Writes the logs to standard error in `format`, one line per event.
+pub fn to_stderr_as(spec: &str, format: LogFormat) -> Result<(), LogError> {
+    if format == LogFormat::Json {
+        let filter = filter(spec)?;
+        let subscriber = tracing_subscriber::registry().with(filter).with(JsonLines);
+        return tracing::subscriber::set_global_default(subscriber)
+            .map_err(|_| LogError::AlreadySet);
+    }
     let filter = filter(spec)?;
     let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let subscriber = tracing_subscriber::fmt()
@@ -97,6 +121,8 @@ struct Forward {
 struct Line {
     message: String,
     fields: String,
+    /// The fields by name (for JSON lines).
+    map: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Visit for Line {
@@ -105,16 +131,70 @@ impl Visit for Line {
             self.message.push_str(value);
         } else {
             self.fields.push_str(&format!(" {}={value}", field.name()));
+            self.map.insert(field.name().to_owned(), value.into());
         }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.fields.push_str(&format!(" {}={value}", field.name()));
+        self.map.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.fields.push_str(&format!(" {}={value}", field.name()));
+        self.map.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.fields.push_str(&format!(" {}={value}", field.name()));
+        self.map.insert(field.name().to_owned(), value.into());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             self.message.push_str(&format!("{value:?}"));
         } else {
-            self.fields
-                .push_str(&format!(" {}={value:?}", field.name()));
+            let text = format!("{value:?}");
+            self.fields.push_str(&format!(" {}={text}", field.name()));
+            self.map.insert(field.name().to_owned(), text.into());
         }
+    }
+}
+
+/// The JSON line of an event.
+fn json_line(event: &Event<'_>) -> String {
+    let mut line = Line::default();
+    event.record(&mut line);
+    let meta = event.metadata();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let level = match level_number(meta.level()) {
+        1 => "error",
+        2 => "warn",
+        3 => "info",
+        4 => "debug",
+        _ => "trace",
+    };
+    serde_json::json!({
+        "ts": ts,
+        "level": level,
+        "target": meta.target(),
+        "message": line.message,
+        "fields": line.map,
+    })
+    .to_string()
+}
+
+/// The layer that writes JSON lines to standard error, each in one write.
+struct JsonLines;
+
+impl<S: Subscriber> Layer<S> for JsonLines {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        use std::io::Write as _;
+        let mut text = json_line(event);
+        text.push('\n');
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
 
@@ -139,6 +219,34 @@ mod tests {
     fn a_bad_filter_is_refused_clearly() {
         let err = to_stderr("chathub=loud").unwrap_err();
         assert!(err.to_string().contains("invalid log filter"), "{err}");
+    }
+
+    #[test]
+    fn json_lines_have_level_target_message_and_typed_fields() {
+        struct Capture(Arc<std::sync::Mutex<Vec<String>>>);
+        impl<S: Subscriber> Layer<S> for Capture {
+            fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+                self.0.lock().unwrap().push(json_line(event));
+            }
+        }
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry()
+            .with(filter("info").unwrap())
+            .with(Capture(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(lost = 3_u64, node = "abc", up = false, "Redis lost");
+        });
+        let seen = seen.lock().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&seen[0]).unwrap();
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["message"], "Redis lost");
+        assert_eq!(
+            v["fields"],
+            serde_json::json!({"lost": 3, "node": "abc", "up": false})
+        );
+        assert!(v["ts"].as_u64().unwrap() > 1_600_000_000_000);
+        assert!(v["target"].as_str().unwrap().contains("logs"));
+        assert!(!seen[0].contains('\n'), "one line");
     }
 
     #[test]

@@ -192,8 +192,11 @@ int main(void) {
    * with (a copied or stale libchathub says so here, not by misbehaving). */
   if (failed(CHATHUB_VERSION_CHECK(), "libchathub")) return 1;
   /* The hub's logs (start, Redis lost, a missing client bundle) go to
-   * standard error, filtered by RUST_LOG (default "info"). */
-  if (failed(chathub_log_to_stderr(NULL), "logs")) return 1;
+   * standard error, filtered by RUST_LOG (default "info"): text, or one JSON
+   * object per line with LOG_FORMAT=json. */
+  const char *log_format = getenv("LOG_FORMAT");
+  int json_logs = log_format && strcmp(log_format, "json") == 0;
+  if (failed(json_logs ? chathub_log_to_stderr_json(NULL) : chathub_log_to_stderr(NULL), "logs")) return 1;
 
   const char *host = getenv("HOST") ? getenv("HOST") : "127.0.0.1";
   const char *port = getenv("PORT") ? getenv("PORT") : "3000";

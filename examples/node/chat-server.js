@@ -17,7 +17,7 @@
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Hub } = require('../../node-binding');
+const { Hub, logTo } = require('../../node-binding');
 
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';
@@ -55,6 +55,10 @@ const floodOff = process.env.FLOOD_LIMITS === 'off'
     ipEventsPerSec: 0, ipBytesPerSec: 0, maxConnectionsPerIp: 0,
   }
   : {};
+// The hub's logs to standard error (RUST_LOG filters them): text, or one
+// JSON object per line with LOG_FORMAT=json.
+logTo(null, null, { format: process.env.LOG_FORMAT === 'json' ? 'json' : 'plain' });
+
 const hub = new Hub({
   redisUrl: process.env.REDIS_URL || undefined,
   requestTimeout: REQUEST_TIMEOUT,
@@ -88,6 +92,20 @@ for (const ns of hub.namespaces) {
       console.log(typeof content === 'string' ? clean(content) : content);
     });
   });
+}
+
+// Benchmarks only (bench/run.py's "acks" scenario, BENCH_ECHO=1): `echo`
+// answers its ack with the event's own arguments, in JavaScript, as the
+// socket.io reference does.
+if (process.env.BENCH_ECHO === '1') {
+  for (const ns of hub.namespaces) {
+    hub.of(ns).on('connection', (socket) => {
+      socket.on('echo', (...args) => {
+        const ack = args.pop();
+        if (typeof ack === 'function') ack(...args);
+      });
+    });
+  }
 }
 
 server.listen(PORT, HOST, () => {

@@ -65,6 +65,22 @@ pub unsafe extern "C" fn chathub_log_to_stderr(filter: *const c_char) -> chathub
     })
 }
 
+/// Writes the hub's logs to standard error as one JSON object per line
+/// (`{"ts":…,"level":"info","target":"chathub::hub","message":"…",
+/// "fields":{…}}`), for log collectors; otherwise as
+/// `chathub_log_to_stderr` (filter, once per process).
+///
+/// # Safety
+/// `filter` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_log_to_stderr_json(filter: *const c_char) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above.
+        let spec = unsafe { filter_spec(filter) }?;
+        logs::to_stderr_as(&spec, logs::LogFormat::Json).map_err(failure)
+    })
+}
+
 /// Hands the hub's logs to `callback` (see `chathub_log_callback`), with
 /// `userdata`, filtered by `filter` as `chathub_log_to_stderr`. Once per
 /// process, as `chathub_log_to_stderr`. `callback` NULL:

@@ -1257,6 +1257,15 @@ pub fn log_to_stderr(filter: Option<String>) -> Result<()> {
     chathub::logs::to_stderr(&spec).map_err(log_error)
 }
 
+/// Writes the hub's logs to standard error as one JSON object per line
+/// (`filter` as `logToStderr`). Once per process.
+#[napi]
+pub fn log_to_stderr_json(filter: Option<String>) -> Result<()> {
+    let spec =
+        filter.unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+    chathub::logs::to_stderr_as(&spec, chathub::logs::LogFormat::Json).map_err(log_error)
+}
+
 /// Hands the hub's logs to `listener(level, target, message)` on Node's
 /// thread (`filter` as `logToStderr`). Once per process.
 #[napi(

@@ -580,6 +580,7 @@ static void logs(void) {
   EXPECT(chathub_log_to_callback("chathub=info", on_log, &log_lines), CHATHUB_RESULT_OK);
   EXPECT(chathub_log_to_callback("info", on_log, &log_lines), CHATHUB_RESULT_FAILED);
   EXPECT(chathub_log_to_stderr(NULL), CHATHUB_RESULT_FAILED);
+  EXPECT(chathub_log_to_stderr_json(NULL), CHATHUB_RESULT_FAILED);
   CHECK(strstr(chathub_last_error_message(), "already set up") != NULL);
   chathub_config *config = quick_config();
   chathub_hub *hub = NULL;
