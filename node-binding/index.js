@@ -842,3 +842,4 @@ module.exports.eventKinds = nativeBinding.eventKinds
 module.exports.hookDecision = nativeBinding.hookDecision
 module.exports.logToCallback = nativeBinding.logToCallback
 module.exports.logToStderr = nativeBinding.logToStderr
+module.exports.logToStderrJson = nativeBinding.logToStderrJson
