@@ -286,6 +286,10 @@ pub struct HubConfig {
     pub shutdown_timeout: Duration,
     /// Connection state recovery (see [`RecoveryConfig`]). Default off.
     pub recovery: RecoveryConfig,
+    /// How long Redis may be away before `GET /ready` says the hub is not
+    /// ready (load balancers then send new clients elsewhere; the hub keeps
+    /// serving its own sockets). Default 10 s.
+    pub redis_unready_after: Duration,
 }
 
 impl Default for HubConfig {
@@ -317,6 +321,7 @@ impl Default for HubConfig {
             hook_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             recovery: RecoveryConfig::default(),
+            redis_unready_after: Duration::from_secs(10),
         }
     }
 }

@@ -247,6 +247,8 @@ pub(crate) struct Cluster {
     own_channel: String,
     publish: mpsc::Sender<Out>,
     up: AtomicBool,
+    /// Since when Redis has been away (`None`: it is up).
+    down_since: Mutex<Option<Instant>>,
     /// The namespaces whose broadcasts go through Redis streams.
     streams: Streams,
     client: redis::Client,
@@ -329,6 +331,7 @@ impl Cluster {
             own_channel,
             publish,
             up: AtomicBool::new(true),
+            down_since: Mutex::new(None),
             streams,
             client: client.clone(),
             query: tokio::sync::Mutex::new(None),
@@ -751,10 +754,19 @@ impl Cluster {
         self.stop.send_replace(true);
     }
 
+    /// How long Redis has been away (`None`: it is up).
+    pub(crate) fn down_for(&self) -> Option<Duration> {
+        self.down_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|t| t.elapsed())
+    }
+
     fn set_up(&self, up: bool, detail: String) {
         if self.up.swap(up, Ordering::AcqRel) == up {
             return;
         }
+        *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = (!up).then(Instant::now);
         if up {
             tracing::info!(node = %self.node, "Redis is back: cross-node delivery resumes");
         } else {

@@ -473,6 +473,11 @@ static KEYS: &[ConfigKey] = &[
         "upper bound of a graceful stop"
     ),
     key!(
+        "redis_unready_after_ms",
+        redis_unready_after,
+        "how long Redis may be away before GET /ready answers 503"
+    ),
+    key!(
         "recovery.chat",
         recovery.chat,
         "connection state recovery on the chat's namespaces"
@@ -711,6 +716,7 @@ mod tests {
             event_queue_capacity: 7,
             hook_timeout: Duration::from_millis(7),
             shutdown_timeout: Duration::from_millis(7),
+            redis_unready_after: Duration::from_millis(7),
             recovery: crate::RecoveryConfig {
                 chat: true,
                 host: true,

@@ -858,6 +858,7 @@ async fn run(
         &config.cors_origins,
         Access {
             trusted_proxies: config.trusted_proxies.clone(),
+            ready: Some(readiness(&shared, config.redis_unready_after)),
         },
     );
     let (http_stop, http_stop_rx) = watch::channel(false);
@@ -949,6 +950,30 @@ async fn run(
     }
     shared.events.close();
     Some(deadline)
+}
+
+/// `GET /ready`'s answer: not while the hub shuts down, nor once Redis has
+/// been away for longer than `redis_grace`.
+fn readiness(
+    shared: &Arc<Shared>,
+    redis_grace: Duration,
+) -> Arc<dyn Fn() -> Result<(), String> + Send + Sync> {
+    let shared = Arc::downgrade(shared);
+    Arc::new(move || {
+        let Some(shared) = shared.upgrade() else {
+            return Err("the hub is stopped".into());
+        };
+        if shared.is_closing() {
+            return Err("the hub is shutting down".into());
+        }
+        match shared.cluster.get().and_then(|c| c.down_for()) {
+            Some(down) if down > redis_grace => Err(format!(
+                "Redis has been unreachable for {} s",
+                down.as_secs()
+            )),
+            _ => Ok(()),
+        }
+    })
 }
 
 /// Accepts connections until `stop` turns true, then drops the listener.

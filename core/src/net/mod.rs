@@ -34,8 +34,11 @@ type InnerService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallibl
 
 /// The hub's HTTP handling as a tower [`Service`]: `GET /` (the chat
 /// page, when enabled), `GET /socket.io/socket.io.js` (and `.min.js`,
-/// `.esm.min.js`, their maps) and everything Socket.IO under
-/// `/socket.io/`; anything else answers 404.
+/// `.esm.min.js`, their maps), everything Socket.IO under `/socket.io/`,
+/// `GET /health` (200 while the hub answers) and `GET /ready` (200, or 503
+/// with the reason while the hub shuts down or has lost Redis for longer
+/// than [`HubConfig::redis_unready_after`](crate::HubConfig::redis_unready_after));
+/// anything else answers 404.
 ///
 /// Mount it in an axum app with `Router::fallback_service` or
 /// `route_service`. WebSocket upgrades need the connection to be served
@@ -51,11 +54,21 @@ impl std::fmt::Debug for HubService {
     }
 }
 
-/// Who may reach the engine, and as whom.
-#[derive(Debug, Clone, Default)]
+/// Who may reach the engine, and as whom; and whether the hub is ready.
+#[derive(Clone, Default)]
 pub(crate) struct Access {
     /// Proxies whose `X-Forwarded-For` names the client.
     pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+    /// `Ok`: ready for new clients; `Err`: why not (`GET /ready`).
+    pub(crate) ready: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HubService {
@@ -92,9 +105,18 @@ async fn route(
     req: Request<Body>,
 ) -> Response<Body> {
     let path = req.uri().path();
-    if (req.method() == Method::GET || req.method() == Method::HEAD)
-        && let Some(resp) = assets.respond(path, req.headers())
-    {
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    if get && path == "/health" {
+        // Live: the hub's HTTP layer answers.
+        return plain(StatusCode::OK, "ok");
+    }
+    if get && path == "/ready" {
+        return match access.ready.as_ref().map_or(Ok(()), |ready| ready()) {
+            Ok(()) => plain(StatusCode::OK, "ready"),
+            Err(why) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+        };
+    }
+    if get && let Some(resp) = assets.respond(path, req.headers()) {
         return resp;
     }
     if path == "/socket.io" || path.starts_with("/socket.io/") {
@@ -172,8 +194,8 @@ where
 }
 
 /// A small text response.
-pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Body::from(text));
+pub(crate) fn plain(status: StatusCode, text: impl Into<Body>) -> Response<Body> {
+    let mut resp = Response::new(text.into());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

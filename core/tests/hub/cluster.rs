@@ -540,3 +540,43 @@ async fn emits_to_many_rooms_but_some_reach_each_socket_once_on_every_node() {
         .unwrap_err();
     assert!(matches!(err, ActionError::InvalidRoom(_)), "{err}");
 }
+
+#[tokio::test]
+async fn ready_turns_false_while_redis_is_away_and_health_stays_true() {
+    if !available() {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let a = TestHub::with(HubConfig {
+        redis_url: Some(redis.url()),
+        // Not ready as soon as Redis is found away.
+        redis_unready_after: Duration::ZERO,
+        ..config()
+    });
+    let mut cluster = Events(
+        a.hub
+            .subscribe(EventFilter::kinds(EventKinds::CLUSTER))
+            .unwrap(),
+    );
+    let get = |path: &'static str| crate::fixture::http(&a.url, "GET", path, &[], b"");
+    assert_eq!(get("/ready").await, (200, "ready".into()));
+    redis.stop();
+    let HubEvent::Cluster(e) = cluster.next().await else {
+        panic!()
+    };
+    assert!(!e.up);
+    let (status, body) = get("/ready").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Redis has been unreachable"), "{body}");
+    assert_eq!(
+        get("/health").await,
+        (200, "ok".into()),
+        "alive all the same"
+    );
+    redis.restart();
+    let HubEvent::Cluster(e) = cluster.next().await else {
+        panic!()
+    };
+    assert!(e.up);
+    assert_eq!(get("/ready").await, (200, "ready".into()));
+}

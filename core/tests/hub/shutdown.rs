@@ -205,3 +205,27 @@ fn bad_configs_and_busy_ports_are_clear_errors() {
     assert!(matches!(err, chathub::StartError::Bind { .. }), "{err}");
     a.shutdown();
 }
+
+#[tokio::test]
+async fn ready_turns_false_once_a_shutdown_begins() {
+    let hub = TestHub::start();
+    let mut events = hub.events();
+    let get = |path: &'static str| crate::fixture::http(&hub.url, "GET", path, &[], b"");
+    assert_eq!(get("/health").await, (200, "ok".into()));
+    assert_eq!(get("/ready").await, (200, "ready".into()));
+    // A client keeps the hub serving HTTP a moment into its shutdown.
+    let _c = hub.logged_in("/chat", "ann").await;
+    let stopping = {
+        let h = hub.hub.clone();
+        tokio::spawn(async move { h.shutdown_async().await })
+    };
+    events
+        .find(|e| matches!(e, chathub::HubEvent::Disconnect(_)).then_some(()))
+        .await;
+    let (status, body) = get("/ready").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "not ready: the hub is shutting down")
+    );
+    stopping.await.unwrap();
+}
