@@ -84,11 +84,17 @@ def servers():
 
 
 SERVER_ORDER = ["ref", "rust", "rec", "node", "c", "raw"]
-SCENARIOS = ["fanout", "rate", "idle", "connect", "storm"]
+SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks"]
 # Servers a scenario does not run on: the reconnect storm needs connection
 # state recovery (turned on for every server it runs on; "rec" is "rust"
-# then), which the raw floor does not speak.
-SKIP = {"storm": {"raw", "rec"}}
+# then), which the raw floor does not speak. The acks scenario measures
+# handlers in JavaScript: the socket.io reference and the hub through the
+# Node addon (the Rust and C examples have no `echo` handler, the raw floor
+# no acks).
+SKIP = {"storm": {"raw", "rec"}, "acks": {"rust", "rec", "c", "raw"}}
+# Environment a scenario gives its servers: the storm turns recovery on;
+# acks turns on the `echo` handler (answering its ack with its arguments).
+SCENARIO_ENV = {"storm": {"RECOVERY": "on"}, "acks": {"BENCH_ECHO": "1"}}
 
 # Sizes: (full, quick).
 SIZES = {
@@ -102,6 +108,8 @@ SIZES = {
                 {"duration": 3, "concurrency": 20}),
     "storm": ({"clients": 1000, "rate": 50, "duration": 5, "warmup": 1},
               {"clients": 100, "rate": 50, "duration": 2, "warmup": 1}),
+    "acks": ({"clients": 50, "window": 4, "duration": 10, "warmup": 1},
+             {"clients": 50, "window": 4, "duration": 3, "warmup": 1}),
 }
 
 # What each scenario reports: (key, label, unit, higher is better).
@@ -129,6 +137,12 @@ METRICS = {
               ("catchup_p50_ms", "back to caught up, p50", "ms", False),
               ("catchup_p99_ms", "back to caught up, p99", "ms", False),
               ("rss_growth_mib", "RSS growth", "MiB", False)],
+    "acks": [("acks_per_sec", "acks/s", "", True),
+             ("acks_per_cpu_sec", "acks per second of server CPU", "", True),
+             ("p50_ms", "p50", "ms", False),
+             ("p99_ms", "p99", "ms", False),
+             ("server_cpu", "server CPU", "%", None),
+             ("loadgen_cpu", "generator CPU", "%", None)],
 }
 
 TITLES = {
@@ -137,6 +151,7 @@ TITLES = {
     "idle": "Idle memory",
     "connect": "Connect rate",
     "storm": "Reconnect storm",
+    "acks": "Acks handled in JavaScript",
 }
 
 LOG = None  # the run's log file
@@ -329,6 +344,9 @@ def loadgen_args(scenario, size, url, window, threads):
     elif scenario == "storm":
         a += ["--clients", size["clients"], "--rate", size["rate"],
               "--duration", size["duration"], "--warmup", size["warmup"]]
+    elif scenario == "acks":
+        a += ["--clients", size["clients"], "--window", size["window"],
+              "--duration", size["duration"], "--warmup", size["warmup"]]
     return [str(x) for x in a]
 
 
@@ -341,8 +359,7 @@ def run_once(scenario, name, size, opts, logdir, run_id):
         log(f"  waited {waited:.0f} s for a quiet machine")
     result = {"scenario": scenario, "server": name, "quiet_wait_s": round(waited, 1),
               "load_before": round(load, 3), "quiet": quiet}
-    more_env = {"RECOVERY": "on"} if scenario == "storm" else None
-    server, url, server_log = start_server(name, opts.server_cpu, logdir, run_id, more_env)
+    server, url, server_log = start_server(name, opts.server_cpu, logdir, run_id, SCENARIO_ENV.get(scenario))
     gen = None
     try:
         time.sleep(1.0)  # let it settle (JIT, allocator)
@@ -396,9 +413,17 @@ def run_once(scenario, name, size, opts, logdir, run_id):
                       other_cpu=max(0.0, machine - server_cpu - loadgen_cpu))
     lg = result.get("loadgen", {})
     for k in ("deliveries_per_sec", "p50_ms", "p99_ms", "connects_per_sec", "recovered_pct",
-              "missing", "duplicates", "recover_p99_ms", "catchup_p50_ms", "catchup_p99_ms"):
+              "missing", "duplicates", "recover_p99_ms", "catchup_p50_ms", "catchup_p99_ms", "acks_per_sec"):
         if isinstance(lg.get(k), (int, float)):
             result[k] = lg[k]
+    if scenario == "acks" and result.get("server_cpu"):
+        # What the target counts: round trips per second of one core.
+        result["acks_per_cpu_sec"] = result.get("acks_per_sec", 0) / (result["server_cpu"] / 100)
+    if scenario == "acks" and not lg.get("acks"):
+        raise BenchError(f"no ack came back ({lg.get('errors')} clients failed; last: {lg.get('last_error')})")
+    if lg.get("wrong") or lg.get("late") or lg.get("errors"):
+        log(f"  {lg.get('wrong', 0)} wrong answers, {lg.get('late', 0)} acks unanswered for over 1 s, "
+            f"{lg.get('errors', 0)} clients failed (last: {lg.get('last_error')})")
     if lg.get("failed"):
         log(f"  {lg['failed']} connects failed (last: {lg.get('last_error')})")
     if lg.get("window_timeouts"):
@@ -524,6 +549,14 @@ def targets(summary):
             missing = med("storm", sv, "missing") or 0
             rows.append(("reconnect storm: 100 % recovered, no line missing", sv,
                          f"{rec:.1f} %, {missing:.0f} missing", rec >= 100 and missing == 0))
+        # The node-binding issue's (#14, item 6): handlers in JavaScript.
+        r = ratio(summary, "acks", sv, "acks_per_cpu_sec")
+        if r is not None:
+            rows.append(("acks in JS per second of CPU ≥ 2× the reference's", sv, f"{r:.2f}×", r >= 2))
+        ref_p99, p99 = med("acks", "ref", "p99_ms"), med("acks", sv, "p99_ms")
+        if ref_p99 and p99 is not None:
+            rows.append(("acks in JS: p99 ≤ the reference's", sv, f"{p99:.2f} ms (reference {ref_p99:.2f})",
+                         p99 <= ref_p99))
     off, on = med("fanout", "rust", "deliveries_per_sec"), med("fanout", "rec", "deliveries_per_sec")
     if off and on:
         rows.append(("fan-out with recovery on ≥ 90 % of off", "rust", f"{on / off:.0%}", on / off >= 0.9))
@@ -607,7 +640,8 @@ def write_svg(report, path):
              ("rate", "server_cpu", "50 msg/s: server CPU (inverse)", True, 1 / 0.60),
              ("rate", "p99_ms", "50 msg/s: p99 latency (inverse)", True, None),
              ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
-             ("connect", "connects_per_sec", "Connects/s", False, 7.0)]
+             ("connect", "connects_per_sec", "Connects/s", False, 7.0),
+             ("acks", "acks_per_cpu_sec", "Acks in JS per CPU second", False, 2.0)]
     colors = {"ref": "#9e9e9e", "rust": "#d9480f", "rec": "#e8590c", "node": "#2f9e44", "c": "#1971c2",
               "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]
@@ -830,10 +864,11 @@ def main():
         if loud:
             notes.append(f"{len(loud)} of {len(runs)} runs had other processes using over 20 % of a core "
                          f"during the measured window (column \"other load\").")
-        bound = [r for r in runs if r["scenario"] == "fanout" and r.get("loadgen_cpu", 0) > 90]
-        if bound:
-            notes.append(f"{len(bound)} fan-out runs had the generator at over 90 % of its core: "
-                         "there it, not the server, may be the limit.")
+        for sc, what in (("fanout", "fan-out"), ("acks", "acks")):
+            bound = [r for r in runs if r["scenario"] == sc and r.get("loadgen_cpu", 0) > 90]
+            if bound:
+                notes.append(f"{len(bound)} {what} runs had the generator at over 90 % of its core: "
+                             "there it, not the server, may be the limit.")
         file = f"{stamp}.json"
         report = {"meta": meta_, "scenarios": opts.scenarios, "servers": opts.servers, "sizes": sizes,
                   "runs": runs, "summary": summary, "notes": notes, "file": file}

@@ -5,6 +5,7 @@
 //
 //   npm ci && PORT=3000 node server.js      (PORT=0: any free port)
 //   RECOVERY=on node server.js               (socket.io's connection state recovery)
+//   BENCH_ECHO=1 node server.js              (`echo` answers its ack: the acks benchmark)
 
 const http = require('node:http');
 const { Server } = require('socket.io');
@@ -18,6 +19,7 @@ const MAX_MESSAGE = 10000;
 // Sockets in no room share this room. Room names are trimmed, so no client
 // can name a room with a leading space.
 const LOBBY = ' lobby';
+const ECHO = process.env.BENCH_ECHO === '1';
 
 const server = http.createServer((req, res) => {
   res.writeHead(404);
@@ -101,6 +103,15 @@ function chat(nsp) {
 
     // The chapter's server logs `my event`; other events are ignored.
     socket.on('my event', (content) => console.log(content));
+
+    // The benchmarks' "acks handled in JavaScript" (BENCH_ECHO=1 only):
+    // `echo` answers its ack with the event's own arguments.
+    if (ECHO) {
+      socket.on('echo', (...args) => {
+        const ack = args.pop();
+        if (typeof ack === 'function') ack(...args);
+      });
+    }
 
     socket.on('disconnect', () => {
       socket.to(here()).emit('serverMessage', `User ${who()} disconnected`);

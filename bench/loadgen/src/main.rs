@@ -11,6 +11,7 @@
 //! chathub-loadgen churn   --url U --clients 1000 --cycles 5 [--wait]   (--wait: a line on stdin between cycles)
 //! chathub-loadgen chat    --url U --clients 1000 [--period-ms 200]     (until the server disconnects them)
 //! chathub-loadgen storm   --url U --clients 1000 [--rate 50] [--duration 5] [--warmup 1]
+//! chathub-loadgen acks    --url U --clients 50 --window 4 [--duration 10] [--warmup 1]
 //! ```
 //!
 //! `storm` needs connection state recovery on the server: every client
@@ -24,7 +25,14 @@
 //! single-threaded runtime; default: the CPUs it may run on, so `taskset`
 //! decides).
 //!
-//! `connect`, `fanout` and `rate` print progress lines before the result:
+//! `acks` needs a server that answers the ack of an `echo` event with the
+//! event's arguments (`socket.on('echo', (...args) => args.pop()(...args))`):
+//! every client (not logged in) keeps `--window` such emits in flight,
+//! `42NS,ID["echo","hello",ID]`, and expects `43NS,ID["hello",ID]`; it
+//! reports completed round trips per second and their p50/p99, and counts
+//! wrong answers and acks still unanswered after a second.
+//!
+//! `connect`, `fanout`, `rate` and `acks` print progress lines before the result:
 //! `{"scenario":…,"ready":N}` once the clients are connected, and
 //! `{"scenario":…,"measuring":true}` / `…false` exactly when the measured
 //! window opens and closes, so that a harness can sample the server's CPU
@@ -76,7 +84,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or(
-        "usage: chathub-loadgen <connect|fanout|rate|idle|churn|chat|storm> --url URL ...",
+        "usage: chathub-loadgen <connect|fanout|rate|idle|churn|chat|storm|acks> --url URL ...",
     )?;
     let mut a = Args {
         cmd,
@@ -1195,6 +1203,223 @@ async fn storm(args: &Args) -> Result<serde_json::Value, String> {
     }))
 }
 
+/// The arguments (after the event name) of `echo` number `id`: what its
+/// ack must answer.
+fn echo_args(id: u64) -> String {
+    format!("[\"hello\",{id}]")
+}
+
+/// An ACK packet of the namespace: (ack id, its arguments as JSON text).
+fn parse_ack<'a>(packet: &'a str, prefix: &str) -> Option<(u64, &'a str)> {
+    let body = packet.strip_prefix("43")?.strip_prefix(prefix)?;
+    let digits = body.find(|c: char| !c.is_ascii_digit())?;
+    let id = body[..digits].parse().ok()?;
+    Some((id, &body[digits..]))
+}
+
+/// Whether an ack's arguments are those of `echo` number `id` (as text;
+/// as values when a server writes them otherwise).
+fn echoed(id: u64, answer: &str) -> bool {
+    answer == echo_args(id)
+        || serde_json::from_str::<serde_json::Value>(answer)
+            .is_ok_and(|v| v == serde_json::json!(["hello", id]))
+}
+
+/// What one client of `acks` saw.
+struct AckTally {
+    /// Round trips completed while measuring.
+    latencies: Histogram,
+    /// Answers that were not the arguments sent, or to no ack in flight.
+    wrong: u64,
+    /// Acks in flight for over a second when the client stopped.
+    late: u64,
+    error: Option<String>,
+}
+
+/// One client of `acks` and its emits in flight.
+struct Echoer {
+    c: Conn,
+    /// (ack id, when sent), oldest first.
+    in_flight: std::collections::VecDeque<(u64, Instant)>,
+    next_id: u64,
+    measuring: Arc<AtomicBool>,
+    tally: AckTally,
+}
+
+impl Echoer {
+    /// Queues `echo` with the next ack id (written at the next flush).
+    async fn feed_echo(&mut self) -> Result<(), String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let packet = format!("42{}{id}[\"echo\",{}", self.c.prefix, &echo_args(id)[1..]);
+        self.in_flight.push_back((id, Instant::now()));
+        self.feed(packet).await
+    }
+
+    async fn feed(&mut self, text: String) -> Result<(), String> {
+        self.c
+            .ws
+            .feed(Message::text(text))
+            .await
+            .map_err(|e| format!("send: {e}"))
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        self.c.ws.flush().await.map_err(|e| format!("send: {e}"))
+    }
+
+    /// Handles one frame: answers a ping; for an ack, times it, checks it
+    /// and queues the next `echo`. `Err` when the connection ended.
+    async fn on_frame(
+        &mut self,
+        m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), String> {
+        let t = match m {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                return Err("connection closed".into());
+            }
+            Some(Ok(_)) => return Ok(()),
+        };
+        if t.as_str() == "2" {
+            return self.feed("3".into()).await;
+        }
+        let Some((id, answer)) = parse_ack(&t, &self.c.prefix) else {
+            return Ok(());
+        };
+        let Some(at) = self.in_flight.iter().position(|&(i, _)| i == id) else {
+            self.tally.wrong += 1;
+            return Ok(());
+        };
+        if let Some((_, sent)) = self.in_flight.remove(at)
+            && self.measuring.load(Ordering::Relaxed)
+        {
+            self.tally.latencies.record(micros_since(sent));
+        }
+        if !echoed(id, answer) {
+            self.tally.wrong += 1;
+        }
+        self.feed_echo().await
+    }
+
+    /// Sends `window` emits, then one more for each answer, until told to
+    /// stop (or the connection ends, or nothing arrives for a while).
+    async fn run(
+        &mut self,
+        window: usize,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        for _ in 0..window {
+            self.feed_echo().await?;
+        }
+        self.flush().await?;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                m = tokio::time::timeout(WAIT, self.c.ws.next()) => {
+                    let m = m.map_err(|_| format!("no answer in {WAIT:?} with {} acks in flight", self.in_flight.len()))?;
+                    // This frame, then whatever else is already read (up to
+                    // a batch); what it sends goes out in one flush.
+                    self.on_frame(m).await?;
+                    for _ in 0..255 {
+                        match futures_util::FutureExt::now_or_never(self.c.ws.next()) {
+                            Some(m) => self.on_frame(m).await?,
+                            None => break,
+                        }
+                    }
+                    self.flush().await?;
+                }
+            }
+        }
+    }
+}
+
+/// One client of `acks`: keeps `window` `echo` emits with an ack in flight,
+/// sending the next as each answer arrives, until told to stop.
+async fn ack_client(
+    c: Conn,
+    window: usize,
+    measuring: Arc<AtomicBool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> AckTally {
+    let mut e = Echoer {
+        c,
+        in_flight: std::collections::VecDeque::with_capacity(window + 1),
+        next_id: 0,
+        measuring,
+        tally: AckTally {
+            latencies: Histogram::new(),
+            wrong: 0,
+            late: 0,
+            error: None,
+        },
+    };
+    if let Err(error) = e.run(window, &mut stop).await {
+        e.tally.error = Some(error);
+    }
+    e.tally.late = e
+        .in_flight
+        .iter()
+        .filter(|(_, sent)| sent.elapsed() > Duration::from_secs(1))
+        .count() as u64;
+    e.c.close().await;
+    e.tally
+}
+
+/// `acks`: clients (not logged in, in the lobby) each keeping `window`
+/// `echo` emits with an ack in flight; the server answers each ack with
+/// the event's arguments. Reports acks per second (round trips completed
+/// in the measured window) and the round trip's p50/p99.
+async fn acks(args: &Args) -> Result<serde_json::Value, String> {
+    let quiet = Args {
+        login: false,
+        ..args.clone()
+    };
+    let conns = open_many(&quiet, args.clients.max(1), |_| None).await?;
+    let total = conns.len();
+    progress(serde_json::json!({"scenario": "acks", "ready": total}));
+    let window = args.window.clamp(1, 512);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let clients: Vec<_> = conns
+        .into_iter()
+        .map(|c| tokio::spawn(ack_client(c, window, measuring.clone(), stop_rx.clone())))
+        .collect();
+    tokio::time::sleep(args.warmup.unwrap_or(Duration::from_secs(1))).await;
+    measuring.store(true, Ordering::Relaxed);
+    let measured = Window::open("acks");
+    tokio::time::sleep(args.duration).await;
+    measuring.store(false, Ordering::Relaxed);
+    let (secs, cpu) = measured.close();
+    stop.send_replace(true);
+    let mut all = Histogram::new();
+    let (mut wrong, mut late) = (0, 0);
+    let mut errors = Vec::new();
+    for c in clients {
+        let t = c.await.map_err(|e| e.to_string())?;
+        all.merge(&t.latencies);
+        wrong += t.wrong;
+        late += t.late;
+        errors.extend(t.error);
+    }
+    Ok(serde_json::json!({
+        "scenario": "acks",
+        "clients": total,
+        "window": window,
+        "seconds": secs,
+        "acks": all.total,
+        "acks_per_sec": all.total as f64 / secs,
+        "p50_ms": all.percentile(0.5),
+        "p99_ms": all.percentile(0.99),
+        "wrong": wrong,
+        "late": late,
+        "errors": errors.len(),
+        "last_error": errors.last(),
+        "cpu_percent": cpu,
+    }))
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -1227,6 +1452,7 @@ fn main() {
             "churn" => churn(&args).await,
             "chat" => chat(&args).await,
             "storm" => storm(&args).await,
+            "acks" => acks(&args).await,
             other => Err(format!("unknown scenario {other}")),
         }
     });
@@ -1290,6 +1516,26 @@ mod tests {
         );
         assert_eq!(offset_of(r#"42/chat,["login","ab-0"]"#), Some("ab-0"));
         assert_eq!(offset_of(r#"40/chat,{"sid":"x"}"#), None);
+    }
+
+    #[test]
+    fn acks_are_read_and_checked() {
+        let p = prefix("/chat");
+        assert_eq!(
+            parse_ack(r#"43/chat,12["hello",12]"#, &p),
+            Some((12, r#"["hello",12]"#))
+        );
+        assert_eq!(parse_ack(r#"43[]"#, &prefix("/")), None);
+        assert_eq!(parse_ack(r#"430[]"#, &prefix("/")), Some((0, "[]")));
+        assert_eq!(parse_ack(r#"43/chat,["hello"]"#, &p), None);
+        assert_eq!(parse_ack(r#"43/other,1["hello",1]"#, &p), None);
+        assert_eq!(parse_ack(r#"42/chat,1["echo","hello",1]"#, &p), None);
+        assert!(echoed(7, r#"["hello",7]"#));
+        // The same values written otherwise.
+        assert!(echoed(7, r#"[ "hello", 7 ]"#));
+        assert!(!echoed(7, r#"["hello",8]"#));
+        assert!(!echoed(7, r#"["hello"]"#));
+        assert!(!echoed(7, r#"[]"#));
     }
 
     #[test]

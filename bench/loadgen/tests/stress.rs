@@ -1,6 +1,7 @@
 //! Stress of the hub through real sockets from another process (this
-//! crate's load generator): connection churn, shutdown under load, and a
-//! mass leave beside a quiet room.
+//! crate's load generator): connection churn, shutdown under load, a mass
+//! leave beside a quiet room, and acks answered by a host (the generator's
+//! `acks` scenario against a real hub).
 //!
 //! Scaled for CI by default; the full runs (10,000 connections, 5 cycles)
 //! are `CHURN_CLIENTS=10000 CHURN_CYCLES=5 cargo test --release -p
@@ -412,4 +413,56 @@ impl Canary {
         self.until(&format!("\"You said: c{}\"]", self.n)).await;
         t0.elapsed()
     }
+}
+
+#[test]
+fn acks_come_back_through_a_host_handler() {
+    let _alone = one_at_a_time();
+    let hub = hub();
+    let url = format!("http://{}", hub.local_addr().unwrap());
+    // The host's `echo`: each ack answered with the event's arguments, on a
+    // thread of its own (it ends when the hub shuts down). Answers to
+    // clients that have closed (the last ones in flight) are lost.
+    let mut echoes = hub
+        .subscribe(chathub::EventFilter::custom(["echo"]))
+        .unwrap();
+    let host = std::thread::spawn(move || {
+        let mut answered = 0u64;
+        while let Some(event) = echoes.blocking_recv() {
+            if let chathub::HubEvent::Custom(e) = event
+                && let Some(ack) = e.ack
+            {
+                answered += u64::from(ack.send(&e.args).is_ok());
+            }
+        }
+        answered
+    });
+    let mut load = Loadgen::start(&[
+        "acks",
+        "--url",
+        &url,
+        "--clients",
+        "10",
+        "--window",
+        "4",
+        "--warmup",
+        "0.2",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(load.line()["ready"], 10);
+    assert_eq!(load.line()["measuring"], true);
+    assert_eq!(load.line()["measuring"], false);
+    let result = load.line();
+    load.wait();
+    hub.shutdown();
+    let answered = host.join().unwrap();
+    eprintln!("acks: {result}; the host answered {answered}");
+    let acks = result["acks"].as_u64().unwrap();
+    assert!(acks > 0, "{result}");
+    assert!(answered >= acks, "{answered} answered, {acks} counted");
+    assert_eq!(result["wrong"], 0, "{result}");
+    assert_eq!(result["errors"], 0, "{result}");
+    assert_eq!(result["late"], 0, "{result}");
+    assert!(result["p99_ms"].as_f64().unwrap() >= result["p50_ms"].as_f64().unwrap());
 }
