@@ -12,6 +12,7 @@
 #![allow(missing_docs, unreachable_pub)] // napi-derive generates public glue.
 
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -815,18 +816,7 @@ impl NativeHub {
         if fd < 0 {
             return Err(invalid("fd must be a file descriptor"));
         }
-        // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` only reads `fd`; an invalid fd
-        // makes it fail with EBADF, which we report.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            return Err(error(format!(
-                "cannot duplicate fd {fd}: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        // SAFETY: `dup` is a fresh descriptor that nothing else owns; the
-        // TcpStream takes ownership and closes it when dropped.
-        let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
+        let stream = tcp_from_fd(fd)?;
         // Refuse what is not a connected TCP socket (a pipe, a file).
         if let Err(e) = stream.peer_addr() {
             return Err(invalid(format!(
@@ -1038,6 +1028,31 @@ impl NativeHub {
         }
         Ok(promise)
     }
+}
+
+/// A TcpStream of its own over a duplicate of `fd` (the caller keeps `fd`).
+#[cfg(unix)]
+fn tcp_from_fd(fd: i32) -> Result<std::net::TcpStream> {
+    // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` only reads `fd`; an invalid fd
+    // makes it fail with EBADF, which we report.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(error(format!(
+            "cannot duplicate fd {fd}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: `dup` is a fresh descriptor that nothing else owns; the
+    // TcpStream takes ownership and closes it when dropped.
+    Ok(unsafe { std::net::TcpStream::from_raw_fd(dup) })
+}
+
+/// Descriptors are not handed over where they are not Unix file descriptors.
+#[cfg(not(unix))]
+fn tcp_from_fd(fd: i32) -> Result<std::net::TcpStream> {
+    Err(invalid(format!(
+        "fd {fd}: handing a connection over by descriptor needs a Unix system"
+    )))
 }
 
 /// The request head Node parsed, rebuilt, followed by the bytes it read.
