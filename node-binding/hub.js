@@ -13,7 +13,7 @@
 // bytes only Node can decrypt, cross through a byte pump.
 
 const path = require('node:path');
-const native = require('./index.js');
+const native = require('./native.js');
 
 const KINDS = native.eventKinds();
 /** Event names a listener may use with `hub.on`, and the native kind each means. */
