@@ -24,3 +24,7 @@ install:  ## libchathub for C: header, .so (with SONAME), .a, pkg-config files, 
 
 uninstall:  ## removes what `make install` put under PREFIX
 	@scripts/install-c.sh uninstall
+
+.PHONY: node-packages
+node-packages:  ## the Node addon's npm platform packages (node-binding/npm/*), cross-built and checked (PLATFORMS="linux-arm64-gnu" for some)
+	@scripts/node-packages.sh $(PLATFORMS)
