@@ -86,6 +86,10 @@ check_elf() {  # check_elf FILE MACHINE LIBC
 
 # The package test (tests/e2e/package.test.js) against one platform package.
 package_test() {  # package_test PLATFORM [NODE-COMMAND]
+  local wait=${CHATHUB_E2E_WAIT_MS:-10000}
+  # An emulated Node takes seconds to start and to answer.
+  [ -z "${2:-}" ] || wait=${CHATHUB_E2E_WAIT_MS:-60000}
+  CHATHUB_E2E_WAIT_MS=$wait \
   CHATHUB_PACKAGE_PLATFORM=$1 \
   CHATHUB_PACKAGE_BINARY="$ROOT/node-binding/npm/$1/chathub.$1.node" \
   CHATHUB_PACKAGE_NODE=${2:-} \
