@@ -2,11 +2,17 @@
 # Builds the npm platform packages of the Node addon: for each target in
 # napi.targets of node-binding/package.json, chathub.<platform>.node with the
 # `node` profile (fat LTO, stripped) into node-binding/npm/<platform>/,
-# cross-compiled with Debian's toolchains, then checks each one:
+# then checks each one. The glibc packages are linked by zig against
+# glibc 2.17 (cargo-zigbuild; newer functions such as getrandom are weak),
+# so that they load wherever Node 18+ runs (glibc 2.28 and later), not only
+# where glibc is 2.34 or later, as with Debian 12's gcc;
+# NODE_PACKAGES_ZIG=0 links them with Debian's gcc instead. The musl
+# package is linked with Debian's musl-gcc.
 #
 #   every one      an ELF shared object for its machine, stripped, with
 #                  napi_register_module_v1 exported, needing only its C
-#                  library's objects (readelf)
+#                  library's objects, and (glibc, zig) no symbol newer
+#                  than 2.17 (readelf)
 #   linux-x64-gnu  (this machine) packed, installed into a scratch project
 #                  and driven over http, Express and https with
 #                  socket.io-client (tests/e2e/package.test.js)
@@ -20,8 +26,10 @@
 #   scripts/node-packages.sh linux-arm64-gnu    some, by platform name
 #   NODE_PACKAGES_CHECK=0 scripts/node-packages.sh   build only
 #
-# Installs what it lacks: rustup targets, and Debian packages through apt-get
-# (musl-tools, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user).
+# Installs what it lacks: rustup targets, Debian packages through apt-get
+# (musl-tools, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user,
+# python3-venv), and zig with cargo-zigbuild (the PyPI packages ziglang and
+# cargo-zigbuild, in a virtualenv under the target dir).
 # Honours CARGO_TARGET_DIR; its scratch files go to <target dir>/node-packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +38,8 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 WORK=$TARGET_DIR/node-packages
 CHECK=${NODE_PACKAGES_CHECK:-1}
+ZIG=${NODE_PACKAGES_ZIG:-1}
+GLIBC=2.17
 mkdir -p "$WORK"
 
 say() { echo "node-packages: $*"; }
@@ -44,6 +54,9 @@ apt_updated=
 need_apt() {  # need_apt COMMAND-OR-FILE PACKAGE...
   if [[ $1 == /* ]]; then [ -e "$1" ] && return 0; else command -v "$1" >/dev/null 2>&1 && return 0; fi
   shift
+  apt_install "$@"
+}
+apt_install() {  # apt_install PACKAGE...
   command -v apt-get >/dev/null 2>&1 || die "install $* (Debian/Ubuntu package names)"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -67,21 +80,42 @@ if [ $# -gt 0 ]; then
   TARGETS=("${selected[@]}")
 fi
 
+# zig and cargo-zigbuild, pinned, in a virtualenv of their own; on PATH.
+zig_tools() {
+  local venv=$WORK/zig-venv
+  if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check ziglang==0.17.1 cargo-zigbuild==0.24.1
+  fi
+  PATH=$venv/bin:$PATH
+}
+
 # The ELF checks every package gets.
-check_elf() {  # check_elf FILE MACHINE LIBC
-  local f=$1 machine=$2 libc=$3 needed
+check_elf() {  # check_elf FILE MACHINE LIBC [GLIBC-FLOOR]
+  local f=$1 machine=$2 libc=$3 floor=${4:-} needed newest
   readelf -h "$f" | grep -q 'Type:.*DYN' || die "$f: not a shared object"
   readelf -h "$f" | grep -q "Machine:.*$machine" || die "$f: not for $machine"
   if readelf -S -W "$f" | grep -qE '\.symtab|\.debug_'; then die "$f: not stripped"; fi
   readelf --dyn-syms -W "$f" | grep -qE ' napi_register_module_v1$' || die "$f: napi_register_module_v1 not exported"
   if readelf -l -W "$f" | grep -q 'program interpreter'; then die "$f: asks for a program interpreter"; fi
   needed=$(readelf -d -W "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+  needed=${needed% }
   case $libc in
-    gnu) [[ " $needed" == *" libc.so.6 "* ]] || die "$f: does not need glibc's libc.so.6 (needs: $needed)" ;;
-    musl) [[ " $needed" == *" libc.so "* && " $needed" != *" libc.so.6 "* ]] \
+    gnu) [[ " $needed " == *" libc.so.6 "* ]] || die "$f: does not need glibc's libc.so.6 (needs: $needed)" ;;
+    musl) [[ " $needed " == *" libc.so "* && " $needed " != *" libc.so.6 "* ]] \
       || die "$f: does not need musl's libc.so alone (needs: $needed)" ;;
   esac
-  say "  $(basename "$f"): $(stat -c %s "$f") bytes, $(readelf -h "$f" | sed -n 's/.*Machine: *//p'), stripped, exports napi_register_module_v1, needs: $needed"
+  newest=""
+  if [ "$libc" = gnu ]; then
+    newest=$(readelf --dyn-syms -W "$f" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
+    if [ -n "$floor" ] && [ "$(printf '%s\n%s\n' "$newest" "$floor" | sort -V | tail -n1)" != "$floor" ]; then
+      die "$f: needs glibc $newest, newer than $floor"
+    fi
+    newest=", glibc $newest or later"
+  fi
+  say "  $(basename "$f"): $(stat -c %s "$f") bytes, $(readelf -h "$f" | sed -n 's/.*Machine: *//p'), stripped, exports napi_register_module_v1, needs: $needed$newest"
 }
 
 # The package test (tests/e2e/package.test.js) against one platform package.
@@ -131,7 +165,7 @@ for t in "${TARGETS[@]}"; do
   if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$triple"; then
     rustup target add "$triple"
   fi
-  envs=()
+  envs=() build_target=$triple zig=() floor=""
   case $triple in
     x86_64-unknown-linux-gnu) machine=X86-64 libc=gnu ;;
     x86_64-unknown-linux-musl)
@@ -151,13 +185,17 @@ for t in "${TARGETS[@]}"; do
       envs=(CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc) ;;
     *) die "no cross toolchain is set up here for $triple" ;;
   esac
+  if [ "$libc" = gnu ] && [ "$ZIG" = 1 ]; then
+    zig_tools
+    envs=() build_target=$triple.$GLIBC zig=(--cross-compile) floor=$GLIBC
+  fi
   out=$WORK/$platform
   rm -rf "$out" && mkdir -p "$out"
   (cd node-binding && env "${envs[@]}" CARGO_TARGET_DIR="$TARGET_DIR" \
-    npx napi build --platform --profile node --target "$triple" --output-dir "$out" --no-js)
+    npx napi build --platform --profile node --target "$build_target" "${zig[@]}" --output-dir "$out" --no-js)
   dest=node-binding/npm/$platform/chathub.$platform.node
   cp "$out/chathub.$platform.node" "$dest"
-  check_elf "$dest" "$machine" "$libc"
+  check_elf "$dest" "$machine" "$libc" "$floor"
   [ "$CHECK" = 1 ] || continue
 
   case $platform in
