@@ -139,6 +139,12 @@ pub(crate) enum Out {
     Append(Box<Appended>),
     /// A session kept for a while.
     Set { key: String, value: String, px: u64 },
+    /// A session taken back (once): in this queue, so that it comes after
+    /// the `Set` of a socket that dropped a moment ago.
+    Take {
+        key: String,
+        reply: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Option<String>>>>,
+    },
 }
 
 /// The entry's metadata, beside its frames.
@@ -204,6 +210,16 @@ impl Out {
                     .arg(*px)
                     .query_async::<()>(c)
                     .await?;
+            }
+            Out::Take { key, reply } => {
+                let text = redis::cmd("GETDEL")
+                    .arg(key)
+                    .query_async::<Option<String>>(c)
+                    .await?;
+                let tx = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(tx) = tx {
+                    let _ = tx.send(text);
+                }
             }
         }
         Ok(())
@@ -387,19 +403,18 @@ impl Stream for ClusterStream {
         let this = self.clone();
         let key = self.0.streams.session_key(ns, pid);
         Box::pin(async move {
-            let mut c = this.query().await?;
-            let mut cmd = redis::cmd("GETDEL");
-            cmd.arg(&key);
-            let get = cmd.query_async::<Option<String>>(&mut c);
-            match tokio::time::timeout(CONNECT_TIMEOUT, get).await {
-                Ok(Ok(text)) => serde_json::from_str(&text?).ok(),
-                Ok(Err(e)) => {
-                    tracing::debug!("cannot read a session from Redis: {e}");
-                    this.drop_query().await;
-                    None
-                }
-                Err(_) => None,
+            if !this.0.is_up() {
+                return None;
             }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let reply = std::sync::Mutex::new(Some(tx));
+            if !this.0.queue(Out::Take { key, reply }) {
+                return None;
+            }
+            // Nothing (or a failed command, which drops the sender): the
+            // session is gone, was taken, or Redis could not tell.
+            let text = rx.await.ok()??;
+            serde_json::from_str(&text).ok()
         })
     }
 
