@@ -37,7 +37,7 @@
  * How many result codes there are: every code is below it (C loops over
  * `0 .. CHATHUB_RESULT_COUNT - 1`).
  */
-#define CHATHUB_RESULT_COUNT 21
+#define CHATHUB_RESULT_COUNT 22
 
 /**
  * The major version of the `chathub.h` a program was built with.
@@ -159,6 +159,12 @@ enum chathub_result
    * No answer came within the time given (`chathub_hub_emit_with_ack`).
    */
   CHATHUB_RESULT_TIMED_OUT = 20,
+  /**
+   * The TLS certificate or key could not be read or used (unreadable
+   * file, no certificate, a key that does not match it); the message
+   * says which. A hub keeps serving the pair it had.
+   */
+  CHATHUB_RESULT_TLS = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -404,8 +410,8 @@ void chathub_config_free(chathub_config *config);
  *   `trusted_proxies`): comma-separated (`"/a,/b"`), replacing the list;
  *   `""` empties it;
  * - address (`bind`): `"IP:PORT"`, or `""` for no listener of its own;
- * - string: as it is; for `redis_url`, `page_path` and `client_dist`, `""`
- *   is none.
+ * - string: as it is; for `redis_url`, `page_path`, `client_dist`,
+ *   `tls_cert`, `tls_key` and `redis_tls_ca`, `""` is none.
  *
  * This covers every key, so every setting the typed setters make. Only the
  * form is checked here: an unknown key (the message names the closest
@@ -420,6 +426,28 @@ void chathub_config_free(chathub_config *config);
 chathub_result chathub_config_set(chathub_config *config,
                                   const char *key,
                                   const char *value);
+
+/**
+ * Makes the hub's listener speak TLS (HTTPS and WSS, ALPN `http/1.1`)
+ * with a certificate chain and key given as PEM text in memory (from a
+ * secret store, say): `cert_pem` holds the server's certificate, then its
+ * intermediates; `key_pem` its private key (PKCS#8, PKCS#1 or SEC1). Both
+ * are copied. For files, set the keys `tls_cert` and `tls_key` with
+ * `chathub_config_set` instead (re-read by `chathub_hub_reload_tls`).
+ *
+ * The PEM is checked when the hub starts: an unusable pair gives
+ * `CHATHUB_RESULT_TLS`. Here only NULL with a length is refused
+ * (`CHATHUB_RESULT_NULL_PARAMETER`).
+ *
+ * # Safety
+ * `config` is NULL or a live config; `cert_pem` and `key_pem` are NULL or
+ * valid for reading `cert_len` and `key_len` bytes.
+ */
+chathub_result chathub_config_set_tls_pem(chathub_config *config,
+                                          const uint8_t *cert_pem,
+                                          size_t cert_len,
+                                          const uint8_t *key_pem,
+                                          size_t key_len);
 
 /**
  * Lists every key `chathub_config_set` takes, as a JSON array written to
@@ -1341,6 +1369,36 @@ chathub_result chathub_hub_disconnect(const chathub_hub *hub,
 chathub_result chathub_hub_rooms(const chathub_hub *hub,
                                  const char *ns,
                                  char **out_json);
+
+/**
+ * Reads the TLS certificate and key again from the files of the config's
+ * `tls_cert` and `tls_key` (a renewed certificate; the C example calls
+ * this on `SIGHUP`). New handshakes get the new pair; open connections
+ * keep theirs.
+ *
+ * Failures: `CHATHUB_RESULT_TLS` (unreadable or unusable; the hub keeps
+ * serving the pair it had), `CHATHUB_RESULT_INVALID_ARGUMENT` (the hub
+ * was started without TLS).
+ *
+ * # Safety
+ * `hub` is NULL or a live hub.
+ */
+chathub_result chathub_hub_reload_tls(const chathub_hub *hub);
+
+/**
+ * Serves a new certificate chain and key, given as PEM text (copied), to
+ * new handshakes from now on; later `chathub_hub_reload_tls` calls keep
+ * this pair. Failures as `chathub_hub_reload_tls`.
+ *
+ * # Safety
+ * `hub` is NULL or a live hub; `cert_pem` and `key_pem` are NULL or valid
+ * for reading `cert_len` and `key_len` bytes.
+ */
+chathub_result chathub_hub_set_tls_pem(const chathub_hub *hub,
+                                       const uint8_t *cert_pem,
+                                       size_t cert_len,
+                                       const uint8_t *key_pem,
+                                       size_t key_len);
 
 /**
  * The hub's counters as JSON written to `*out_json`: `{"sockets":3,

@@ -6,8 +6,8 @@
 #   scripts/setup.sh --npm    npm packages and the Node addon only (the demo)
 #
 # System packages come from Debian/Ubuntu's apt (as root, or through sudo):
-# chromium (browser tests), redis-server (scale-out tests), valgrind and
-# pkg-config (C tests; gcc, g++ and make come with the machine). npm packages come from package-lock.json (`npm ci`).
+# chromium (browser tests), redis-server (scale-out tests), openssl (test
+# certificates for TLS), valgrind and pkg-config (C tests; gcc, g++ and make come with the machine). npm packages come from package-lock.json (`npm ci`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +51,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   need apt-get "install these yourself: ${missing[*]}"
   SUDO=""

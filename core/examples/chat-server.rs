@@ -9,10 +9,13 @@
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
 //! RECOVERY=on cargo run -p chathub --example chat-server   (connection state recovery: a dropped client comes back with its name, room and missed lines)
 //! LOG_FORMAT=json cargo run -p chathub --example chat-server   (logs as one JSON object per line)
+//! TLS_CERT=cert.pem TLS_KEY=key.pem cargo run -p chathub --example chat-server   (HTTPS and WSS; SIGHUP re-reads both files)
+//! REDIS_URL=rediss://user:pass@host:6380 REDIS_TLS_CA=ca.pem cargo run -p chathub --example chat-server   (Redis over TLS with a private CA)
 //! ```
 //!
-//! Serves the chat page at `http://HOST:PORT/` and logs every event, as the
-//! chapter's server logs `my event`. Stops cleanly on Ctrl-C or SIGTERM.
+//! Serves the chat page at `http://HOST:PORT/` (`https://` with TLS) and
+//! logs every event, as the chapter's server logs `my event`. Stops cleanly
+//! on Ctrl-C or SIGTERM; SIGHUP reloads the TLS certificate and key.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -45,6 +48,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         redis_url,
         ..Default::default()
     };
+    // TLS_CERT and TLS_KEY (PEM files) make the listener HTTPS/WSS;
+    // REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to.
+    for (var, key) in [
+        ("TLS_CERT", "tls_cert"),
+        ("TLS_KEY", "tls_key"),
+        ("REDIS_TLS_CA", "redis_tls_ca"),
+    ] {
+        if let Ok(value) = std::env::var(var) {
+            config.set(key, &value)?;
+        }
+    }
     // FLOOD_LIMITS=off lifts the flood limits, per socket and per address,
     // and the per-address connection limit (load generators send far more
     // than people do, all from one address).
@@ -66,11 +80,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let hub = Hub::start(config)?;
     let addr = hub.local_addr().expect("the hub has a listener");
-    println!("chathub chat server listening on http://{addr}/");
+    let scheme = if hub.is_tls() { "https" } else { "http" };
+    println!("chathub chat server listening on {scheme}://{addr}/");
 
     // Ctrl-C / SIGTERM: stop the hub; the event loop below then ends.
-    let stopper = hub.clone();
-    ctrlc_or_term(move || stopper.shutdown())?;
+    // SIGHUP: read the TLS certificate and key again.
+    signals(hub.clone())?;
 
     // QUIET=1: only what the chapter's server logs (`my event`), so that
     // printing does not weigh on benchmarks.
@@ -131,24 +146,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Runs `f` once on the first SIGINT or SIGTERM, on a thread of its own.
-fn ctrlc_or_term(f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+/// On a thread of its own: shuts the hub down on the first SIGINT or
+/// SIGTERM; reloads its TLS certificate and key on each SIGHUP.
+fn signals(hub: Hub) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let (mut term, mut hangup) = {
+        let _guard = rt.enter();
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        )
+    };
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             rt.block_on(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("SIGTERM handler");
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => break,
+                        _ = term.recv() => break,
+                        _ = hangup.recv() => match hub.reload_tls() {
+                            Ok(()) => println!("TLS certificate reloaded"),
+                            Err(e) => eprintln!("TLS certificate not reloaded: {e}"),
+                        },
+                    }
                 }
             });
-            f();
+            hub.shutdown();
         })?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::chat::ChatLimits;
 use crate::error::StartError;
+use crate::net::tls::Pem;
 
 mod schema;
 
@@ -290,6 +291,20 @@ pub struct HubConfig {
     /// ready (load balancers then send new clients elsewhere; the hub keeps
     /// serving its own sockets). Default 10 s.
     pub redis_unready_after: Duration,
+    /// The certificate chain (PEM: the server's certificate first, then
+    /// the intermediates) that turns the hub's own listeners into HTTPS
+    /// and WSS, with [`tls_key`](Self::tls_key); ALPN `http/1.1`.
+    /// Re-read by [`Hub::reload_tls`](crate::Hub::reload_tls). Default
+    /// none: plain HTTP. (Connections a host hands over are served as
+    /// they come: the host did their TLS, if any.)
+    pub tls_cert: Option<Pem>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of
+    /// [`tls_cert`](Self::tls_cert). Both or neither.
+    pub tls_key: Option<Pem>,
+    /// CA certificates (a PEM file) that a `rediss://` Redis's certificate
+    /// must chain to, instead of the system's roots (for a Redis with a
+    /// private CA). Default none: the system's roots.
+    pub redis_tls_ca: Option<PathBuf>,
 }
 
 impl Default for HubConfig {
@@ -322,6 +337,9 @@ impl Default for HubConfig {
             shutdown_timeout: Duration::from_secs(5),
             recovery: RecoveryConfig::default(),
             redis_unready_after: Duration::from_secs(10),
+            tls_cert: None,
+            tls_key: None,
+            redis_tls_ca: None,
         }
     }
 }
@@ -402,6 +420,17 @@ impl HubConfig {
                 || url.starts_with("unix://"))
         {
             return bad("redis_url must start with redis://, rediss:// or unix://".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together: give both or neither".into());
+        }
+        if self.redis_tls_ca.is_some()
+            && !self
+                .redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"))
+        {
+            return bad("redis_tls_ca is for a rediss:// redis_url".into());
         }
         if self.worker_threads == Some(0) {
             return bad("worker_threads must be more than zero".into());

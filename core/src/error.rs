@@ -31,6 +31,10 @@ pub enum StartError {
         /// What went wrong: the Redis client's error, or a timeout.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The TLS certificate or key of the config could not be read or
+    /// used (see [`TlsError`](crate::TlsError)).
+    #[error("cannot use the TLS certificate and key: {0}")]
+    Tls(crate::TlsError),
     /// A file the config names could not be read.
     #[error("cannot read {path}: {source}")]
     File {

@@ -72,6 +72,7 @@ pub use events::{Ack, AckError, EventFilter, EventKinds, HubEvent, Subscription}
 pub use hooks::{ConnectHook, ConnectRequest, HookResult, LoginHook, LoginRequest};
 pub use hub::actions::{MemberInfo, NamespaceListing, RoomInfo, Target};
 pub use hub::{Hub, HubStats};
+pub use net::tls::{Pem, TlsError};
 pub use net::{HubService, request_head};
 pub use value::{MissingAttachment, Value};
 

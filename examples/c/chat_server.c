@@ -10,6 +10,9 @@
  *   QUIET=1 examples/c/chat_server        (logs only `my event`, not every connection)
  *   RECOVERY=on examples/c/chat_server    (a dropped client comes back with its name,
  *                                         room and every line it missed)
+ *   TLS_CERT=cert.pem TLS_KEY=key.pem examples/c/chat_server   (HTTPS and WSS; SIGHUP
+ *                                         re-reads both files)
+ *   REDIS_URL=rediss://... REDIS_TLS_CA=ca.pem examples/c/chat_server   (Redis over TLS)
  *
  * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
  * the chapter's server logs it (`console.log(content)` for `my event`), and
@@ -203,14 +206,15 @@ int main(void) {
   char addr[300];
   snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
 
-  /* SIGINT and SIGTERM are blocked here, before the hub starts, so that
-   * every thread of the hub inherits the mask and only sigwait() below
+  /* SIGINT, SIGTERM and SIGHUP are blocked here, before the hub starts, so
+   * that every thread of the hub inherits the mask and only sigwait() below
    * receives them: no signal handler runs at all. */
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  if (pthread_sigmask(SIG_BLOCK, &signals, NULL) != 0) {
     perror("chat_server: pthread_sigmask");
     return 1;
   }
@@ -250,6 +254,16 @@ int main(void) {
     chathub_config_free(config);
     return 1;
   }
+  /* TLS_CERT and TLS_KEY (PEM files) make the listener HTTPS/WSS;
+   * REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to. */
+  const char *env_keys[][2] = {{"TLS_CERT", "tls_cert"}, {"TLS_KEY", "tls_key"}, {"REDIS_TLS_CA", "redis_tls_ca"}};
+  for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
+    const char *value = getenv(env_keys[i][0]);
+    if (value && failed(chathub_config_set(config, env_keys[i][1], value), env_keys[i][0])) {
+      chathub_config_free(config);
+      return 1;
+    }
+  }
   chathub_hub *hub = NULL;
   chathub_result started = chathub_hub_start(config, &hub);
   chathub_config_free(config); /* the hub keeps its own copy */
@@ -263,8 +277,9 @@ int main(void) {
     chathub_hub_free(hub);
     return 1;
   }
-  printf("chathub C chat server listening on http://%s%s%s:%u/\n", strchr(host, ':') ? "[" : "",
-         host, strchr(host, ':') ? "]" : "", (unsigned)bound);
+  const char *tls_cert = getenv("TLS_CERT");
+  printf("chathub C chat server listening on %s://%s%s%s:%u/\n", tls_cert && tls_cert[0] ? "https" : "http",
+         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", (unsigned)bound);
   char *bundle = NULL;
   if (chathub_hub_client_bundle(hub, &bundle) == CHATHUB_RESULT_OK) {
     printf("client bundle from %s\n", bundle);
@@ -272,8 +287,18 @@ int main(void) {
   } /* else the hub has logged why /socket.io/socket.io.js answers 404 */
   fflush(stdout);
 
-  int sig = 0;
-  if (sigwait(&stop_signals, &sig) != 0) perror("chat_server: sigwait");
+  /* SIGHUP reads the TLS certificate and key again (a renewed
+   * certificate); SIGINT or SIGTERM stops. */
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) {
+      perror("chat_server: sigwait");
+      break;
+    }
+    if (sig != SIGHUP) break;
+    if (!failed(chathub_hub_reload_tls(hub), "TLS certificate not reloaded")) printf("TLS certificate reloaded\n");
+    fflush(stdout);
+  }
 
   /* Graceful: every connection is closed (clients reconnect once the
    * server is back); the callback receives the disconnects, and runs no

@@ -156,6 +156,22 @@ pub struct chathub_bytes {
     pub len: usize,
 }
 
+/// Copies `len` bytes from `data` (NULL with a length of 0 is empty).
+///
+/// # Safety
+/// `data` is NULL or valid for reading `len` bytes during the call.
+pub(crate) unsafe fn byte_vec(data: *const u8, len: usize, what: &str) -> Result<Vec<u8>, Failure> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if data.is_null() {
+        return Err(Failure::null(what));
+    }
+    // SAFETY: non-NULL and valid for `len` bytes by the caller's contract;
+    // copied at once.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) }.to_vec())
+}
+
 /// Copies `count` byte strings (`attachments`); NULL with a count of 0 is
 /// an empty list.
 ///

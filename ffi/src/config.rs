@@ -122,8 +122,8 @@ pub unsafe extern "C" fn chathub_config_free(config: *mut chathub_config) {
 ///   `trusted_proxies`): comma-separated (`"/a,/b"`), replacing the list;
 ///   `""` empties it;
 /// - address (`bind`): `"IP:PORT"`, or `""` for no listener of its own;
-/// - string: as it is; for `redis_url`, `page_path` and `client_dist`, `""`
-///   is none.
+/// - string: as it is; for `redis_url`, `page_path`, `client_dist`,
+///   `tls_cert`, `tls_key` and `redis_tls_ca`, `""` is none.
 ///
 /// This covers every key, so every setting the typed setters make. Only the
 /// form is checked here: an unknown key (the message names the closest
@@ -152,6 +152,43 @@ pub unsafe extern "C" fn chathub_config_set(
         config
             .set(key, value)
             .map_err(|e| Failure::invalid(e.to_string()))
+    })
+}
+
+/// Makes the hub's listener speak TLS (HTTPS and WSS, ALPN `http/1.1`)
+/// with a certificate chain and key given as PEM text in memory (from a
+/// secret store, say): `cert_pem` holds the server's certificate, then its
+/// intermediates; `key_pem` its private key (PKCS#8, PKCS#1 or SEC1). Both
+/// are copied. For files, set the keys `tls_cert` and `tls_key` with
+/// `chathub_config_set` instead (re-read by `chathub_hub_reload_tls`).
+///
+/// The PEM is checked when the hub starts: an unusable pair gives
+/// `CHATHUB_RESULT_TLS`. Here only NULL with a length is refused
+/// (`CHATHUB_RESULT_NULL_PARAMETER`).
+///
+/// # Safety
+/// `config` is NULL or a live config; `cert_pem` and `key_pem` are NULL or
+/// valid for reading `cert_len` and `key_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_config_set_tls_pem(
+    config: *mut chathub_config,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above, for each pointer.
+        let (config, cert, key) = unsafe {
+            (
+                cast::borrow_mut(config, "config")?,
+                cast::byte_vec(cert_pem, cert_len, "cert_pem")?,
+                cast::byte_vec(key_pem, key_len, "key_pem")?,
+            )
+        };
+        config.tls_cert = Some(chathub::Pem::Bytes(cert));
+        config.tls_key = Some(chathub::Pem::Bytes(key));
+        Ok(())
     })
 }
 

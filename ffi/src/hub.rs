@@ -857,6 +857,53 @@ pub unsafe extern "C" fn chathub_hub_rooms(
     })
 }
 
+/// Reads the TLS certificate and key again from the files of the config's
+/// `tls_cert` and `tls_key` (a renewed certificate; the C example calls
+/// this on `SIGHUP`). New handshakes get the new pair; open connections
+/// keep theirs.
+///
+/// Failures: `CHATHUB_RESULT_TLS` (unreadable or unusable; the hub keeps
+/// serving the pair it had), `CHATHUB_RESULT_INVALID_ARGUMENT` (the hub
+/// was started without TLS).
+///
+/// # Safety
+/// `hub` is NULL or a live hub.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_hub_reload_tls(hub: *const chathub_hub) -> chathub_result {
+    // SAFETY: the caller's contract above.
+    unsafe { with_hub(hub, |h| Ok(h.hub.reload_tls()?)) }
+}
+
+/// Serves a new certificate chain and key, given as PEM text (copied), to
+/// new handshakes from now on; later `chathub_hub_reload_tls` calls keep
+/// this pair. Failures as `chathub_hub_reload_tls`.
+///
+/// # Safety
+/// `hub` is NULL or a live hub; `cert_pem` and `key_pem` are NULL or valid
+/// for reading `cert_len` and `key_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_hub_set_tls_pem(
+    hub: *const chathub_hub,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> chathub_result {
+    let body = |h: &HubHandle| {
+        // SAFETY: the caller's contract above.
+        let (cert, key) = unsafe {
+            (
+                cast::byte_vec(cert_pem, cert_len, "cert_pem")?,
+                cast::byte_vec(key_pem, key_len, "key_pem")?,
+            )
+        };
+        Ok(h.hub
+            .set_tls(chathub::Pem::Bytes(cert), chathub::Pem::Bytes(key))?)
+    };
+    // SAFETY: the caller's contract above.
+    unsafe { with_hub(hub, body) }
+}
+
 /// The hub's counters as JSON written to `*out_json`: `{"sockets":3,
 /// "packets_dropped":0,"events_dropped":0,"flood_disconnects":0,
 /// "slow_consumer_disconnects":0,"connections_refused":0,

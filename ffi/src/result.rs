@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 
-use chathub::{AckError, ActionError, StartError};
+use chathub::{AckError, ActionError, StartError, TlsError};
 
 use crate::guard;
 
@@ -67,11 +67,15 @@ pub enum chathub_result {
     IncompatibleVersion = 19,
     /// No answer came within the time given (`chathub_hub_emit_with_ack`).
     TimedOut = 20,
+    /// The TLS certificate or key could not be read or used (unreadable
+    /// file, no certificate, a key that does not match it); the message
+    /// says which. A hub keeps serving the pair it had.
+    Tls = 21,
 }
 
 /// How many result codes there are: every code is below it (C loops over
 /// `0 .. CHATHUB_RESULT_COUNT - 1`).
-pub const CHATHUB_RESULT_COUNT: u32 = 21;
+pub const CHATHUB_RESULT_COUNT: u32 = 22;
 
 impl chathub_result {
     /// Every code, in order of its number.
@@ -97,6 +101,7 @@ impl chathub_result {
         chathub_result::RedisUnavailable,
         chathub_result::IncompatibleVersion,
         chathub_result::TimedOut,
+        chathub_result::Tls,
     ];
 
     /// The code with this number.
@@ -133,6 +138,7 @@ impl chathub_result {
                 "this libchathub is not the version the program was built for\0"
             }
             chathub_result::TimedOut => "no answer came in time\0",
+            chathub_result::Tls => "the TLS certificate or key could not be used\0",
         }
     }
 }
@@ -144,7 +150,7 @@ const _: () = {
         assert!(chathub_result::ALL[i] as usize == i);
         i += 1;
     }
-    assert!(chathub_result::TimedOut as u32 + 1 == CHATHUB_RESULT_COUNT);
+    assert!(chathub_result::Tls as u32 + 1 == CHATHUB_RESULT_COUNT);
 };
 
 /// The text of a result code: a static NUL-terminated English sentence.
@@ -231,7 +237,18 @@ impl From<StartError> for Failure {
             StartError::Bind { .. } => chathub_result::BindFailed,
             StartError::Runtime(_) | StartError::File { .. } => chathub_result::Io,
             StartError::Redis { .. } => chathub_result::RedisUnavailable,
+            StartError::Tls(_) => chathub_result::Tls,
             _ => chathub_result::Failed,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<TlsError> for Failure {
+    fn from(e: TlsError) -> Failure {
+        let code = match &e {
+            TlsError::NotConfigured => chathub_result::InvalidArgument,
+            _ => chathub_result::Tls,
         };
         Failure::new(code, e.to_string())
     }

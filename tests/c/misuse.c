@@ -181,6 +181,26 @@ static void config_misuse(void) {
   EXPECT(chathub_config_set_redis_url(redis, "http://nope"), CHATHUB_RESULT_OK);
   EXPECT(chathub_hub_start(redis, &nohub), CHATHUB_RESULT_INVALID_CONFIG);
   chathub_config_free(redis);
+
+  /* TLS: NULL with a length, then PEM that is none: a clear start error. */
+  chathub_config *tls = NULL;
+  EXPECT(chathub_config_new(&tls), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_bind(tls, "127.0.0.1:0"), CHATHUB_RESULT_OK);
+  const uint8_t junk[] = "not a certificate";
+  EXPECT(chathub_config_set_tls_pem(NULL, junk, sizeof junk, junk, sizeof junk), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_tls_pem(tls, NULL, 4, junk, sizeof junk), CHATHUB_RESULT_NULL_PARAMETER);
+  CHECK(strstr(chathub_last_error_message(), "cert_pem is NULL") != NULL);
+  EXPECT(chathub_config_set_tls_pem(tls, junk, sizeof junk, NULL, 4), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_config_set_tls_pem(tls, junk, sizeof junk, junk, sizeof junk), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(tls, &nohub), CHATHUB_RESULT_TLS);
+  CHECK(nohub == NULL);
+  CHECK(strstr(chathub_last_error_message(), "no CERTIFICATE") != NULL);
+  CHECK(strcmp(chathub_result_text(CHATHUB_RESULT_TLS), "the TLS certificate or key could not be used") == 0);
+  /* A certificate file without its key. */
+  EXPECT(chathub_config_set(tls, "tls_key", ""), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(tls, &nohub), CHATHUB_RESULT_INVALID_CONFIG);
+  CHECK(strstr(chathub_last_error_message(), "tls_cert and tls_key") != NULL);
+  chathub_config_free(tls);
 }
 
 /* Copies the JSON string value that starts right after `start` (no
@@ -437,6 +457,12 @@ static void hub_misuse(chathub_hub *hub) {
   json = NULL;
   EXPECT(chathub_hub_client_bundle(NULL, &json), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_hub_client_bundle(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_reload_tls(NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_reload_tls(hub), CHATHUB_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(chathub_last_error_message(), "started without TLS") != NULL);
+  EXPECT(chathub_hub_set_tls_pem(NULL, (const uint8_t *)"c", 1, (const uint8_t *)"k", 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_set_tls_pem(hub, NULL, 1, (const uint8_t *)"k", 1), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_set_tls_pem(hub, (const uint8_t *)"c", 1, (const uint8_t *)"k", 1), CHATHUB_RESULT_INVALID_ARGUMENT);
   {
     /* Found from the working directory (the tests run in the checkout,
        where npm installed socket.io-client), or a clear failure. */

@@ -27,7 +27,7 @@ function within(promise, what, ms = WAIT_MS) {
 }
 
 /**
- * Starts a server process that prints `listening on http://HOST:PORT/`.
+ * Starts a server process that prints `listening on http(s)://HOST:PORT/`.
  * Returns { url, child, lines, waitForLine(re), stop() }.
  */
 async function startServer(command, args, env = {}, { cwd = ROOT } = {}) {
@@ -60,12 +60,12 @@ async function startServer(command, args, env = {}, { cwd = ROOT } = {}) {
 
   const first = await within(
     Promise.race([
-      waitForLine(/listening on (http:\/\/\S+)/),
+      waitForLine(/listening on (https?:\/\/\S+)/),
       exited.then((e) => { throw new Error(`server exited early (${JSON.stringify(e)}): ${stderr}`); }),
     ]),
     'the server to listen',
   );
-  const url = first.match(/(http:\/\/[^/\s]+)/)[1];
+  const url = first.match(/(https?:\/\/[^/\s]+)/)[1];
   return {
     url,
     child,

@@ -283,6 +283,28 @@ fn redis_error(url: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>
     }
 }
 
+/// The Redis client for `url`; a `rediss://` one trusts `tls_ca`'s
+/// certificates instead of the system's, when given.
+fn client(url: &str, tls_ca: Option<&std::path::Path>) -> Result<redis::Client, StartError> {
+    if url.starts_with("rediss://") {
+        // rustls needs a process-wide crypto provider; install ring's
+        // unless the host installed one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let Some(path) = tls_ca else {
+        return redis::Client::open(url).map_err(|e| redis_error(url, e));
+    };
+    let root_cert = std::fs::read(path).map_err(|source| StartError::File {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root_cert),
+    };
+    redis::Client::build_with_tls(url, certs).map_err(|e| redis_error(url, e))
+}
+
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -298,11 +320,12 @@ impl Cluster {
     /// Fails when Redis cannot be reached within a few seconds.
     pub(crate) async fn start(
         url: &str,
+        tls_ca: Option<&std::path::Path>,
         prefix: &str,
         events: Arc<EventBus>,
         streamed: Vec<StreamSpec>,
     ) -> Result<Arc<Cluster>, StartError> {
-        let client = redis::Client::open(url).map_err(|e| redis_error(url, e))?;
+        let client = client(url, tls_ca)?;
         let node = crate::engine::Sid::new().to_string();
         let all_channel = format!("{prefix}#all");
         let own_channel = format!("{prefix}#node#{node}");

@@ -220,6 +220,20 @@ impl Text for Option<PathBuf> {
     }
 }
 
+/// `tls_cert`, `tls_key`: a PEM file; `""` is none. (PEM bytes are set
+/// on the field itself; they read back as `(PEM in memory)`.)
+impl Text for Option<crate::Pem> {
+    const KIND: ConfigKind = ConfigKind::String;
+
+    fn parse(text: &str) -> Result<Option<crate::Pem>, Bad> {
+        Ok(crate::net::tls::file(std::path::Path::new(text)))
+    }
+
+    fn show(&self) -> String {
+        crate::net::tls::describe(self)
+    }
+}
+
 /// `bind`: `""` is none.
 impl Text for Option<SocketAddr> {
     const KIND: ConfigKind = ConfigKind::Address;
@@ -478,6 +492,21 @@ static KEYS: &[ConfigKey] = &[
         "how long Redis may be away before GET /ready answers 503"
     ),
     key!(
+        "tls_cert",
+        tls_cert,
+        "a PEM file with the certificate chain that makes the listeners HTTPS/WSS (with tls_key); \"\": plain HTTP"
+    ),
+    key!(
+        "tls_key",
+        tls_key,
+        "a PEM file with the private key of tls_cert"
+    ),
+    key!(
+        "redis_tls_ca",
+        redis_tls_ca,
+        "a PEM file of CA certificates a rediss:// Redis must chain to, instead of the system's"
+    ),
+    key!(
         "recovery.chat",
         recovery.chat,
         "connection state recovery on the chat's namespaces"
@@ -572,8 +601,8 @@ impl HubConfig {
     /// - milliseconds: a whole number of milliseconds (`25000`);
     /// - list: comma-separated (`/a,/b`), replacing the list; `""` empties it;
     /// - address (`bind`): `IP:PORT`, or `""` for no listener of its own;
-    /// - string: as it is; for `redis_url`, `page_path` and `client_dist`,
-    ///   `""` is none.
+    /// - string: as it is; for `redis_url`, `page_path`, `client_dist`,
+    ///   `tls_cert`, `tls_key` and `redis_tls_ca`, `""` is none.
     ///
     /// Only the form is checked; [`validate`](Self::validate) (and
     /// [`Hub::start`](crate::Hub::start)) check the values. On an error the
@@ -626,6 +655,9 @@ mod tests {
             "client_dist" => "/srv/dist",
             "redis_url" => "redis://127.0.0.1:6379/2",
             "redis_prefix" => "tests",
+            "tls_cert" => "/srv/cert.pem",
+            "tls_key" => "/srv/key.pem",
+            "redis_tls_ca" => "/srv/ca.pem",
             "serve_page" => "false",
             "recovery.chat" | "recovery.host" => "true",
             _ => match key.kind {
@@ -717,6 +749,9 @@ mod tests {
             hook_timeout: Duration::from_millis(7),
             shutdown_timeout: Duration::from_millis(7),
             redis_unready_after: Duration::from_millis(7),
+            tls_cert: Some(crate::Pem::File("/srv/cert.pem".into())),
+            tls_key: Some(crate::Pem::File("/srv/key.pem".into())),
+            redis_tls_ca: Some("/srv/ca.pem".into()),
             recovery: crate::RecoveryConfig {
                 chat: true,
                 host: true,

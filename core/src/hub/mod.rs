@@ -30,6 +30,7 @@ use crate::engine::{CloseReason, Engine, EngineConfig};
 use crate::error::{ActionError, ListenError, StartError};
 use crate::events::{EventFilter, Subscription};
 use crate::hooks::{ConnectHook, LoginHook};
+use crate::net::tls::{Pem, Tls, TlsError};
 use crate::net::{Access, Connections, HubService, RemoteAddr, until_stopped};
 use crate::socketio::{Namespace, Sio};
 use crate::value::Value;
@@ -117,6 +118,8 @@ struct HubInner {
     service: HubService,
     connections: Connections,
     core: Arc<Core>,
+    /// TLS on the hub's listeners, when configured.
+    tls: Option<Arc<Tls>>,
     /// Set by the first shutdown request; actions are refused after it.
     closing: AtomicBool,
     stop: watch::Sender<bool>,
@@ -183,6 +186,12 @@ impl Hub {
         config.validate()?;
         let assets = Assets::load(&config)?;
         let client_bundle = assets.bundle_dir.clone();
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                Tls::new(cert.clone(), key.clone()).map_err(StartError::Tls)?,
+            )),
+            _ => None,
+        };
         let listener = match config.bind {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
@@ -214,6 +223,7 @@ impl Hub {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Ready, StartError>>();
         let thread_stopped = stopped.clone();
         let thread_shared = shared.clone();
+        let thread_tls = tls.clone();
         let shutdown_timeout = config.shutdown_timeout;
         let namespaces = config.namespaces.clone();
         let host_namespaces = config.host_namespaces.clone();
@@ -224,7 +234,7 @@ impl Hub {
                 let deadline = runtime.block_on(run(
                     config,
                     assets,
-                    listener,
+                    listener.map(|l| (l, thread_tls)),
                     thread_shared,
                     stop_rx,
                     ready_tx,
@@ -270,6 +280,7 @@ impl Hub {
                 service: ready.service,
                 connections: ready.connections,
                 core: ready.core,
+                tls,
                 closing: AtomicBool::new(false),
                 stop: stop_tx,
                 stopped,
@@ -318,6 +329,7 @@ impl Hub {
         };
         self.inner.handle.spawn(accept_loop(
             listener,
+            self.inner.tls.clone(),
             self.inner.connections.clone(),
             self.inner.service.clone(),
             self.inner.http_stop.clone(),
@@ -329,6 +341,35 @@ impl Hub {
             .get_or_insert(bound);
         tracing::info!(addr = %bound, "chathub listening");
         Ok(bound)
+    }
+
+    /// Reads the TLS certificate and key again from their files (a renewed
+    /// certificate, say; the examples call this on `SIGHUP`). New
+    /// handshakes get the new pair; open connections keep theirs. On an
+    /// error (unreadable file, a key that does not match) the hub keeps
+    /// serving the pair it had.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        self.inner
+            .tls
+            .as_ref()
+            .ok_or(TlsError::NotConfigured)?
+            .reload(None)
+    }
+
+    /// Serves a new TLS certificate chain and key (files or PEM bytes) to
+    /// new handshakes, from now on and on later [`reload_tls`](Self::reload_tls)
+    /// calls. On an error the hub keeps serving the pair it had.
+    pub fn set_tls(&self, cert: Pem, key: Pem) -> Result<(), TlsError> {
+        self.inner
+            .tls
+            .as_ref()
+            .ok_or(TlsError::NotConfigured)?
+            .reload(Some((cert, key)))
+    }
+
+    /// Whether the hub's listeners speak TLS.
+    pub fn is_tls(&self) -> bool {
+        self.inner.tls.is_some()
     }
 
     /// Runs `task` on the hub's runtime (for hosts that have no runtime of
@@ -658,7 +699,7 @@ impl Hub {
         let connections = self.inner.connections.clone();
         let service = self.inner.service.clone();
         self.inner.handle.spawn(async move {
-            connections.serve(io, preface, service, remote);
+            connections.serve(io, preface, service, remote, None);
         });
         Ok(())
     }
@@ -805,12 +846,15 @@ impl<T> Drop for AbortOnDrop<T> {
 async fn run(
     config: HubConfig,
     assets: Assets,
-    listener: Option<std::net::TcpListener>,
+    listener: Option<(std::net::TcpListener, Option<Arc<Tls>>)>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<Result<Ready, StartError>>,
 ) -> Option<Instant> {
-    let listener = match listener.map(tokio::net::TcpListener::from_std).transpose() {
+    let listener = match listener
+        .map(|(l, tls)| tokio::net::TcpListener::from_std(l).map(|l| (l, tls)))
+        .transpose()
+    {
         Ok(l) => l,
         Err(e) => {
             let _ = ready.send(Err(StartError::Runtime(e)));
@@ -833,6 +877,7 @@ async fn run(
             .collect();
         let started = crate::cluster::Cluster::start(
             url,
+            config.redis_tls_ca.as_deref(),
             &config.redis_prefix,
             shared.events.clone(),
             streamed,
@@ -875,9 +920,10 @@ async fn run(
     );
     // Every serving task exists before `start` returns, so that what a
     // caller sees first (`stats().tasks`, a connect) is the steady state.
-    let accepting = listener.map(|listener| {
+    let accepting = listener.map(|(listener, tls)| {
         tokio::spawn(accept_loop(
             listener,
+            tls,
             connections.clone(),
             service.clone(),
             http_stop.subscribe(),
@@ -981,6 +1027,7 @@ fn readiness(
 /// each time up to a second, and logs once per episode.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
     connections: Connections,
     service: HubService,
     mut stop: watch::Receiver<bool>,
@@ -997,7 +1044,7 @@ async fn accept_loop(
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!("cannot set TCP_NODELAY: {e}");
                     }
-                    connections.serve(stream, Bytes::new(), service.clone(), Some(addr));
+                    connections.serve(stream, Bytes::new(), service.clone(), Some(addr), tls.clone());
                 }
                 Err(e) => {
                     if backoff.is_zero() {

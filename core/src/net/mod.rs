@@ -24,6 +24,8 @@ use tower::{Service, ServiceExt};
 use crate::assets::Assets;
 use crate::error::ActionError;
 
+pub(crate) mod tls;
+
 /// The peer address of an HTTP connection, put in the request extensions
 /// by the hub's HTTP layer.
 #[derive(Debug, Clone, Copy)]
@@ -499,13 +501,15 @@ impl Connections {
     }
 
     /// Serves HTTP/1 (with upgrades) on `io` until it closes or the hub
-    /// stops. Call from inside the hub's runtime.
+    /// stops; over TLS first when `tls` is given. Call from inside the
+    /// hub's runtime.
     pub(crate) fn serve<I>(
         &self,
         io: I,
         prefix: Bytes,
         service: HubService,
         remote: Option<SocketAddr>,
+        tls: Option<Arc<tls::Tls>>,
     ) where
         I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -532,50 +536,79 @@ impl Connections {
             stall_limit: self.limits.slow_consumer_timeout,
         };
         let busy = self.busy.clone();
-        let mut stop = self.stop.clone();
+        let stop = self.stop.clone();
         let header_timeout = self.limits.header_timeout;
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                if let Some(addr) = remote {
-                    req.extensions_mut().insert(RemoteAddr(addr));
+        let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            if let Some(addr) = remote {
+                req.extensions_mut().insert(RemoteAddr(addr));
+            }
+            req.extensions_mut()
+                .insert(crate::engine::TakeTcp(take_tcp));
+            let upgrade = is_upgrade(&req);
+            let in_flight = CountGuard::new(&busy);
+            let state = state.clone();
+            let busy = busy.clone();
+            let mut svc = service.clone();
+            async move {
+                let resp = svc.call(req).await;
+                if upgrade
+                    && matches!(&resp, Ok(r) if r.status() == StatusCode::SWITCHING_PROTOCOLS)
+                {
+                    *state.upgraded.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(CountGuard::new(&busy));
                 }
-                req.extensions_mut()
-                    .insert(crate::engine::TakeTcp(take_tcp));
-                let upgrade = is_upgrade(&req);
-                let in_flight = CountGuard::new(&busy);
-                let state = state.clone();
-                let busy = busy.clone();
-                let mut svc = service.clone();
-                async move {
-                    let resp = svc.call(req).await;
-                    if upgrade
-                        && matches!(&resp, Ok(r) if r.status() == StatusCode::SWITCHING_PROTOCOLS)
-                    {
-                        *state.upgraded.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(CountGuard::new(&busy));
-                    }
-                    drop(in_flight);
-                    resp
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(io), svc)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(e) = res {
-                        tracing::debug!("http connection ended: {e}");
-                    }
-                }
-                () = until_stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+                drop(in_flight);
+                resp
             }
         });
+        match tls {
+            None => {
+                tokio::spawn(http1(io, svc, header_timeout, stop));
+            }
+            Some(tls) => {
+                tokio::spawn(async move {
+                    // The handshake has the time a request's head has.
+                    let handshake = tls.acceptor().accept(io);
+                    match tokio::time::timeout(header_timeout, handshake).await {
+                        Ok(Ok(io)) => http1(io, svc, header_timeout, stop).await,
+                        Ok(Err(e)) => tracing::debug!(?remote, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(?remote, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Serves HTTP/1 (with upgrades) on `io` until it closes, or finishes the
+/// request in flight and closes once `stop` turns true.
+async fn http1<I, S>(io: I, svc: S, header_timeout: Duration, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: hyper::service::Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<Body>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!("http connection ended: {e}");
+            }
+        }
+        () = until_stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 

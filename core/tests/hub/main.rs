@@ -16,5 +16,6 @@ mod recovery;
 mod redis;
 mod security;
 mod shutdown;
+mod tls;
 mod transports;
 mod validation;
