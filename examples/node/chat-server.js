@@ -10,11 +10,14 @@
 //                                                         head and body; default 30 s)
 //   RECOVERY=on node examples/node/chat-server.js   (a dropped client comes back with its
 //                                                    name, room and every line it missed)
+//   TLS_CERT=cert.pem TLS_KEY=key.pem node examples/node/chat-server.js   (an https
+//                                   server; SIGHUP re-reads both files)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README).
 
 const http = require('node:http');
+const https = require('node:https');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Hub, logTo } = require('../../node-binding');
@@ -41,11 +44,18 @@ function handler(req, res) {
 // defaults (60 s for the head, 300 s for the request, checked every 30 s)
 // let such clients hold connections far longer.
 const REQUEST_TIMEOUT = Number(process.env.REQUEST_TIMEOUT_MS ?? 30_000);
-const server = http.createServer({
+const serverOptions = {
   headersTimeout: REQUEST_TIMEOUT,
   requestTimeout: REQUEST_TIMEOUT,
   connectionsCheckingInterval: Math.min(REQUEST_TIMEOUT / 2, 30_000),
-}, handler);
+};
+// TLS_CERT and TLS_KEY (PEM files): Node's https server does the TLS and
+// hands the hub the decrypted stream, as with http.
+const { TLS_CERT, TLS_KEY } = process.env;
+const readPair = () => ({ cert: fs.readFileSync(TLS_CERT), key: fs.readFileSync(TLS_KEY) });
+const server = TLS_CERT
+  ? https.createServer({ ...serverOptions, ...readPair() }, handler)
+  : http.createServer(serverOptions, handler);
 // FLOOD_LIMITS=off lifts the flood limits, per socket and per address, and
 // the per-address connection limit (load generators send far more than
 // people do, all from one address).
@@ -110,7 +120,18 @@ if (process.env.BENCH_ECHO === '1') {
 
 server.listen(PORT, HOST, () => {
   const { address, port } = server.address();
-  console.log(`chathub Node chat server listening on http://${address}:${port}/`);
+  console.log(`chathub Node chat server listening on ${TLS_CERT ? 'https' : 'http'}://${address}:${port}/`);
+});
+
+// SIGHUP: read the certificate and key again (new connections get them).
+process.on('SIGHUP', () => {
+  if (!TLS_CERT) return;
+  try {
+    server.setSecureContext(readPair());
+    console.log('TLS certificate reloaded');
+  } catch (err) {
+    console.error(`TLS certificate not reloaded: ${err.message} (${TLS_CERT}, ${TLS_KEY})`);
+  }
 });
 
 let stopping = false;

@@ -1,6 +1,6 @@
 'use strict';
-// TLS on the hub's own listener (TLS_CERT, TLS_KEY) in the Rust and C
-// examples: the chat over wss:// and over polling https:// with
+// TLS (TLS_CERT, TLS_KEY) in every example: the hub's own listener in the
+// Rust and C ones, Node's https server in the Node one. The chat over wss:// and over polling https:// with
 // socket.io-client trusting a test CA, the page in a real headless Chromium
 // over https://, and a renewed certificate served to new connections after
 // SIGHUP while the open ones go on.
@@ -13,7 +13,7 @@ const { EXAMPLES, client, within } = require('./helpers');
 const { makeCa } = require('./certs');
 const { launch, openChat } = require('./browser');
 
-const FACES = ['rust', 'c'].filter((f) => EXAMPLES[f]);
+const FACES = ['rust', 'node', 'c'].filter((f) => EXAMPLES[f]);
 
 /** The certificate a new TLS connection to `url` is served, and its ALPN. */
 function handshake(url, ca) {
