@@ -825,6 +825,9 @@ impl Socket {
             self.ns.remove_member(self.id, room);
         }
         self.ns.remove(self);
+        if let (Some(r), Some(pid)) = (&self.ns.recovery, self.pid) {
+            r.left(pid);
+        }
         if let (Some(r), Some(pid)) = (&self.ns.recovery, self.pid)
             && recoverable(reason)
         {
@@ -991,6 +994,18 @@ impl Sio {
                 .zip(offset.and_then(|o| r.pos_of(&o)));
             if let Some((pid, from)) = asked {
                 found = r.take(pid, from);
+                if found.is_none()
+                    && let Some(old) = r.live(pid).and_then(|id| ns.socket(id.as_str()))
+                    && !Arc::ptr_eq(&old.session, s)
+                {
+                    // Back before its old transport was seen to drop (a
+                    // network switch: the old connection looks alive until
+                    // its ping times out). The pid is the client's secret:
+                    // its old socket leaves as if the transport closed, and
+                    // the client takes the session over.
+                    old.leave_ns(CloseReason::TransportClose.text());
+                    found = r.take(pid, from);
+                }
                 if let Some(stream) = &ns.stream {
                     // The session in Redis is the one that counts (any hub
                     // may have taken it); what it missed comes from the
@@ -1167,6 +1182,9 @@ fn admit(
             // lock: no broadcast falls between them.
             let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
             ns.insert(socket.clone());
+            if let Some(pid) = pid {
+                r.connected(pid, id);
+            }
             s.set_ready();
             let mut first = vec![packet::connect_ok(
                 &ns.prefix,

@@ -101,6 +101,9 @@ pub(crate) struct Recovery {
     streamed: bool,
     pub(crate) log: Mutex<Log>,
     sessions: Mutex<Sessions>,
+    /// The connected sockets' ids by pid: a client back before its old
+    /// transport was seen to drop finds its socket here.
+    live: Mutex<std::collections::HashMap<Sid, Sid>>,
 }
 
 /// The broadcasts of a namespace, in order.
@@ -205,7 +208,33 @@ impl Recovery {
                 hole: Pos::default(),
             }),
             sessions: Mutex::new(Sessions::default()),
+            live: Mutex::default(),
         }
+    }
+
+    /// A socket with this `pid` joined.
+    pub(crate) fn connected(&self, pid: Sid, id: Sid) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pid, id);
+    }
+
+    /// The socket with this `pid` left.
+    pub(crate) fn left(&self, pid: Sid) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pid);
+    }
+
+    /// The id of the socket connected now with this `pid`, if any.
+    pub(crate) fn live(&self, pid: Sid) -> Option<Sid> {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&pid)
+            .copied()
     }
 
     /// How long a dropped socket may take to come back.

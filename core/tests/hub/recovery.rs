@@ -233,30 +233,81 @@ async fn sessions_are_single_use_and_end_with_the_window_or_a_clean_disconnect()
     assert_ne!(again.sid, late.sid);
     assert_eq!(again.event().await.0, "login");
 
-    // Used once: a second client with the same pid starts fresh.
+    // The same pid while its socket is connected: the client is back
+    // before its old transport was seen to drop; it takes the socket over,
+    // the old one leaves as if its transport closed.
     again.login_now("ann").await;
     let sid = again.sid.clone();
     let old = std::mem::replace(&mut again.c, RawClient::open(&hub.url).await);
     drop(old);
     left(&mut events, &sid).await;
-    let mut first = again.reconnect(&hub.url, "/chat").await;
+    let first = again.reconnect(&hub.url, "/chat").await;
     assert_eq!(first.sid, sid);
     let mut second = again.reconnect(&hub.url, "/chat").await;
-    assert_ne!(second.sid, sid);
-    assert_eq!(second.event().await.0, "login");
-    first.say("hello").await;
+    assert_eq!(second.sid, sid);
+    assert_eq!(left(&mut events, &sid).await, "transport close");
+    second.say("hello").await;
+
+    // Used once: once its socket is gone for good, the pid starts fresh.
+    second.c.send_text("41/chat,").await;
+    left(&mut events, &sid).await;
+    let mut third = second.reconnect(&hub.url, "/chat").await;
+    assert_ne!(third.sid, sid);
+    assert_eq!(third.event().await.0, "login");
+    third.login_now("ann").await;
 
     // A forged pid or an offset of another process: fresh.
     let forged = Peer {
         pid: "AAAAAAAAAAAAAAAAAAAA".into(),
         offset: Some("deadbeef-1".into()),
-        ..first
+        ..third
     };
     let mut fresh = forged.reconnect(&hub.url, "/chat").await;
     assert_ne!(fresh.sid, sid);
     assert_eq!(fresh.event().await.0, "login");
     let st = hub.hub.stats();
-    assert_eq!((st.recovered, st.recovery_misses), (1, 4), "{st:?}");
+    assert_eq!((st.recovered, st.recovery_misses), (2, 4), "{st:?}");
+}
+
+#[tokio::test]
+async fn a_client_back_before_its_old_transport_dropped_takes_its_socket_over() {
+    let hub = TestHub::with(with_recovery(Duration::from_secs(60)));
+    let mut events = hub.events();
+    let mut ann = Peer::connect(&hub.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut bob = Peer::connect(&hub.url, "/chat", None).await;
+    bob.login("bob").await;
+    bob.join("r1").await;
+    bob.say("seen").await;
+    ann.expect_line("bob said: seen").await;
+    // Ann's network changes: her old connection stays open on the hub's
+    // side (it reads nothing more), and lines still go to it.
+    bob.say("lost 1").await;
+    bob.say("lost 2").await;
+
+    let mut back = ann.reconnect(&hub.url, "/chat").await;
+    assert_eq!(back.sid, ann.sid, "the same socket");
+    assert_eq!(left(&mut events, &ann.sid).await, "transport close");
+    back.expect_line("bob said: lost 1").await;
+    back.expect_line("bob said: lost 2").await;
+    bob.expect_line("User ann disconnected").await;
+    bob.expect_line("User ann is back").await;
+    bob.say("after").await;
+    back.expect_line("bob said: after").await;
+    back.say("hi").await;
+    bob.expect_line("ann said: hi").await;
+    // The old connection got what was sent before the takeover, then
+    // nothing: the socket is the new connection's.
+    ann.expect_line("bob said: lost 1").await;
+    ann.expect_line("bob said: lost 2").await;
+    ann.c
+        .emit("clientMessage", &[Json::from("from the old one")])
+        .await;
+    back.say("still here").await;
+    bob.expect_line("ann said: still here").await;
+    let st = hub.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (1, 0), "{st:?}");
 }
 
 #[tokio::test]
