@@ -618,6 +618,75 @@ static void logs(void) {
   chathub_hub_free(hub);
 }
 
+/* Two self-signed test pairs (made with openssl for these tests only; valid
+ * for a century, so that the test never expires). */
+static const char CERT1[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBmjCCAUGgAwIBAgIUa/3ywXTfrZL9UJgJTLhGVK3zMwkwCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEzMDEyNTQyOVoYDzIxMjYxMTA2\n"
+    "MTI1NDI5WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAARBYxvVT/AVyhSH1SOyL+XxCNUWtiWO/fLQ1d7F6fa3B1IUMC9W2NW2\n"
+    "gRuTsTilFU3Ywfjs6JIrGZ9qsiSS+arFo28wbTAdBgNVHQ4EFgQUKlLsH88/dGMg\n"
+    "9tUUJj88Hw5gca8wHwYDVR0jBBgwFoAUKlLsH88/dGMg9tUUJj88Hw5gca8wDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI\n"
+    "zj0EAwIDRwAwRAIgCVtDItS5zLLXRNQXgEUpjB5dLDzD3KksI6GN6HU2c3ICIF3W\n"
+    "NZ3RSjtRWC69+KAnUpt4m5mfy7SsDl0SFezgTWmp\n"
+    "-----END CERTIFICATE-----\n";
+static const char KEY1[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQguizmlwKgkYFHHdgJ\n"
+    "GescFajkfFzcO8i13m6xEo92gkGhRANCAARBYxvVT/AVyhSH1SOyL+XxCNUWtiWO\n"
+    "/fLQ1d7F6fa3B1IUMC9W2NW2gRuTsTilFU3Ywfjs6JIrGZ9qsiSS+arF\n"
+    "-----END PRIVATE KEY-----\n";
+static const char CERT2[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBmzCCAUGgAwIBAgIUdQutdLbm5Us1Yqls9MjUakT5dn0wCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEzMDEyNTQyOVoYDzIxMjYxMTA2\n"
+    "MTI1NDI5WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAATvJmxpyvEzmhjeneeVD8yNtngfpsK8CF7XTPs+FC6A6VsuI2gSUVmv\n"
+    "Ayb5nP6Gaedfm1C5qQ2ANDFWTIdyt2Rlo28wbTAdBgNVHQ4EFgQU5XRJ2B9ZSPUA\n"
+    "1lH3C9MY5SWnZycwHwYDVR0jBBgwFoAU5XRJ2B9ZSPUA1lH3C9MY5SWnZycwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI\n"
+    "zj0EAwIDSAAwRQIhAJKyUjv5F56mDO5LwN+gkWLnCZX3PPB4yzOrZ64m//laAiBN\n"
+    "SMMQkrg/d+AJyX2dWCYTUyhDzL+cRXkZU+7YfOr+4A==\n"
+    "-----END CERTIFICATE-----\n";
+static const char KEY2[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgglzlq8eLtmr3QRII\n"
+    "mmxk2xKg+tZmiQCxCRZD5rxmGOKhRANCAATvJmxpyvEzmhjeneeVD8yNtngfpsK8\n"
+    "CF7XTPs+FC6A6VsuI2gSUVmvAyb5nP6Gaedfm1C5qQ2ANDFWTIdyt2Rl\n"
+    "-----END PRIVATE KEY-----\n";
+
+#define PEM(s) (const uint8_t *)(s), (sizeof(s) - 1)
+
+/* TLS from PEM in memory: a hub starts with a pair, takes another, refuses
+ * a key that is not its certificate's (keeping the pair it had). */
+static void tls_pem(void) {
+  chathub_config *config = NULL;
+  EXPECT(chathub_config_new(&config), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_bind(config, "127.0.0.1:0"), CHATHUB_RESULT_OK);
+  EXPECT(chathub_config_set_tls_pem(config, PEM(CERT1), PEM(KEY2)), CHATHUB_RESULT_OK);
+  chathub_hub *hub = NULL;
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_TLS);
+  CHECK(hub == NULL);
+  CHECK(strstr(chathub_last_error_message(), "does not belong to the certificate") != NULL);
+  EXPECT(chathub_config_set_tls_pem(config, PEM(CERT1), PEM(KEY1)), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_start(config, &hub), CHATHUB_RESULT_OK);
+  chathub_config_free(config);
+  CHECK(hub != NULL);
+  if (hub == NULL) return;
+  EXPECT(chathub_hub_set_tls_pem(hub, PEM(CERT2), PEM(KEY2)), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_set_tls_pem(hub, PEM(CERT2), PEM(KEY1)), CHATHUB_RESULT_TLS);
+  CHECK(strstr(chathub_last_error_message(), "does not belong to the certificate") != NULL);
+  EXPECT(chathub_hub_set_tls_pem(hub, (const uint8_t *)CERT2, 0, PEM(KEY2)), CHATHUB_RESULT_TLS);
+  CHECK(strstr(chathub_last_error_message(), "no CERTIFICATE") != NULL);
+  /* PEM given in memory is read again from memory. */
+  EXPECT(chathub_hub_reload_tls(hub), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_stop(hub), CHATHUB_RESULT_OK);
+  EXPECT(chathub_hub_reload_tls(hub), CHATHUB_RESULT_OK);
+  chathub_hub_free(hub);
+}
+
 int main(void) {
   logs();
   result_texts();
@@ -626,5 +695,6 @@ int main(void) {
   start_misuse();
   event_misuse();
   after_stop();
+  tls_pem();
   return check_summary("misuse");
 }
