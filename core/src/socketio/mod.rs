@@ -149,6 +149,9 @@ pub(crate) struct RemoteSession {
     pub(crate) rooms: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) state: Option<serde_json::Value>,
+    /// The stream id the socket joined at (for a client with no offset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) joined: Option<String>,
 }
 
 /// Close reasons after which a socket may come back with recovery
@@ -825,9 +828,10 @@ impl Socket {
             self.ns.remove_member(self.id, room);
         }
         self.ns.remove(self);
-        if let (Some(r), Some(pid)) = (&self.ns.recovery, self.pid) {
-            r.left(pid);
-        }
+        let joined = match (&self.ns.recovery, self.pid) {
+            (Some(r), Some(pid)) => r.left(pid).unwrap_or_default(),
+            _ => Default::default(),
+        };
         if let (Some(r), Some(pid)) = (&self.ns.recovery, self.pid)
             && recoverable(reason)
         {
@@ -837,10 +841,11 @@ impl Socket {
                     id: self.id.to_string(),
                     rooms: rooms.iter().map(|r| r.to_string()).collect(),
                     state: state.as_deref().and_then(|s| self.ns.handler.state_json(s)),
+                    joined: Some(joined.stream_id()),
                 };
                 stream.save_session(&self.ns.path, pid, remote, r.window());
             }
-            r.save(pid, self.id, rooms, state);
+            r.save(pid, self.id, rooms, state, joined);
         }
         self.ns.handler.disconnect(self, reason);
         self.session.data.remove(self);
@@ -989,9 +994,14 @@ impl Sio {
         {
             // The host's hooks see the auth without what recovery added.
             auth = rest;
-            let asked = pid
-                .and_then(|pid| pid.parse::<Sid>().ok())
-                .zip(offset.and_then(|o| r.pos_of(&o)));
+            // No offset: the client got no event since it joined (what it
+            // missed starts where it joined). An offset that is not one of
+            // ours: it starts fresh.
+            let from = match offset {
+                None => Some(None),
+                Some(o) => r.pos_of(&o).map(Some),
+            };
+            let asked = pid.and_then(|pid| pid.parse::<Sid>().ok()).zip(from);
             if let Some((pid, from)) = asked {
                 found = r.take(pid, from);
                 if found.is_none()
@@ -1010,8 +1020,12 @@ impl Sio {
                     // The session in Redis is the one that counts (any hub
                     // may have taken it); what it missed comes from the
                     // stream when this hub's log does not reach back.
-                    let covered = found.is_some()
-                        && r.log.lock().unwrap_or_else(|e| e.into_inner()).covers(from);
+                    let covered = found.as_ref().is_some_and(|f| {
+                        r.log
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .covers(f.from)
+                    });
                     let (s, stream) = (s.clone(), stream.clone());
                     return Step::Wait(Box::pin(async move {
                         let found = clustered_found(&ns, &*stream, found, pid, from, covered).await;
@@ -1077,7 +1091,7 @@ async fn clustered_found(
     stream: &dyn Stream,
     local: Option<recovery::Found>,
     pid: Sid,
-    from: recovery::Pos,
+    from: Option<recovery::Pos>,
     covered: bool,
 ) -> Option<recovery::Found> {
     let r = ns.recovery.as_ref()?;
@@ -1091,16 +1105,20 @@ async fn clustered_found(
                 .as_ref()
                 .and_then(|j| ns.handler.state_from_json(j));
             let rooms = remote.rooms.into_iter().map(Box::from).collect();
+            let joined = remote
+                .joined
+                .as_deref()
+                .and_then(recovery::Pos::parse_stream_id);
             recovery::Found {
                 pid,
-                saved: recovery::Saved::remote(id, rooms, state),
-                from,
+                from: from.or(joined)?,
+                saved: recovery::Saved::remote(id, rooms, state, joined.unwrap_or_default()),
                 fetched: None,
             }
         }
     };
     if !covered {
-        found.fetched = Some(stream.fetch(&ns.path, from, r.max_packets()).await?);
+        found.fetched = Some(stream.fetch(&ns.path, found.from, r.max_packets()).await?);
     }
     Some(found)
 }
@@ -1183,7 +1201,7 @@ fn admit(
             let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
             ns.insert(socket.clone());
             if let Some(pid) = pid {
-                r.connected(pid, id);
+                r.connected(pid, id, log.head());
             }
             s.set_ready();
             let mut first = vec![packet::connect_ok(

@@ -101,9 +101,10 @@ pub(crate) struct Recovery {
     streamed: bool,
     pub(crate) log: Mutex<Log>,
     sessions: Mutex<Sessions>,
-    /// The connected sockets' ids by pid: a client back before its old
-    /// transport was seen to drop finds its socket here.
-    live: Mutex<std::collections::HashMap<Sid, Sid>>,
+    /// The connected sockets' ids by pid, and where the log was when each
+    /// joined: a client back before its old transport was seen to drop
+    /// finds its socket here.
+    live: Mutex<std::collections::HashMap<Sid, (Sid, Pos)>>,
 }
 
 /// The broadcasts of a namespace, in order.
@@ -142,6 +143,9 @@ pub(crate) struct Saved {
     pub(crate) rooms: Vec<Box<str>>,
     /// The namespace handler's state for it.
     pub(crate) state: Option<Box<dyn Any + Send + Sync>>,
+    /// Where the log was when it joined: what a client that got no offset
+    /// yet (no event since it joined) missed starts there.
+    pub(crate) joined: Pos,
     at: Instant,
 }
 
@@ -212,20 +216,21 @@ impl Recovery {
         }
     }
 
-    /// A socket with this `pid` joined.
-    pub(crate) fn connected(&self, pid: Sid, id: Sid) {
+    /// A socket with this `pid` joined when the log's head was `joined`.
+    pub(crate) fn connected(&self, pid: Sid, id: Sid, joined: Pos) {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(pid, id);
+            .insert(pid, (id, joined));
     }
 
-    /// The socket with this `pid` left.
-    pub(crate) fn left(&self, pid: Sid) {
+    /// The socket with this `pid` left; where the log was when it joined.
+    pub(crate) fn left(&self, pid: Sid) -> Option<Pos> {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&pid);
+            .remove(&pid)
+            .map(|(_, joined)| joined)
     }
 
     /// The id of the socket connected now with this `pid`, if any.
@@ -234,7 +239,7 @@ impl Recovery {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&pid)
-            .copied()
+            .map(|&(id, _)| id)
     }
 
     /// How long a dropped socket may take to come back.
@@ -341,6 +346,7 @@ impl Recovery {
         id: Sid,
         rooms: Vec<Box<str>>,
         state: Option<Box<dyn Any + Send + Sync>>,
+        joined: Pos,
     ) {
         let now = Instant::now();
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -361,6 +367,7 @@ impl Recovery {
                 id,
                 rooms,
                 state,
+                joined,
                 at: now,
             },
         );
@@ -368,8 +375,9 @@ impl Recovery {
     }
 
     /// Takes (once) the session saved here under `pid`, if it is within
-    /// the window.
-    pub(crate) fn take(&self, pid: Sid, from: Pos) -> Option<Found> {
+    /// the window; what it missed starts at `from`, the client's offset,
+    /// or, when it has none, where the log was when the socket joined.
+    pub(crate) fn take(&self, pid: Sid, from: Option<Pos>) -> Option<Found> {
         let saved = self
             .sessions
             .lock()
@@ -381,8 +389,8 @@ impl Recovery {
         }
         Some(Found {
             pid,
+            from: from.unwrap_or(saved.joined),
             saved,
-            from,
             fetched: None,
         })
     }
@@ -405,17 +413,24 @@ impl Saved {
         id: Sid,
         rooms: Vec<Box<str>>,
         state: Option<Box<dyn Any + Send + Sync>>,
+        joined: Pos,
     ) -> Saved {
         Saved {
             id,
             rooms,
             state,
+            joined,
             at: Instant::now(),
         }
     }
 }
 
 impl Log {
+    /// The last entry recorded (or, before any, where the log starts).
+    pub(crate) fn head(&self) -> Pos {
+        self.head
+    }
+
     /// Whether this log can tell what came after `from`.
     pub(crate) fn covers(&self, from: Pos) -> bool {
         from >= self.capped && from >= self.hole && from <= self.head
@@ -718,14 +733,14 @@ mod tests {
         let r = Recovery::new(bounds());
         let (p1, p2, p3) = (Sid::new(), Sid::new(), Sid::new());
         let head = Pos::default();
-        r.save(p1, Sid::new(), vec![], None);
-        r.save(p2, Sid::new(), vec!["a".into()], None);
-        r.save(p3, Sid::new(), vec![], None);
+        r.save(p1, Sid::new(), vec![], None, head);
+        r.save(p2, Sid::new(), vec!["a".into()], None, head);
+        r.save(p3, Sid::new(), vec![], None, head);
         assert_eq!(r.saved_len(), 2, "the oldest went");
-        assert!(r.take(p1, head).is_none());
-        let found = r.take(p2, head).unwrap();
+        assert!(r.take(p1, Some(head)).is_none());
+        let found = r.take(p2, Some(head)).unwrap();
         assert_eq!(found.saved.rooms, vec![Box::<str>::from("a")]);
-        assert!(r.take(p2, head).is_none(), "once");
+        assert!(r.take(p2, Some(head)).is_none(), "once");
         assert!(r.pos_of("other-1").is_none(), "another epoch");
     }
 }

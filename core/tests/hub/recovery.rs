@@ -552,3 +552,63 @@ async fn with_redis_past_the_window_a_client_that_comes_back_to_another_hub_star
     assert_eq!(late.event().await.0, "login");
     assert_eq!(b.hub.stats().recovery_misses, 1);
 }
+
+/// A client that got no event since it joined has no offset to send back
+/// (socket.io fails it, #5538): what it missed starts where it joined.
+/// It joins on `first` and comes back on `second` (the same hub, or
+/// another one of the cluster).
+async fn comes_back_without_an_offset(first: &TestHub, second: &TestHub) {
+    let tick = |hub: &TestHub, n: i64| {
+        hub.hub
+            .emit(
+                Target::Namespace { ns: "/app".into() },
+                "tick",
+                vec![Value::from(n)],
+            )
+            .unwrap();
+    };
+    let mut events = first.events();
+    let mut watcher = Peer::connect(&first.url, "/app", None).await;
+    tick(first, 0);
+    // Delivered on the first hub before the client joins: not for it.
+    assert_eq!(watcher.event().await, ("tick".to_owned(), vec![json!(0)]));
+    let mut a = Peer::connect(&first.url, "/app", None).await;
+    first.hub.join("/app", &a.sid, "x").await.unwrap();
+    drop_transport(&mut a, &first.url, &mut events).await;
+    assert_eq!(a.offset, None, "it got no event");
+    tick(second, 1);
+    assert_eq!(watcher.event().await, ("tick".to_owned(), vec![json!(1)]));
+
+    let mut back = a.reconnect(&second.url, "/app").await;
+    assert_eq!(back.sid, a.sid, "the same socket");
+    assert_eq!(back.event().await, ("tick".to_owned(), vec![json!(1)]));
+    tick(second, 2);
+    assert_eq!(back.event().await, ("tick".to_owned(), vec![json!(2)]));
+    let listing = second.hub.rooms("/app").await.unwrap();
+    assert!(
+        listing
+            .rooms
+            .iter()
+            .any(|r| r.name == "x" && r.members.iter().any(|m| m.sid == back.sid)),
+        "its room again: {listing:?}"
+    );
+    let st = second.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (1, 0), "{st:?}");
+}
+
+#[tokio::test]
+async fn a_client_with_no_offset_yet_gets_what_it_missed_since_it_joined() {
+    let hub = TestHub::with(with_recovery(Duration::from_secs(60)));
+    comes_back_without_an_offset(&hub, &hub).await;
+}
+
+#[tokio::test]
+async fn with_redis_a_client_with_no_offset_yet_recovers_on_another_hub() {
+    if !crate::redis::available() {
+        return;
+    }
+    let redis = crate::redis::RedisServer::start();
+    let a = clustered(&redis, Duration::from_secs(60));
+    let b = clustered(&redis, Duration::from_secs(60));
+    comes_back_without_an_offset(&a, &b).await;
+}
