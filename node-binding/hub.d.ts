@@ -60,6 +60,11 @@ export interface HubOptions {
   clientDist?: string;
   /** A Redis URL: every hub on the same Redis (and prefix) acts as one. Default: none (alone, in memory). */
   redisUrl?: string;
+  /**
+   * A PEM file of the CA certificates a `rediss://` Redis must chain to,
+   * instead of the system's roots (a Redis with a private CA).
+   */
+  redisTlsCa?: string;
   /** The Redis channel prefix. Default `chathub`. */
   redisPrefix?: string;
   /** Threads of the hub's runtime. Default: one per CPU. */

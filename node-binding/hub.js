@@ -192,6 +192,7 @@ const OPTION_TYPES = {
   pagePath: 'string',
   clientDist: 'string',
   redisUrl: 'string',
+  redisTlsCa: 'string',
   redisPrefix: 'string',
   workerThreads: 'count',
   eventQueueCapacity: 'count',

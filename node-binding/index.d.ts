@@ -212,6 +212,7 @@ export interface NativeOptions {
   pagePath?: string
   clientDist?: string
   redisUrl?: string
+  redisTlsCa?: string
   redisPrefix?: string
   workerThreads?: number
   eventQueueCapacity?: number

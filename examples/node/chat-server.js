@@ -71,6 +71,8 @@ logTo(null, null, { format: process.env.LOG_FORMAT === 'json' ? 'json' : 'plain'
 
 const hub = new Hub({
   redisUrl: process.env.REDIS_URL || undefined,
+  // REDIS_TLS_CA: the CA a rediss:// Redis chains to (a PEM file).
+  redisTlsCa: process.env.REDIS_TLS_CA || undefined,
   requestTimeout: REQUEST_TIMEOUT,
   // RECOVERY=on: a client whose connection dropped comes back within two
   // minutes with its name and room, and gets every line it missed.

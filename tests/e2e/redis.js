@@ -19,27 +19,39 @@ function freePort() {
 }
 
 class RedisServer {
-  constructor(port) {
+  /**
+   * `tls`: `{ cert, key, ca }` (PEM files) for a Redis that speaks TLS only,
+   * with the ACL user `alice` (password `s3cret`) and no default user.
+   */
+  constructor(port, tls) {
     this.port = port;
+    this.tls = tls;
     this.child = null;
   }
 
-  static async start() {
+  static async start(tls) {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const server = new RedisServer(await freePort());
+      const server = new RedisServer(await freePort(), tls);
       if (await server.spawn()) return server;
     }
     throw new Error('could not start redis-server');
   }
 
   get url() {
-    return `redis://127.0.0.1:${this.port}`;
+    return this.tls
+      ? `rediss://alice:s3cret@127.0.0.1:${this.port}`
+      : `redis://127.0.0.1:${this.port}`;
   }
 
   /** Starts redis-server; resolves true once it accepts connections. */
   spawn() {
+    const listen = this.tls
+      ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.cert,
+        '--tls-key-file', this.tls.key, '--tls-ca-cert-file', this.tls.ca, '--tls-auth-clients', 'no',
+        '--user', 'default', 'off', '--user', 'alice', 'on', '>s3cret', '~*', '&*', '+@all']
+      : ['--port', String(this.port)];
     const child = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1',
+      ...listen, '--bind', '127.0.0.1',
       '--save', '', '--appendonly', 'no', '--loglevel', 'notice',
     ], { stdio: ['ignore', 'pipe', 'ignore'] });
     return within(new Promise((resolve) => {

@@ -12,6 +12,7 @@ const tls = require('node:tls');
 const { EXAMPLES, client, within } = require('./helpers');
 const { makeCa } = require('./certs');
 const { launch, openChat } = require('./browser');
+const { RedisServer } = require('./redis');
 
 const FACES = ['rust', 'node', 'c'].filter((f) => EXAMPLES[f]);
 
@@ -115,6 +116,35 @@ test('rust: the chat page in headless Chromium over https://', async () => {
   } finally {
     await browser.close();
     await server.stop();
+    ca.remove();
+  }
+});
+
+test('every example joins the others over rediss:// with REDIS_TLS_CA', async () => {
+  const ca = makeCa();
+  const leaf = ca.issue('redis');
+  const redis = await RedisServer.start({ cert: leaf.cert, key: leaf.key, ca: ca.cert });
+  const servers = [];
+  const clients = [];
+  try {
+    for (const face of ['rust', 'node', 'c'].filter((f) => EXAMPLES[f])) {
+      servers.push(await EXAMPLES[face]({ REDIS_URL: redis.url, REDIS_TLS_CA: ca.cert }));
+    }
+    assert.ok(servers.length >= 2, 'at least two examples');
+    const users = [];
+    for (const [i, server] of servers.entries()) {
+      const c = client(server.url, '/chat', { transports: ['websocket'] });
+      clients.push(c);
+      await c.loginAmid(`u${i}`);
+      for (const earlier of users) await earlier.expectLine(`User u${i} Logged in`);
+      users.push(c);
+    }
+    await users[0].say('over rediss');
+    for (const other of users.slice(1)) await other.expectLine('u0 said: over rediss');
+  } finally {
+    for (const c of clients) c.close();
+    for (const server of servers) await server.stop();
+    await redis.stop();
     ca.remove();
   }
 });
