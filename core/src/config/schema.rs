@@ -507,6 +507,16 @@ static KEYS: &[ConfigKey] = &[
         recovery.max_sessions,
         "most dropped sockets kept for recovery, per namespace"
     ),
+    key!(
+        "metrics_path",
+        metrics_path,
+        "a path on the hub's listener where GET answers Prometheus metrics (/metrics); \"\": none"
+    ),
+    key!(
+        "metrics_bind",
+        metrics_bind,
+        "an address of its own serving GET /metrics, IP:PORT; \"\": none"
+    ),
 ];
 
 /// The known key nearest to `key` (a typo, another case, a nested key
@@ -626,6 +636,8 @@ mod tests {
             "client_dist" => "/srv/dist",
             "redis_url" => "redis://127.0.0.1:6379/2",
             "redis_prefix" => "tests",
+            "metrics_path" => "/metrics",
+            "metrics_bind" => "127.0.0.1:9100",
             "serve_page" => "false",
             "recovery.chat" | "recovery.host" => "true",
             _ => match key.kind {
@@ -717,6 +729,8 @@ mod tests {
             hook_timeout: Duration::from_millis(7),
             shutdown_timeout: Duration::from_millis(7),
             redis_unready_after: Duration::from_millis(7),
+            metrics_path: Some("/metrics".into()),
+            metrics_bind: Some("127.0.0.1:9100".parse().unwrap()),
             recovery: crate::RecoveryConfig {
                 chat: true,
                 host: true,
