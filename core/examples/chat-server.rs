@@ -68,7 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // METRICS_PATH=/metrics serves Prometheus metrics on the chat's port;
     // METRICS_BIND=IP:PORT on a listener of their own (off by default).
-    for (var, key) in [("METRICS_PATH", "metrics_path"), ("METRICS_BIND", "metrics_bind")] {
+    for (var, key) in [
+        ("METRICS_PATH", "metrics_path"),
+        ("METRICS_BIND", "metrics_bind"),
+    ] {
         if let Ok(v) = std::env::var(var) {
             config.set(key, &v).map_err(|e| format!("{var}: {e}"))?;
         }
@@ -81,7 +84,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(m) = hub.metrics_addr() {
         let path = std::env::var("METRICS_PATH").ok().filter(|p| !p.is_empty());
-        println!("metrics at http://{m}{}", path.as_deref().unwrap_or("/metrics"));
+        println!(
+            "metrics at http://{m}{}",
+            path.as_deref().unwrap_or("/metrics")
+        );
     }
 
     // Ctrl-C / SIGTERM: stop the hub; the event loop below then ends.

@@ -10,6 +10,9 @@
  *   QUIET=1 examples/c/chat_server        (logs only `my event`, not every connection)
  *   RECOVERY=on examples/c/chat_server    (a dropped client comes back with its name,
  *                                         room and every line it missed)
+ *   METRICS_PATH=/metrics examples/c/chat_server   (Prometheus metrics on the chat's port)
+ *   METRICS_BIND=127.0.0.1:9100 examples/c/chat_server   (Prometheus metrics on a port
+ *                                                        of their own)
  *
  * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
  * the chapter's server logs it (`console.log(content)` for `my event`), and
@@ -250,6 +253,16 @@ int main(void) {
     chathub_config_free(config);
     return 1;
   }
+  /* METRICS_PATH=/metrics serves Prometheus metrics on the chat's port;
+   * METRICS_BIND=IP:PORT on a listener of their own (off by default). Both
+   * through the config schema's keys. */
+  const char *metrics_path = getenv("METRICS_PATH");
+  const char *metrics_bind = getenv("METRICS_BIND");
+  if ((metrics_path && failed(chathub_config_set(config, "metrics_path", metrics_path), "METRICS_PATH")) ||
+      (metrics_bind && failed(chathub_config_set(config, "metrics_bind", metrics_bind), "METRICS_BIND"))) {
+    chathub_config_free(config);
+    return 1;
+  }
   chathub_hub *hub = NULL;
   chathub_result started = chathub_hub_start(config, &hub);
   chathub_config_free(config); /* the hub keeps its own copy */
@@ -265,6 +278,10 @@ int main(void) {
   }
   printf("chathub C chat server listening on http://%s%s%s:%u/\n", strchr(host, ':') ? "[" : "",
          host, strchr(host, ':') ? "]" : "", (unsigned)bound);
+  if (metrics_path && metrics_path[0]) {
+    printf("metrics at http://%s%s%s:%u%s\n", strchr(host, ':') ? "[" : "", host,
+           strchr(host, ':') ? "]" : "", (unsigned)bound, metrics_path);
+  }
   char *bundle = NULL;
   if (chathub_hub_client_bundle(hub, &bundle) == CHATHUB_RESULT_OK) {
     printf("client bundle from %s\n", bundle);

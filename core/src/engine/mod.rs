@@ -858,6 +858,13 @@ mod tests {
     }
 
     #[test]
+    fn close_reasons_are_listed_in_index_order() {
+        for (i, r) in CloseReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+    }
+
+    #[test]
     fn the_open_packet_has_every_field() {
         let c = EngineConfig {
             ping_interval: Duration::from_millis(300),
