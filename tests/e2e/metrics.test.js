@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EXAMPLES, client } = require('./helpers');
 
-const FACES = ['rust', 'node', 'c'].filter((f) => EXAMPLES[f]);
+const FACES = ['rust', 'node', 'express', 'c'].filter((f) => EXAMPLES[f]);
 
 /** One scrape: its samples (`name{labels}` → number). */
 async function scrape(url) {

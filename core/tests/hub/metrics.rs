@@ -408,3 +408,68 @@ async fn http_head(base: &str, path: &str) -> (u16, String) {
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
     (status, text)
 }
+
+#[tokio::test]
+async fn cluster_figures_follow_redis() {
+    if !crate::redis::available() {
+        return;
+    }
+    let mut redis = crate::redis::RedisServer::start();
+    let node = |url: String| {
+        TestHub::with(HubConfig {
+            redis_url: Some(url),
+            metrics_path: Some("/metrics".into()),
+            ..config()
+        })
+    };
+    let a = node(redis.url());
+    let b = node(redis.url());
+    let mut a_events = a.events();
+    let mut ann = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
+    let mut bob = Client::connect(&b.url, "/chat", TransportType::Websocket).await;
+    ann.login("ann").await;
+    bob.expect_line("User ann Logged in").await;
+    let a0 = scrape(&a.url, "/metrics").await;
+    let b0 = scrape(&b.url, "/metrics").await;
+    assert_eq!(a0.get("chathub_cluster_enabled"), 1.0);
+    assert_eq!(a0.get("chathub_cluster_up"), 1.0);
+    assert_eq!(a0.get("chathub_cluster_down_seconds"), 0.0);
+    ann.say("across").await;
+    bob.expect_line("ann said: across").await;
+    let a1 = scrape(&a.url, "/metrics").await;
+    let b1 = scrape(&b.url, "/metrics").await;
+    // The line at least (heartbeats come and go besides).
+    assert!(a1.delta(&a0, "chathub_cluster_published_total") >= 1.0);
+    assert!(b1.delta(&b0, "chathub_cluster_received_total") >= 1.0);
+
+    // Redis away: the hub says so, and what it could not publish is lost.
+    redis.stop();
+    a_events
+        .find(|e| matches!(e, HubEvent::Cluster(c) if !c.up).then_some(()))
+        .await;
+    ann.say("into the void").await;
+    let a2 = scrape(&a.url, "/metrics").await;
+    assert_eq!(a2.get("chathub_cluster_up"), 0.0);
+    assert!(a2.get("chathub_cluster_down_seconds") >= 0.0);
+    // The publisher finds Redis gone on its own time (after the line was
+    // echoed): each further line is one more chance, within bounds.
+    let lost_before = a1.get("chathub_cluster_lost_total");
+    let mut tries = 0;
+    while scrape(&a.url, "/metrics")
+        .await
+        .get("chathub_cluster_lost_total")
+        <= lost_before
+    {
+        tries += 1;
+        assert!(tries < 100, "no message counted lost while Redis is away");
+        ann.say(&format!("still away {tries}")).await;
+    }
+    assert!(a.hub.stats().cluster_messages_lost as f64 > lost_before);
+    redis.restart();
+    a_events
+        .find(|e| matches!(e, HubEvent::Cluster(c) if c.up).then_some(()))
+        .await;
+    let a3 = scrape(&a.url, "/metrics").await;
+    assert_eq!(a3.get("chathub_cluster_up"), 1.0);
+    assert_eq!(a3.get("chathub_cluster_down_seconds"), 0.0);
+}
