@@ -10,6 +10,8 @@ in turn, a fresh process each time, interleaved across repetitions:
 
     ref   Node socket.io 4.8 with the chapter's chat (bench/reference/)
     rust  the hub through the Rust example (core/examples/chat-server.rs)
+    met   the same with its Prometheus endpoint on (METRICS_PATH), scraped
+          every second during the run
     node  the hub attached to a Node http.Server (examples/node/chat-server.js)
     c     the hub in the C example (examples/c/chat_server)
     raw   a raw tokio-tungstenite broadcast server, the floor (bench/rawws/)
@@ -72,6 +74,9 @@ def servers():
                 [node, str(ROOT / "bench/reference/server.js")], {}),
         "rust": ("chathub, Rust example",
                  [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
+        "met": ("chathub, Rust example, metrics on and scraped every second",
+                [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1",
+                                                          "METRICS_PATH": "/metrics"}),
         "rec": ("chathub, Rust example, recovery on",
                 [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1", "RECOVERY": "on"}),
         "node": ("chathub in Node (http.Server + addon)",
@@ -83,15 +88,17 @@ def servers():
     }
 
 
-SERVER_ORDER = ["ref", "rust", "rec", "node", "c", "raw"]
+SERVER_ORDER = ["ref", "rust", "met", "rec", "node", "c", "raw"]
 SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks"]
 # Servers a scenario does not run on: the reconnect storm needs connection
 # state recovery (turned on for every server it runs on; "rec" is "rust"
 # then), which the raw floor does not speak. The acks scenario measures
 # handlers in JavaScript: the socket.io reference and the hub through the
 # Node addon (the Rust and C examples have no `echo` handler, the raw floor
-# no acks).
-SKIP = {"storm": {"raw", "rec"}, "acks": {"rust", "rec", "c", "raw"}}
+# no acks). "met" (metrics on) is measured where its cost would show: the
+# fan-out and the fixed rate, per packet.
+SKIP = {"storm": {"raw", "rec", "met"}, "acks": {"rust", "rec", "c", "raw", "met"},
+        "idle": {"met"}, "connect": {"met"}}
 # Environment a scenario gives its servers: the storm turns recovery on;
 # acks turns on the `echo` handler (answering its ack with its arguments).
 SCENARIO_ENV = {"storm": {"RECOVERY": "on"}, "acks": {"BENCH_ECHO": "1"}}
@@ -327,6 +334,34 @@ class Loadgen:
         self.err.close()
 
 
+class Scraper:
+    """Scrapes a server's /metrics once a second in a thread, as Prometheus
+    would (more often than its usual 15 s), so that the cost of writing the
+    text counts too."""
+
+    def __init__(self, url):
+        import threading
+        self.url, self.ok, self.done = url, 0, threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        import urllib.request
+        while not self.done.wait(1.0):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    if r.status == 200 and b"chathub_packets_sent_total" in r.read():
+                        self.ok += 1
+            except OSError:
+                pass
+
+    def finish(self):
+        """Stops; the number of good scrapes."""
+        self.done.set()
+        self.t.join(10)
+        return self.ok
+
+
 def loadgen_args(scenario, size, url, window, threads):
     a = [scenario, "--url", url, "--ns", "/chat"]
     if threads:
@@ -361,6 +396,7 @@ def run_once(scenario, name, size, opts, logdir, run_id):
               "load_before": round(load, 3), "quiet": quiet}
     server, url, server_log = start_server(name, opts.server_cpu, logdir, run_id, SCENARIO_ENV.get(scenario))
     gen = None
+    scraper = Scraper(url + "/metrics") if name == "met" else None
     try:
         time.sleep(1.0)  # let it settle (JIT, allocator)
         rss0 = rss_kib(server.pid)
@@ -396,9 +432,13 @@ def run_once(scenario, name, size, opts, logdir, run_id):
         if server.poll() is not None:
             raise BenchError(f"the server exited ({server.returncode}) during the run; see {server_log}")
     finally:
+        if scraper:
+            result["scrapes"] = scraper.finish()
         if gen:
             gen.finish()
         stop(server)
+    if scraper and not result["scrapes"]:
+        raise BenchError(f"no scrape of {url}/metrics succeeded")
     if "start" in window and "end" in window:
         t0, (su0, ss0), g0, b0, tot0 = window["start"]
         t1, (su1, ss1), g1, b1, tot1 = window["end"]
@@ -560,6 +600,10 @@ def targets(summary):
     off, on = med("fanout", "rust", "deliveries_per_sec"), med("fanout", "rec", "deliveries_per_sec")
     if off and on:
         rows.append(("fan-out with recovery on ≥ 90 % of off", "rust", f"{on / off:.0%}", on / off >= 0.9))
+    # Issue 17, item 3: the Prometheus endpoint on, scraped every second.
+    on = med("fanout", "met", "deliveries_per_sec")
+    if off and on:
+        rows.append(("fan-out with metrics on ≥ 97 % of off", "rust", f"{on / off:.0%}", on / off >= 0.97))
     return rows
 
 
@@ -642,7 +686,7 @@ def write_svg(report, path):
              ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
              ("connect", "connects_per_sec", "Connects/s", False, 7.0),
              ("acks", "acks_per_cpu_sec", "Acks in JS per CPU second", False, 2.0)]
-    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "rec": "#e8590c", "node": "#2f9e44", "c": "#1971c2",
+    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "met": "#f08c00", "rec": "#e8590c", "node": "#2f9e44", "c": "#1971c2",
               "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]
     groups = []

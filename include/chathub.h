@@ -1405,7 +1405,14 @@ chathub_result chathub_hub_set_tls_pem(const chathub_hub *hub,
  * "packets_dropped":0,"events_dropped":0,"flood_disconnects":0,
  * "slow_consumer_disconnects":0,"connections_refused":0,
  * "cluster_messages_lost":0,"tasks":5,"recovered":0,"recovery_misses":0,
- * "recovery_packets":0,"recovery_bytes":0,"recovery_sessions":0}`.
+ * "recovery_packets":0,"recovery_bytes":0,"recovery_sessions":0,
+ * "connections_polling":0,"connections_websocket":3,
+ * "packets_received":12,"events_received":6,"packets_sent":20,
+ * "broadcasts":4,"bytes_received":900,"bytes_sent":2100,
+ * "payload_disconnects":0,"origin_refusals":0,"cluster_published":0,
+ * "cluster_received":0,"cluster_down_ms":0}` (what each counts: the
+ * README's operations section, and `chathub_hub_metrics_text`'s HELP
+ * lines).
  *
  * Ownership: the caller owns the string and frees it with
  * `chathub_string_free`.
@@ -1416,6 +1423,21 @@ chathub_result chathub_hub_set_tls_pem(const chathub_hub *hub,
  */
 chathub_result chathub_hub_stats(const chathub_hub *hub,
                                  char **out_json);
+
+/**
+ * The hub's figures as Prometheus text (exposition format 0.0.4) written
+ * to `*out_text`: what `GET` on the `metrics_path` config key answers, for
+ * a host that serves it on a route of its own.
+ *
+ * Ownership: the caller owns the string and frees it with
+ * `chathub_string_free`.
+ *
+ * # Safety
+ * `hub` is NULL or a live hub; `out_text` is NULL or valid for writing one
+ * pointer.
+ */
+chathub_result chathub_hub_metrics_text(const chathub_hub *hub,
+                                        char **out_text);
 
 /**
  * Writes the folder the Socket.IO client bundle (`/socket.io/socket.io.js`)
@@ -1436,7 +1458,8 @@ chathub_result chathub_hub_client_bundle(const chathub_hub *hub,
 
 /**
  * Frees a string libchathub handed over (`chathub_hub_rooms`,
- * `chathub_hub_stats`, `chathub_hub_client_bundle`, `chathub_config_keys`).
+ * `chathub_hub_stats`, `chathub_hub_metrics_text`,
+ * `chathub_hub_client_bundle`, `chathub_config_keys`).
  * NULL is fine.
  *
  * # Safety

@@ -93,6 +93,17 @@ export interface HubOptions {
   recoveryMaxBytes?: number;
   /** Most dropped sockets kept per namespace for recovery. Default 100000. */
   recoveryMaxSessions?: number;
+  /**
+   * A path on the attached server (`/metrics`) where `GET` answers the
+   * hub's figures as Prometheus text. Default: none.
+   */
+  metricsPath?: string;
+  /**
+   * An address of its own (`127.0.0.1:9100`; port 0: any free port, see
+   * `metricsAddress`) where `GET /metrics` (or `metricsPath`) answers the
+   * same text. Default: none.
+   */
+  metricsBind?: string;
   /** The Socket.IO path; only `'/socket.io'` is supported. */
   path?: '/socket.io';
 }
@@ -224,6 +235,28 @@ export interface HubStats {
   recovery_packets: number;
   recovery_bytes: number;
   recovery_sessions: number;
+  /** Engine.IO connections open now, by transport. */
+  connections_polling: number;
+  connections_websocket: number;
+  /** Socket.IO packets received; of them, events. */
+  packets_received: number;
+  events_received: number;
+  /** Packets queued for clients (one per socket a broadcast reached, plus direct ones). */
+  packets_sent: number;
+  /** Broadcasts delivered on this hub. */
+  broadcasts: number;
+  /** Bytes read from and written to clients. */
+  bytes_received: number;
+  bytes_sent: number;
+  /** Connections cut for a packet over `maxPayload`. */
+  payload_disconnects: number;
+  /** Requests refused for their `Origin`. */
+  origin_refusals: number;
+  /** Commands sent to Redis; pub/sub messages received from it. */
+  cluster_published: number;
+  cluster_received: number;
+  /** How long Redis has been away, in ms (0 while up or without Redis). */
+  cluster_down_ms: number;
 }
 
 /** Hub events by name. */
@@ -455,8 +488,12 @@ export declare class Hub<
   readonly clusterNode: string | null;
   /** The folder `/socket.io/socket.io.js` is served from, or null when none was found at start (it then answers 404). */
   readonly clientBundle: string | null;
-  /** The hub's counters: what it refused or lost. */
+  /** The hub's counters: what it serves, refused or lost. */
   readonly stats: HubStats;
+  /** The same figures as Prometheus text (what `metricsPath` answers). */
+  readonly metricsText: string;
+  /** Where `metricsBind`'s listener listens (`IP:PORT`), or null. */
+  readonly metricsAddress: string | null;
 
   /** Listens to hub events; only events with a listener leave Rust. */
   on<K extends keyof HubEvents>(name: K, listener: (event: HubEvents[K]) => void): this;

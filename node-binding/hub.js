@@ -204,6 +204,8 @@ const OPTION_TYPES = {
   recoveryMaxPackets: 'count',
   recoveryMaxBytes: 'count',
   recoveryMaxSessions: 'count',
+  metricsPath: 'string',
+  metricsBind: 'string',
   path: 'string',
 };
 
@@ -684,6 +686,7 @@ class Hub {
   #handlers = new Map();
   #closing = null;
   #path = '/socket.io';
+  #metricsPath = null;
   #maxPayload;
   #requestTimeout;
   #servers = new Set();
@@ -703,6 +706,7 @@ class Hub {
       throw new RangeError('only the default path "/socket.io" is supported');
     }
     this.#native = withCodes(new native.NativeHub({ clientDist: defaultClientDist(), ...opts }));
+    this.#metricsPath = opts.metricsPath || null;
     this.#requestTimeout = this.#native.requestTimeoutMs;
     this.#maxPayload = this.#native.maxPayload;
     this.#native.listenEvents((json, buffers, counts, ackIds) => this.#deliverBatch(json, buffers, counts, ackIds));
@@ -742,10 +746,28 @@ class Hub {
    * The hub's counters: `{ sockets, packets_dropped, events_dropped,
    * flood_disconnects, slow_consumer_disconnects, connections_refused,
    * cluster_messages_lost, tasks, recovered, recovery_misses,
-   * recovery_packets, recovery_bytes, recovery_sessions }`.
+   * recovery_packets, recovery_bytes, recovery_sessions,
+   * connections_polling, connections_websocket, packets_received,
+   * events_received, packets_sent, broadcasts, bytes_received, bytes_sent,
+   * payload_disconnects, origin_refusals, cluster_published,
+   * cluster_received, cluster_down_ms }`.
    */
   get stats() {
     return JSON.parse(this.#native.statsJson);
+  }
+
+  /**
+   * The same figures (and their breakdowns) as Prometheus text, what
+   * `metricsPath` answers: for a server that serves them on a route of
+   * its own.
+   */
+  get metricsText() {
+    return this.#native.metricsText;
+  }
+
+  /** Where `metricsBind`'s listener listens (`IP:PORT`), or null. */
+  get metricsAddress() {
+    return this.#native.metricsAddress;
   }
 
   /** This hub's node id in its Redis cluster, or null without Redis. */
@@ -1077,11 +1099,14 @@ class Hub {
     this.#servers.add(server);
     const ours = (url) => typeof url === 'string'
       && (url === this.#path || url.startsWith(`${this.#path}/`) || url.startsWith(`${this.#path}?`));
+    // `metricsPath`: the hub answers it (the Prometheus text).
+    const metrics = (url) => this.#metricsPath !== null && typeof url === 'string'
+      && (url === this.#metricsPath || url.startsWith(`${this.#metricsPath}?`));
 
     const previous = server.listeners('request').slice();
     server.removeAllListeners('request');
     server.on('request', (req, res) => {
-      if (ours(req.url)) {
+      if (ours(req.url) || metrics(req.url)) {
         this.#serveRequest(req, res);
       } else {
         for (const listener of previous) listener.call(server, req, res);

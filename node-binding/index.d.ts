@@ -46,6 +46,13 @@ export declare class NativeHub {
   get closed(): boolean
   /** The hub's counters (what it refused or lost), as JSON. */
   get statsJson(): string
+  /** The hub's figures as Prometheus text (format 0.0.4). */
+  get metricsText(): string
+  /**
+   * Where the metrics listener (`metricsBind`) listens, `IP:PORT`, or
+   * null without one.
+   */
+  get metricsAddress(): string | null
   /** This hub's node id in its Redis cluster (null without Redis). */
   get clusterNode(): string | null
   /** Sockets connected now (on this hub). */
@@ -224,4 +231,6 @@ export interface NativeOptions {
   recoveryMaxPackets?: number
   recoveryMaxBytes?: number
   recoveryMaxSessions?: number
+  metricsPath?: string
+  metricsBind?: string
 }

@@ -11,6 +11,8 @@
 //! LOG_FORMAT=json cargo run -p chathub --example chat-server   (logs as one JSON object per line)
 //! TLS_CERT=cert.pem TLS_KEY=key.pem cargo run -p chathub --example chat-server   (HTTPS and WSS; SIGHUP re-reads both files)
 //! REDIS_URL=rediss://user:pass@host:6380 REDIS_TLS_CA=ca.pem cargo run -p chathub --example chat-server   (Redis over TLS with a private CA)
+//! METRICS_PATH=/metrics cargo run -p chathub --example chat-server   (Prometheus metrics at http://HOST:PORT/metrics)
+//! METRICS_BIND=127.0.0.1:9100 cargo run -p chathub --example chat-server   (Prometheus metrics on a port of their own)
 //! ```
 //!
 //! Serves the chat page at `http://HOST:PORT/` (`https://` with TLS) and
@@ -78,10 +80,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("REQUEST_TIMEOUT_MS must be a number of milliseconds: {e}"))?;
         config.request_timeout = std::time::Duration::from_millis(ms);
     }
+    // METRICS_PATH=/metrics serves Prometheus metrics on the chat's port;
+    // METRICS_BIND=IP:PORT on a listener of their own (off by default).
+    for (var, key) in [
+        ("METRICS_PATH", "metrics_path"),
+        ("METRICS_BIND", "metrics_bind"),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            config.set(key, &v).map_err(|e| format!("{var}: {e}"))?;
+        }
+    }
     let hub = Hub::start(config)?;
     let addr = hub.local_addr().expect("the hub has a listener");
     let scheme = if hub.is_tls() { "https" } else { "http" };
     println!("chathub chat server listening on {scheme}://{addr}/");
+    if let Some(path) = std::env::var("METRICS_PATH").ok().filter(|p| !p.is_empty()) {
+        println!("metrics at {scheme}://{addr}{path}");
+    }
+    if let Some(m) = hub.metrics_addr() {
+        let path = std::env::var("METRICS_PATH").ok().filter(|p| !p.is_empty());
+        println!(
+            "metrics at http://{m}{}",
+            path.as_deref().unwrap_or("/metrics")
+        );
+    }
 
     // Ctrl-C / SIGTERM: stop the hub; the event loop below then ends.
     // SIGHUP: read the TLS certificate and key again.

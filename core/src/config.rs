@@ -305,6 +305,18 @@ pub struct HubConfig {
     /// must chain to, instead of the system's roots (for a Redis with a
     /// private CA). Default none: the system's roots.
     pub redis_tls_ca: Option<PathBuf>,
+    /// A path on the hub's listener (and on connections a host hands over)
+    /// where `GET` answers the hub's figures as Prometheus text
+    /// (`/metrics`). `None` (the default): not served there. See
+    /// [`Hub::metrics_text`](crate::Hub::metrics_text) and the README's
+    /// operations section.
+    pub metrics_path: Option<String>,
+    /// An address of its own where `GET /metrics` (or
+    /// [`metrics_path`](Self::metrics_path) when set) answers the same
+    /// text, out of the clients' reach (`127.0.0.1:9100`; port 0 picks a
+    /// free port: [`Hub::metrics_addr`](crate::Hub::metrics_addr)). `None`
+    /// (the default): no such listener.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for HubConfig {
@@ -340,6 +352,8 @@ impl Default for HubConfig {
             tls_cert: None,
             tls_key: None,
             redis_tls_ca: None,
+            metrics_path: None,
+            metrics_bind: None,
         }
     }
 }
@@ -449,6 +463,23 @@ impl HubConfig {
         }
         if self.event_queue_capacity == 0 {
             return bad("event_queue_capacity must be more than zero".into());
+        }
+        if let Some(p) = &self.metrics_path {
+            let reserved = ["/", "/health", "/ready", "/socket.io"];
+            if !p.starts_with('/')
+                || p.bytes().any(|b| {
+                    b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#'
+                })
+            {
+                return bad(format!(
+                    "metrics_path {p:?} must start with '/' and hold no spaces, '?' or '#'"
+                ));
+            }
+            if reserved.contains(&p.as_str()) || p.starts_with("/socket.io/") {
+                return bad(format!(
+                    "metrics_path {p:?} is taken by the hub (/, /health, /ready, /socket.io/)"
+                ));
+            }
         }
         for o in &self.cors_origins {
             if o != "*" && http::HeaderValue::from_str(o).is_err() {

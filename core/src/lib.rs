@@ -61,6 +61,7 @@ mod hub;
 mod json;
 mod limits;
 pub mod logs;
+mod metrics;
 mod net;
 mod socketio;
 mod value;

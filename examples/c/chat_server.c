@@ -13,6 +13,9 @@
  *   TLS_CERT=cert.pem TLS_KEY=key.pem examples/c/chat_server   (HTTPS and WSS; SIGHUP
  *                                         re-reads both files)
  *   REDIS_URL=rediss://... REDIS_TLS_CA=ca.pem examples/c/chat_server   (Redis over TLS)
+ *   METRICS_PATH=/metrics examples/c/chat_server   (Prometheus metrics on the chat's port)
+ *   METRICS_BIND=127.0.0.1:9100 examples/c/chat_server   (Prometheus metrics on a port
+ *                                                        of their own)
  *
  * Open http://127.0.0.1:3000/ in two browser tabs. Every event is printed as
  * the chapter's server logs it (`console.log(content)` for `my event`), and
@@ -255,8 +258,13 @@ int main(void) {
     return 1;
   }
   /* TLS_CERT and TLS_KEY (PEM files) make the listener HTTPS/WSS;
-   * REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to. */
-  const char *env_keys[][2] = {{"TLS_CERT", "tls_cert"}, {"TLS_KEY", "tls_key"}, {"REDIS_TLS_CA", "redis_tls_ca"}};
+   * REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to;
+   * METRICS_PATH=/metrics serves Prometheus metrics on the chat's port,
+   * METRICS_BIND=IP:PORT on a listener of their own (off by default). All
+   * through the config schema's keys. */
+  const char *env_keys[][2] = {{"TLS_CERT", "tls_cert"},         {"TLS_KEY", "tls_key"},
+                               {"REDIS_TLS_CA", "redis_tls_ca"}, {"METRICS_PATH", "metrics_path"},
+                               {"METRICS_BIND", "metrics_bind"}};
   for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
     const char *value = getenv(env_keys[i][0]);
     if (value && failed(chathub_config_set(config, env_keys[i][1], value), env_keys[i][0])) {
@@ -278,8 +286,14 @@ int main(void) {
     return 1;
   }
   const char *tls_cert = getenv("TLS_CERT");
-  printf("chathub C chat server listening on %s://%s%s%s:%u/\n", tls_cert && tls_cert[0] ? "https" : "http",
-         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", (unsigned)bound);
+  const char *scheme = tls_cert && tls_cert[0] ? "https" : "http";
+  printf("chathub C chat server listening on %s://%s%s%s:%u/\n", scheme, strchr(host, ':') ? "[" : "", host,
+         strchr(host, ':') ? "]" : "", (unsigned)bound);
+  const char *metrics_path = getenv("METRICS_PATH");
+  if (metrics_path && metrics_path[0]) {
+    printf("metrics at %s://%s%s%s:%u%s\n", scheme, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+           (unsigned)bound, metrics_path);
+  }
   char *bundle = NULL;
   if (chathub_hub_client_bundle(hub, &bundle) == CHATHUB_RESULT_OK) {
     printf("client bundle from %s\n", bundle);

@@ -12,6 +12,10 @@
 //                                                    name, room and every line it missed)
 //   TLS_CERT=cert.pem TLS_KEY=key.pem node examples/node/chat-server.js   (an https
 //                                   server; SIGHUP re-reads both files)
+//   METRICS_PATH=/metrics node examples/node/chat-server.js   (Prometheus metrics on the
+//                                                              chat's port)
+//   METRICS_BIND=127.0.0.1:9100 node examples/node/chat-server.js   (Prometheus metrics on
+//                                                                    a port of their own)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README).
@@ -77,6 +81,10 @@ const hub = new Hub({
   // RECOVERY=on: a client whose connection dropped comes back within two
   // minutes with its name and room, and gets every line it missed.
   recovery: process.env.RECOVERY === 'on',
+  // METRICS_PATH=/metrics: Prometheus metrics on this server's port;
+  // METRICS_BIND=IP:PORT: on a listener of their own. Off by default.
+  metricsPath: process.env.METRICS_PATH || undefined,
+  metricsBind: process.env.METRICS_BIND || undefined,
   ...floodOff,
 });
 hub.attach(server);
@@ -122,7 +130,10 @@ if (process.env.BENCH_ECHO === '1') {
 
 server.listen(PORT, HOST, () => {
   const { address, port } = server.address();
-  console.log(`chathub Node chat server listening on ${TLS_CERT ? 'https' : 'http'}://${address}:${port}/`);
+  const scheme = TLS_CERT ? 'https' : 'http';
+  console.log(`chathub Node chat server listening on ${scheme}://${address}:${port}/`);
+  if (process.env.METRICS_PATH) console.log(`metrics at ${scheme}://${address}:${port}${process.env.METRICS_PATH}`);
+  if (hub.metricsAddress) console.log(`metrics at http://${hub.metricsAddress}${process.env.METRICS_PATH || '/metrics'}`);
 });
 
 // SIGHUP: read the certificate and key again (new connections get them).

@@ -3,6 +3,8 @@
 // /socket.io/ on the same port.
 //
 //   node examples/node/express-server.js     (PORT=3000 by default)
+//   METRICS_PATH=/metrics node examples/node/express-server.js   (Prometheus metrics;
+//                                          METRICS_BIND=IP:PORT: on a port of their own)
 
 const path = require('node:path');
 const express = require('express');
@@ -15,7 +17,11 @@ const app = express();
 app.get('/', (req, res) => res.sendFile(path.join(__dirname, '..', '..', 'core', 'assets', 'index.html')));
 app.get('/health', (req, res) => res.json({ ok: true, sockets: hub.socketCount }));
 
-const hub = new Hub({ redisUrl: process.env.REDIS_URL || undefined });
+const hub = new Hub({
+  redisUrl: process.env.REDIS_URL || undefined,
+  metricsPath: process.env.METRICS_PATH || undefined,
+  metricsBind: process.env.METRICS_BIND || undefined,
+});
 // Text from clients, with control characters escaped (no forged log lines).
 const clean = (s) => String(s).replace(/[\u0000-\u001f\u007f-\u009f]/g,
   (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -25,6 +31,8 @@ hub.on('message', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)}: ${cle
 const server = app.listen(PORT, HOST, () => {
   const { address, port } = server.address();
   console.log(`chathub Express chat server listening on http://${address}:${port}/`);
+  if (process.env.METRICS_PATH) console.log(`metrics at http://${address}:${port}${process.env.METRICS_PATH}`);
+  if (hub.metricsAddress) console.log(`metrics at http://${hub.metricsAddress}${process.env.METRICS_PATH || '/metrics'}`);
 });
 hub.attach(server);
 

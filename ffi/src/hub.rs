@@ -908,7 +908,14 @@ pub unsafe extern "C" fn chathub_hub_set_tls_pem(
 /// "packets_dropped":0,"events_dropped":0,"flood_disconnects":0,
 /// "slow_consumer_disconnects":0,"connections_refused":0,
 /// "cluster_messages_lost":0,"tasks":5,"recovered":0,"recovery_misses":0,
-/// "recovery_packets":0,"recovery_bytes":0,"recovery_sessions":0}`.
+/// "recovery_packets":0,"recovery_bytes":0,"recovery_sessions":0,
+/// "connections_polling":0,"connections_websocket":3,
+/// "packets_received":12,"events_received":6,"packets_sent":20,
+/// "broadcasts":4,"bytes_received":900,"bytes_sent":2100,
+/// "payload_disconnects":0,"origin_refusals":0,"cluster_published":0,
+/// "cluster_received":0,"cluster_down_ms":0}` (what each counts: the
+/// README's operations section, and `chathub_hub_metrics_text`'s HELP
+/// lines).
 ///
 /// Ownership: the caller owns the string and frees it with
 /// `chathub_string_free`.
@@ -927,6 +934,29 @@ pub unsafe extern "C" fn chathub_hub_stats(
         let json = serde_json::to_string(&h.hub.stats())
             .map_err(|e| Failure::new(chathub_result::Failed, e.to_string()))?;
         out.write(cast::owned_string(json)?);
+        Ok(())
+    })
+}
+
+/// The hub's figures as Prometheus text (exposition format 0.0.4) written
+/// to `*out_text`: what `GET` on the `metrics_path` config key answers, for
+/// a host that serves it on a route of its own.
+///
+/// Ownership: the caller owns the string and frees it with
+/// `chathub_string_free`.
+///
+/// # Safety
+/// `hub` is NULL or a live hub; `out_text` is NULL or valid for writing one
+/// pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chathub_hub_metrics_text(
+    hub: *const chathub_hub,
+    out_text: *mut *mut c_char,
+) -> chathub_result {
+    guard::result(|| {
+        // SAFETY: the caller's contract above, for each pointer.
+        let (h, out) = unsafe { (cast::borrow(hub, "hub")?, cast::out(out_text, "out_text")?) };
+        out.write(cast::owned_string(h.hub.metrics_text())?);
         Ok(())
     })
 }
@@ -963,7 +993,8 @@ pub unsafe extern "C" fn chathub_hub_client_bundle(
 }
 
 /// Frees a string libchathub handed over (`chathub_hub_rooms`,
-/// `chathub_hub_stats`, `chathub_hub_client_bundle`, `chathub_config_keys`).
+/// `chathub_hub_stats`, `chathub_hub_metrics_text`,
+/// `chathub_hub_client_bundle`, `chathub_config_keys`).
 /// NULL is fine.
 ///
 /// # Safety

@@ -225,6 +225,8 @@ pub struct NativeOptions {
     pub recovery_max_packets: Option<u32>,
     pub recovery_max_bytes: Option<u32>,
     pub recovery_max_sessions: Option<u32>,
+    pub metrics_path: Option<String>,
+    pub metrics_bind: Option<String>,
 }
 
 fn config(o: NativeOptions) -> Result<HubConfig> {
@@ -281,6 +283,15 @@ fn config(o: NativeOptions) -> Result<HubConfig> {
     r.max_packets = n(o.recovery_max_packets, r.max_packets);
     r.max_bytes = n(o.recovery_max_bytes, r.max_bytes);
     r.max_sessions = n(o.recovery_max_sessions, r.max_sessions);
+    // Through the config schema: its parsing and its messages.
+    for (key, value) in [
+        ("metrics_path", o.metrics_path),
+        ("metrics_bind", o.metrics_bind),
+    ] {
+        if let Some(v) = value {
+            c.set(key, &v).map_err(invalid)?;
+        }
+    }
     for p in o.trusted_proxies.unwrap_or_default() {
         let ip = p
             .parse()
@@ -491,6 +502,19 @@ impl NativeHub {
     #[napi(getter)]
     pub fn stats_json(&self) -> String {
         serde_json::to_string(&self.hub.stats()).unwrap_or_default()
+    }
+
+    /// The hub's figures as Prometheus text (format 0.0.4).
+    #[napi(getter)]
+    pub fn metrics_text(&self) -> String {
+        self.hub.metrics_text()
+    }
+
+    /// Where the metrics listener (`metricsBind`) listens, `IP:PORT`, or
+    /// null without one.
+    #[napi(getter)]
+    pub fn metrics_address(&self) -> Option<String> {
+        self.hub.metrics_addr().map(|a| a.to_string())
     }
 
     /// This hub's node id in its Redis cluster (null without Redis).

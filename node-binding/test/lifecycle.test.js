@@ -225,3 +225,36 @@ test('close() closes the server the hub was attached to; attaching twice is an e
   await within(closed, 'the server to close');
   assert.equal(server.listening, false);
 });
+
+test('metrics: metricsPath on the attached server, metricsBind on a port of their own, stats as a structure', async (t) => {
+  const s = await startAttached({ hubOptions: { metricsPath: '/metrics', metricsBind: '127.0.0.1:0' } });
+  t.after(() => s.close());
+  const c = client(s.url, '/chat', { transports: ['websocket'] });
+  await c.login('ann');
+  const scrape = async (url) => {
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    return res.text();
+  };
+  for (const url of [`${s.url}/metrics`, `http://${s.hub.metricsAddress}/metrics`]) {
+    const text = await scrape(url);
+    assert.match(text, /^chathub_sockets\{namespace="\/chat"\} 1$/m, url);
+    assert.match(text, /^chathub_packets_received_total\{type="event"\} 1$/m, url);
+    assert.match(text, /^chathub_connections\{transport="websocket"\} 1$/m, url);
+  }
+  // Other paths stay the app's.
+  assert.equal(await (await fetch(`${s.url}/metricsx`)).text(), 'app: GET /metricsx');
+  assert.match(s.hub.metricsText, /# TYPE chathub_hook_duration_seconds histogram/);
+  const st = s.hub.stats;
+  assert.equal(st.events_received, 1);
+  assert.equal(st.connections_websocket, 1);
+  assert.ok(st.bytes_received > 0 && st.bytes_sent > 0, JSON.stringify(st));
+  c.close();
+  // Off by default; a bad address is refused by the core's schema.
+  const plain = new Hub();
+  assert.equal(plain.metricsAddress, null);
+  await plain.close();
+  assert.throws(() => new Hub({ metricsBind: 'nowhere' }), /metrics_bind/);
+  assert.throws(() => new Hub({ metricsPath: '/health' }), /metrics_path/);
+});

@@ -455,6 +455,12 @@ static void hub_misuse(chathub_hub *hub) {
   CHECK(json != NULL && strstr(json, "\"packets_dropped\":0") != NULL);
   chathub_string_free(json);
   json = NULL;
+  EXPECT(chathub_hub_metrics_text(NULL, &json), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_metrics_text(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
+  EXPECT(chathub_hub_metrics_text(hub, &json), CHATHUB_RESULT_OK);
+  CHECK(json != NULL && strstr(json, "# TYPE chathub_connections gauge\n") != NULL);
+  chathub_string_free(json);
+  json = NULL;
   EXPECT(chathub_hub_client_bundle(NULL, &json), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_hub_client_bundle(hub, NULL), CHATHUB_RESULT_NULL_PARAMETER);
   EXPECT(chathub_hub_reload_tls(NULL), CHATHUB_RESULT_NULL_PARAMETER);

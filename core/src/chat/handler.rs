@@ -336,7 +336,14 @@ impl ChatNs {
         let shared = self.shared.clone();
         let socket = socket.clone();
         Step::Wait(Box::pin(async move {
-            match run_hook(hook(req), shared.hook_timeout, "login").await {
+            match run_hook(
+                hook(req),
+                shared.hook_timeout,
+                "login",
+                shared.login_hook_time.clone(),
+            )
+            .await
+            {
                 Ok(()) => finish_login(&shared, &socket, name, ack),
                 Err(reason) => reject(
                     &shared,

@@ -260,6 +260,10 @@ pub(crate) struct Cluster {
     pending: Mutex<Pending>,
     next_id: AtomicU64,
     lost: AtomicU64,
+    /// Commands sent to Redis (publishes, stream appends, sessions).
+    published: AtomicU64,
+    /// Messages received from Redis.
+    received: AtomicU64,
     local: Mutex<Option<Weak<dyn LocalOps>>>,
     events: Arc<EventBus>,
     stop: watch::Sender<bool>,
@@ -363,6 +367,8 @@ impl Cluster {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             lost: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             local: Mutex::new(None),
             events,
             stop: watch::channel(false).0,
@@ -407,6 +413,16 @@ impl Cluster {
     /// Messages lost (not published) so far.
     pub(crate) fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Commands sent to Redis so far (publishes, stream appends, sessions).
+    pub(crate) fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Messages received from Redis so far (heartbeats included).
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// This node's id.
@@ -806,6 +822,7 @@ impl Cluster {
 
     /// Handles one message from Redis.
     async fn receive(self: &Arc<Self>, payload: &[u8]) {
+        self.received.fetch_add(1, Ordering::Relaxed);
         let envelope: Envelope = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(e) => {
@@ -970,7 +987,9 @@ async fn publisher_task(
             }
             None => false,
         };
-        if !sent {
+        if sent {
+            cluster.published.fetch_add(1, Ordering::Relaxed);
+        } else {
             conn = None;
             cluster.count_lost();
             if let Out::Append(a) = out

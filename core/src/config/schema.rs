@@ -536,6 +536,16 @@ static KEYS: &[ConfigKey] = &[
         recovery.max_sessions,
         "most dropped sockets kept for recovery, per namespace"
     ),
+    key!(
+        "metrics_path",
+        metrics_path,
+        "a path on the hub's listener where GET answers Prometheus metrics (/metrics); \"\": none"
+    ),
+    key!(
+        "metrics_bind",
+        metrics_bind,
+        "an address of its own serving GET /metrics, IP:PORT; \"\": none"
+    ),
 ];
 
 /// The known key nearest to `key` (a typo, another case, a nested key
@@ -658,6 +668,8 @@ mod tests {
             "tls_cert" => "/srv/cert.pem",
             "tls_key" => "/srv/key.pem",
             "redis_tls_ca" => "/srv/ca.pem",
+            "metrics_path" => "/metrics",
+            "metrics_bind" => "127.0.0.1:9100",
             "serve_page" => "false",
             "recovery.chat" | "recovery.host" => "true",
             _ => match key.kind {
@@ -752,6 +764,8 @@ mod tests {
             tls_cert: Some(crate::Pem::File("/srv/cert.pem".into())),
             tls_key: Some(crate::Pem::File("/srv/key.pem".into())),
             redis_tls_ca: Some("/srv/ca.pem".into()),
+            metrics_path: Some("/metrics".into()),
+            metrics_bind: Some("127.0.0.1:9100".parse().unwrap()),
             recovery: crate::RecoveryConfig {
                 chat: true,
                 host: true,

@@ -93,6 +93,23 @@ impl CloseReason {
         }
     }
 
+    /// Every reason, in the order of [`CloseReason::index`].
+    pub(crate) const ALL: [CloseReason; 8] = [
+        CloseReason::TransportClose,
+        CloseReason::TransportError,
+        CloseReason::PingTimeout,
+        CloseReason::ParseError,
+        CloseReason::MultiplePolling,
+        CloseReason::SlowConsumer,
+        CloseReason::ConnectTimeout,
+        CloseReason::Server,
+    ];
+
+    /// Its place in [`CloseReason::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// Whether the client asked for it (its long-poll ends with a noop).
     fn by_client(self) -> bool {
         matches!(self, CloseReason::TransportClose)
@@ -315,7 +332,11 @@ impl<H: Handler> Session<H> {
                 return;
             }
             st.closed = Some(reason);
-            st.transport == Transport::Polling
+            let polling = st.transport == Transport::Polling;
+            if let Some(engine) = self.engine.upgrade() {
+                engine.counters.session_ended(polling, reason);
+            }
+            polling
         };
         // Nothing more is queued for a session that ended (what is queued
         // still goes out); so a storm of leaves costs no memory for those
@@ -383,6 +404,8 @@ pub(crate) struct EngineShared<H: Handler> {
     origins: Vec<String>,
     /// Set at shutdown: no new session.
     closing: AtomicBool,
+    /// Sessions, bytes, cuts (see [`crate::metrics`]).
+    pub(crate) counters: Arc<crate::metrics::EngineCounters>,
 }
 
 /// The Engine.IO server.
@@ -507,6 +530,7 @@ impl<H: Handler> Engine<H> {
                 handler,
                 sessions: Mutex::new(HashMap::new()),
                 origins,
+                counters: Arc::default(),
                 closing: AtomicBool::new(false),
             }),
         }
@@ -515,6 +539,11 @@ impl<H: Handler> Engine<H> {
     /// The upper layer.
     pub(crate) fn handler(&self) -> &H {
         &self.shared.handler
+    }
+
+    /// The engine's counters.
+    pub(crate) fn counters(&self) -> &Arc<crate::metrics::EngineCounters> {
+        &self.shared.counters
     }
 
     /// Every open session (for shutdown).
@@ -560,6 +589,10 @@ impl<H: Handler> Engine<H> {
                 .is_ok_and(|o| origin_allowed(o, host, &self.shared.origins));
             if !ok {
                 tracing::debug!(origin = ?origin, "refusing a request from another origin");
+                self.shared
+                    .counters
+                    .origin_refusals
+                    .fetch_add(1, Ordering::Relaxed);
                 return EngineError::Forbidden.response();
             }
         }
@@ -671,7 +704,10 @@ impl<H: Handler> Engine<H> {
         let data = self.shared.handler.open(handshake);
         let session = Arc::new(Session {
             sid: Sid::new(),
-            out: Outbox::new(self.shared.config.outbox_limit),
+            out: Outbox::new(
+                self.shared.config.outbox_limit,
+                self.shared.counters.clone(),
+            ),
             st: Mutex::new(SessionState {
                 transport,
                 upgrading: false,
@@ -687,6 +723,13 @@ impl<H: Handler> Engine<H> {
             engine: Arc::downgrade(&self.shared),
             data,
         });
+        let c = &self.shared.counters;
+        let (open, opened) = match transport {
+            Transport::Polling => (&c.open_polling, &c.opened[0]),
+            Transport::Websocket => (&c.open_websocket, &c.opened[1]),
+        };
+        open.fetch_add(1, Ordering::Relaxed);
+        opened.fetch_add(1, Ordering::Relaxed);
         self.shared
             .sessions
             .lock()
@@ -730,8 +773,16 @@ impl<H: Handler> Session<H> {
         {
             let mut st = self.lock();
             st.upgrading = false;
-            if done {
+            if done && st.transport == Transport::Polling {
                 st.transport = Transport::Websocket;
+                if st.closed.is_none()
+                    && let Some(engine) = self.engine.upgrade()
+                {
+                    let c = &engine.counters;
+                    c.open_polling.fetch_sub(1, Ordering::Relaxed);
+                    c.open_websocket.fetch_add(1, Ordering::Relaxed);
+                    c.upgrades.fetch_add(1, Ordering::Relaxed);
+                }
             }
             st.noop = false;
         }
@@ -804,6 +855,13 @@ mod tests {
         ));
         assert!(origin_allowed("http://x", Some("y"), &["*".into()]));
         assert!(!origin_allowed("http://x", None, &[]));
+    }
+
+    #[test]
+    fn close_reasons_are_listed_in_index_order() {
+        for (i, r) in CloseReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub(crate) struct Outbox {
     /// Set once nothing more may be pushed (read without the lock).
     closed: AtomicBool,
     limit: usize,
+    /// Where the bytes written are counted.
+    counters: std::sync::Arc<crate::metrics::EngineCounters>,
 }
 
 #[derive(Debug, Default)]
@@ -68,12 +70,17 @@ struct State {
 }
 
 impl Outbox {
-    /// A queue holding at most `limit` frames.
-    pub(crate) fn new(limit: usize) -> Outbox {
+    /// A queue holding at most `limit` frames; the bytes it writes count
+    /// in `counters`.
+    pub(crate) fn new(
+        limit: usize,
+        counters: std::sync::Arc<crate::metrics::EngineCounters>,
+    ) -> Outbox {
         Outbox {
             st: Mutex::new(State::default()),
             closed: AtomicBool::new(false),
             limit: limit.max(1),
+            counters,
         }
     }
 
@@ -118,7 +125,7 @@ impl Outbox {
                 && frames.len() <= MAX_IOVECS
                 && quiet(&mut st)
             {
-                match write_now(&mut st, frames) {
+                match write_now(&mut st, frames, &self.counters) {
                     Some(0) => return Pushed::Yes,
                     Some(written) => {
                         st.queue.extend(frames.iter().cloned());
@@ -216,6 +223,7 @@ impl Outbox {
             let done = match io.as_mut().poll_write_vectored(cx, &iov[..n]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(done)) => {
+                    self.counters.bytes_out.add(done as u64);
                     if st.direct.is_some() {
                         st.last_write = Some(now_ms());
                     }
@@ -233,14 +241,22 @@ impl Outbox {
 /// `Some(n)`: only `n` bytes (the rest is queued by the caller, skipping
 /// those); `None`: nothing (the socket is full, or broken: the transport
 /// finds out on its own write).
-fn write_now(st: &mut State, frames: &[Frame]) -> Option<usize> {
+fn write_now(
+    st: &mut State,
+    frames: &[Frame],
+    counters: &crate::metrics::EngineCounters,
+) -> Option<usize> {
     let stream = st.direct.as_ref()?;
     let mut iov = [io::IoSlice::new(&[]); MAX_IOVECS];
     for (i, f) in frames.iter().enumerate() {
         iov[i] = io::IoSlice::new(f.ws());
     }
     let total: usize = frames.iter().map(|f| f.ws().len()).sum();
-    match super::send_now(stream, &iov[..frames.len()]) {
+    let sent = super::send_now(stream, &iov[..frames.len()]);
+    if let Ok(n) = sent {
+        counters.bytes_out.add(n as u64);
+    }
+    match sent {
         Ok(n) if n == total => Some(0),
         Ok(n) => Some(n),
         Err(e) => {
@@ -348,7 +364,7 @@ mod tests {
 
     #[test]
     fn frames_are_written_whole_and_in_order_through_short_writes() {
-        let out = Outbox::new(10);
+        let out = Outbox::new(10, Default::default());
         for s in ["a", "bb", "ccc"] {
             assert_eq!(out.push(frame(s)), Pushed::Yes);
         }
@@ -368,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_and_a_closed_one_refuses() {
-        let out = Outbox::new(2);
+        let out = Outbox::new(2, Default::default());
         assert_eq!(out.push(frame("1")), Pushed::Yes);
         assert_eq!(out.push(frame("2")), Pushed::Yes);
         assert_eq!(out.push(frame("3")), Pushed::Full);
@@ -379,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_group_larger_than_the_limit_still_goes_into_an_empty_queue() {
-        let out = Outbox::new(2);
+        let out = Outbox::new(2, Default::default());
         let group = [frame("p"), frame("a1"), frame("a2")];
         assert_eq!(out.push_all(&group), Pushed::Yes);
         assert_eq!(out.push(frame("x")), Pushed::Full);
@@ -398,7 +414,7 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = futures_util::task::waker(count.clone());
         let cx = Context::from_waker(&waker);
-        let out = Outbox::new(10);
+        let out = Outbox::new(10, Default::default());
         assert!(out.take_or_register(&cx).is_none());
         out.push(frame("a"));
         out.push(frame("b"));

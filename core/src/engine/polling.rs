@@ -98,6 +98,7 @@ pub(super) async fn get<H: Handler>(
         Answer::Noop(ended) => (Bytes::from_static(b"6"), ended),
         Answer::Close => (Bytes::from_static(b"1"), true),
     };
+    engine.counters.bytes_out.add(body.len() as u64);
     if closing {
         // Everything is delivered, the close packet last: the session is
         // gone for good.
@@ -139,9 +140,19 @@ async fn read_and_handle<H: Handler>(
     let ended = s.ended();
     let bytes = tokio::select! {
         r = read => match r {
-            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Ok(collected)) => {
+                let bytes = collected.to_bytes();
+                engine.counters.bytes_in.add(bytes.len() as u64);
+                bytes
+            }
             Ok(Err(e)) => {
                 let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                if too_big {
+                    engine
+                        .counters
+                        .payload_cuts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 s.close(CloseReason::TransportError);
                 return if too_big {
                     status(StatusCode::PAYLOAD_TOO_LARGE, "payload too large")

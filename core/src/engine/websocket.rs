@@ -394,6 +394,7 @@ where
                     if n == 0 {
                         self.lost(CloseReason::TransportClose);
                     } else {
+                        self.engine.counters.bytes_in.add(n as u64);
                         self.consume(&mut buf[..n]);
                     }
                     Poll::Ready(())
@@ -515,6 +516,12 @@ where
 
     /// A frame broke the WebSocket rules: close with `code`.
     fn ws_error(&mut self, code: u16) {
+        if code == code::TOO_BIG {
+            self.engine
+                .counters
+                .payload_cuts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         tracing::debug!(sid = %self.s.sid, code, "closing a WebSocket that broke the framing rules");
         self.fail(CloseReason::TransportError, code);
     }
@@ -599,7 +606,10 @@ where
         while !self.ctrl.is_empty() {
             match Pin::new(&mut self.io).poll_write(cx, &self.ctrl) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => self.ctrl.advance(n),
+                Poll::Ready(Ok(n)) => {
+                    self.engine.counters.bytes_out.add(n as u64);
+                    self.ctrl.advance(n);
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }

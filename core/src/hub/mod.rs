@@ -8,6 +8,7 @@
 
 pub(crate) mod actions;
 pub(crate) mod host_ns;
+mod report;
 pub(crate) mod shared;
 
 use std::cell::Cell;
@@ -69,6 +70,36 @@ pub struct HubStats {
     pub recovery_bytes: usize,
     /// Dropped sockets kept for recovery now.
     pub recovery_sessions: usize,
+    /// Engine.IO connections open now on long-polling (not upgraded).
+    pub connections_polling: u64,
+    /// Engine.IO connections open now on a WebSocket.
+    pub connections_websocket: u64,
+    /// Socket.IO packets received from clients (connects, disconnects,
+    /// events, acks).
+    pub packets_received: u64,
+    /// Of those, events (the chat's lines, logins, joins; host events).
+    pub events_received: u64,
+    /// Socket.IO packets queued for clients: one per socket a broadcast
+    /// reached, plus those sent to one socket.
+    pub packets_sent: u64,
+    /// Broadcasts delivered on this hub (one per line, however many
+    /// sockets got it).
+    pub broadcasts: u64,
+    /// Bytes read from clients (WebSocket frames, long-polling bodies).
+    pub bytes_received: u64,
+    /// Bytes written to clients (WebSocket frames, long-polling bodies).
+    pub bytes_sent: u64,
+    /// Connections cut for a packet or body over `max_payload`.
+    pub payload_disconnects: u64,
+    /// Requests refused for their `Origin` (see `cors_origins`).
+    pub origin_refusals: u64,
+    /// Commands sent to Redis (publishes, stream appends, sessions).
+    pub cluster_published: u64,
+    /// Pub/sub messages received from Redis (heartbeats included).
+    pub cluster_received: u64,
+    /// How long Redis has been away, in milliseconds (0 while it is up,
+    /// or without Redis).
+    pub cluster_down_ms: u64,
 }
 
 static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
@@ -109,6 +140,8 @@ struct HubInner {
     limits: chat::ChatLimits,
     /// The first address the hub listens on (set at start or by `listen`).
     local_addr: Mutex<Option<SocketAddr>>,
+    /// Where the metrics listener listens, when there is one.
+    metrics_addr: Option<SocketAddr>,
     /// Where the client bundle is served from.
     client_bundle: Option<std::path::PathBuf>,
     handle: tokio::runtime::Handle,
@@ -206,6 +239,17 @@ impl Hub {
             Some(l) => Some(l.local_addr().map_err(StartError::Runtime)?),
             None => None,
         };
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => {
+                let bind_err = |source| StartError::Bind { addr, source };
+                let l = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+                l.set_nonblocking(true).map_err(bind_err)?;
+                let bound = l.local_addr().map_err(bind_err)?;
+                Some((l, bound))
+            }
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(|(_, a)| *a);
         let id = NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared::new(&config));
 
@@ -235,6 +279,7 @@ impl Hub {
                     config,
                     assets,
                     listener.map(|l| (l, thread_tls)),
+                    metrics_listener.map(|(l, _)| l),
                     thread_shared,
                     stop_rx,
                     ready_tx,
@@ -266,6 +311,9 @@ impl Hub {
         if let Some(addr) = local_addr {
             tracing::info!(%addr, "chathub listening");
         }
+        if let Some(addr) = metrics_addr {
+            tracing::info!(%addr, "chathub metrics listening");
+        }
         Ok(Hub {
             inner: Arc::new(HubInner {
                 id,
@@ -273,6 +321,7 @@ impl Hub {
                 host_namespaces,
                 limits: shared.limits,
                 local_addr: Mutex::new(local_addr),
+                metrics_addr,
                 client_bundle,
                 handle: ready.handle,
                 http_stop: ready.http_stop,
@@ -404,23 +453,23 @@ impl Hub {
         self.inner.closing.load(Ordering::Acquire)
     }
 
-    /// The hub's counters: what it refused or lost.
+    /// The hub's counters: what it serves, refused or lost.
     pub fn stats(&self) -> HubStats {
-        use std::sync::atomic::Ordering::Relaxed;
-        let st = &self.inner.shared.stats;
-        HubStats {
-            sockets: self.socket_count(),
-            packets_dropped: self.inner.shared.counters.dropped.load(Relaxed),
-            events_dropped: st.events_dropped.load(Relaxed),
-            flood_disconnects: st.flood_disconnects.load(Relaxed),
-            slow_consumer_disconnects: st.slow_disconnects.load(Relaxed),
-            connections_refused: st.connections_refused.load(Relaxed),
-            cluster_messages_lost: self.inner.shared.cluster.get().map_or(0, |c| c.lost()),
-            tasks: self.inner.handle.metrics().num_alive_tasks(),
-            recovered: self.inner.shared.counters.recovered.load(Relaxed),
-            recovery_misses: self.inner.shared.counters.recovery_misses.load(Relaxed),
-            ..self.inner.core.recovery_sizes()
-        }
+        let tasks = self.inner.handle.metrics().num_alive_tasks();
+        self.inner.core.stats(tasks)
+    }
+
+    /// The hub's figures as Prometheus text (exposition format 0.0.4),
+    /// what `GET` [`HubConfig::metrics_path`] answers: for a host that
+    /// serves them on a route of its own.
+    pub fn metrics_text(&self) -> String {
+        let tasks = self.inner.handle.metrics().num_alive_tasks();
+        self.inner.core.metrics_text(tasks, &self.inner.namespaces)
+    }
+
+    /// Where the metrics listener ([`HubConfig::metrics_bind`]) listens.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.inner.metrics_addr
     }
 
     /// How many sockets are connected now, over all namespaces.
@@ -847,6 +896,7 @@ async fn run(
     config: HubConfig,
     assets: Assets,
     listener: Option<(std::net::TcpListener, Option<Arc<Tls>>)>,
+    metrics_listener: Option<std::net::TcpListener>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<Result<Ready, StartError>>,
@@ -897,6 +947,7 @@ async fn run(
         let local: Arc<dyn crate::cluster::LocalOps> = core.clone();
         cluster.set_local(Arc::downgrade(&local));
     }
+    let metrics = metrics_route(&config, &core);
     let service = HubService::new(
         assets,
         core.engine.clone(),
@@ -904,6 +955,7 @@ async fn run(
         Access {
             trusted_proxies: config.trusted_proxies.clone(),
             ready: Some(readiness(&shared, config.redis_unready_after)),
+            metrics: config.metrics_path.is_some().then(|| metrics.clone()),
         },
     );
     let (http_stop, http_stop_rx) = watch::channel(false);
@@ -929,6 +981,17 @@ async fn run(
             http_stop.subscribe(),
         ))
     });
+    if let Some(l) = metrics_listener {
+        match tokio::net::TcpListener::from_std(l) {
+            Ok(l) => {
+                tokio::spawn(crate::metrics::serve(l, metrics, http_stop.subscribe()));
+            }
+            Err(e) => {
+                let _ = ready.send(Err(StartError::Runtime(e)));
+                return None;
+            }
+        }
+    }
     if ready
         .send(Ok(Ready {
             handle: tokio::runtime::Handle::current(),
@@ -996,6 +1059,27 @@ async fn run(
     }
     shared.events.close();
     Some(deadline)
+}
+
+/// The metrics route: `metrics_path` (`/metrics` when only a listener of
+/// its own is configured), rendering what `core` counts.
+fn metrics_route(config: &HubConfig, core: &Arc<Core>) -> crate::metrics::Route {
+    let core = Arc::downgrade(core);
+    let chat = config.namespaces.clone();
+    crate::metrics::Route {
+        path: config
+            .metrics_path
+            .clone()
+            .unwrap_or_else(|| "/metrics".into()),
+        render: Arc::new(move || match core.upgrade() {
+            Some(core) => {
+                let tasks = tokio::runtime::Handle::try_current()
+                    .map_or(0, |h| h.metrics().num_alive_tasks());
+                core.metrics_text(tasks, &chat)
+            }
+            None => String::new(),
+        }),
+    }
 }
 
 /// `GET /ready`'s answer: not while the hub shuts down, nor once Redis has
@@ -1112,7 +1196,7 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
         ));
     }
     let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
-    let sio = Sio::new(namespaces, max_payload);
+    let sio = Sio::new(namespaces, max_payload, shared.counters.clone());
     let engine = Engine::new(
         EngineConfig {
             ping_interval: config.ping_interval,

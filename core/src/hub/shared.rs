@@ -15,6 +15,7 @@ use crate::config::{FloodLimits, IpLimits};
 use crate::events::{EventBus, EventKinds, HubEvent, LimitEvent};
 use crate::hooks::{ConnectHook, ConnectRequest, LoginHook};
 use crate::limits::{Admit, Limiter};
+use crate::metrics::Histogram;
 use crate::socketio::{Counters, Socket};
 use crate::value::Value;
 
@@ -43,6 +44,10 @@ pub(crate) struct Shared {
     pub(crate) connect_hook: RwLock<Option<ConnectHook>>,
     pub(crate) login_hook: RwLock<Option<LoginHook>>,
     pub(crate) hook_timeout: Duration,
+    /// How long the connect hook took (see [`crate::metrics`]).
+    pub(crate) connect_hook_time: Arc<Histogram>,
+    /// How long the login hook took.
+    pub(crate) login_hook_time: Arc<Histogram>,
     /// Set when shutdown begins: new sockets are refused.
     pub(crate) closing: AtomicBool,
     /// The link to the other hubs, when a Redis URL is configured.
@@ -70,6 +75,8 @@ impl Shared {
             connect_hook: RwLock::new(None),
             login_hook: RwLock::new(None),
             hook_timeout: config.hook_timeout,
+            connect_hook_time: Arc::default(),
+            login_hook_time: Arc::default(),
             closing: AtomicBool::new(false),
             cluster: std::sync::OnceLock::new(),
             ips: IpTable::new(config.ip_limits),
@@ -101,6 +108,7 @@ impl Shared {
                 hook(req()),
                 self.hook_timeout,
                 "connect",
+                self.connect_hook_time.clone(),
             ))),
         }
     }
@@ -311,13 +319,17 @@ fn aggregate_name(limit: &'static str) -> &'static str {
 }
 
 /// Runs a host hook with the timeout, turning a panic or a timeout into a
-/// refusal.
+/// refusal; how long it took goes into `times`.
 pub(crate) async fn run_hook(
     fut: crate::hooks::HookFuture,
     timeout: Duration,
     what: &'static str,
+    times: Arc<Histogram>,
 ) -> Result<(), String> {
-    match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await;
+    times.observe(started.elapsed());
+    match outcome {
         Ok(Ok(Err(reason))) if reason.trim().is_empty() => Err(crate::hooks::REFUSED.into()),
         Ok(Ok(result)) => result,
         Ok(Err(_panic)) => {
@@ -351,16 +363,19 @@ mod tests {
         };
         let t = Duration::from_secs(1);
         assert_eq!(
-            run_hook(refuse(""), t, "connect").await,
+            run_hook(refuse(""), t, "connect", Default::default()).await,
             Err("refused".into())
         );
         assert_eq!(
-            run_hook(refuse("  "), t, "connect").await,
+            run_hook(refuse("  "), t, "connect", Default::default()).await,
             Err("refused".into())
         );
-        assert_eq!(run_hook(refuse("no"), t, "connect").await, Err("no".into()));
         assert_eq!(
-            run_hook(Box::pin(async { Ok(()) }), t, "connect").await,
+            run_hook(refuse("no"), t, "connect", Default::default()).await,
+            Err("no".into())
+        );
+        assert_eq!(
+            run_hook(Box::pin(async { Ok(()) }), t, "connect", Default::default()).await,
             Ok(())
         );
     }

@@ -63,6 +63,8 @@ pub(crate) struct Access {
     pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     /// `Ok`: ready for new clients; `Err`: why not (`GET /ready`).
     pub(crate) ready: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
+    /// The metrics route, when `metrics_path` is set.
+    pub(crate) metrics: Option<crate::metrics::Route>,
 }
 
 impl std::fmt::Debug for Access {
@@ -117,6 +119,12 @@ async fn route(
             Ok(()) => plain(StatusCode::OK, "ready"),
             Err(why) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
         };
+    }
+    if get
+        && let Some(m) = &access.metrics
+        && path == m.path
+    {
+        return crate::metrics::response((m.render)(), req.method() == Method::HEAD);
     }
     if get && let Some(resp) = assets.respond(path, req.headers()) {
         return resp;

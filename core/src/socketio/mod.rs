@@ -176,6 +176,11 @@ pub(crate) struct Counters {
     pub(crate) recovered: AtomicU64,
     /// Clients that asked to recover and started fresh.
     pub(crate) recovery_misses: AtomicU64,
+    /// Connections cut for a binary packet over `max_payload` (the
+    /// engine counts the other cuts for size).
+    pub(crate) payload_cuts: AtomicU64,
+    /// Packets in and out (see [`crate::metrics`]).
+    pub(crate) traffic: crate::metrics::SioCounters,
 }
 
 /// A namespace's rooms: each room's members, by socket id.
@@ -309,6 +314,12 @@ impl Namespace {
     /// How many sockets are connected.
     pub(crate) fn len(&self) -> usize {
         self.sockets.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The rooms with a socket in them now, and whether `room` is one.
+    pub(crate) fn room_count(&self, room: &str) -> (usize, bool) {
+        let map = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        (map.len(), map.contains_key(room))
     }
 
     /// Waits until no socket is left.
@@ -457,6 +468,7 @@ impl Namespace {
             let excepted: HashSet<Sid> = now.iter().map(|e| e.except).collect();
             let oldest = now.iter().map(|e| e.joins).min().unwrap_or(0);
             let mut dropped = 0;
+            let mut sent = 0;
             for s in &members {
                 if s.session.out.is_closed() {
                     continue;
@@ -472,14 +484,19 @@ impl Namespace {
                     if own.is_empty() {
                         continue;
                     }
-                    s.session.out.push_all(&own)
+                    (s.session.out.push_all(&own), own.len())
                 } else {
-                    s.session.out.push(all.clone())
+                    (s.session.out.push(all.clone()), now.len())
                 };
-                if pushed == Pushed::Full {
-                    dropped += 1;
+                match pushed {
+                    (Pushed::Yes, lines) => sent += lines as u64,
+                    (Pushed::Full, _) => dropped += 1,
+                    (Pushed::Closed, _) => {}
                 }
             }
+            let traffic = &self.counters.traffic;
+            traffic.broadcasts.add(now.len() as u64);
+            traffic.sent_broadcast.add(sent);
             if dropped > 0 {
                 self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
             }
@@ -641,6 +658,9 @@ impl Namespace {
             }
         }
         drop(log);
+        let traffic = &self.counters.traffic;
+        traffic.broadcasts.add(1);
+        traffic.sent_broadcast.add(d.queued as u64);
         if d.dropped > 0 {
             self.counters
                 .dropped
@@ -746,8 +766,12 @@ impl Socket {
             }
             None => self.session.out.push_all(frames),
         };
-        if pushed == Pushed::Full {
-            self.ns.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        match pushed {
+            Pushed::Yes => self.ns.counters.traffic.sent_direct.add(1),
+            Pushed::Full => {
+                self.ns.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Pushed::Closed => {}
         }
         pushed
     }
@@ -898,6 +922,8 @@ pub(crate) struct Sio {
     max_payload: usize,
     /// Set at shutdown: new sockets are refused.
     closing: AtomicBool,
+    /// The hub's Socket.IO counters (the namespaces share them).
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for Sio {
@@ -908,8 +934,13 @@ impl std::fmt::Debug for Sio {
 
 impl Sio {
     /// The layer serving `namespaces`.
-    pub(crate) fn new(namespaces: Vec<Arc<Namespace>>, max_payload: usize) -> Sio {
+    pub(crate) fn new(
+        namespaces: Vec<Arc<Namespace>>,
+        max_payload: usize,
+        counters: Arc<Counters>,
+    ) -> Sio {
         Sio {
+            counters,
             namespaces: namespaces
                 .into_iter()
                 .map(|n| (n.path.clone(), n))
@@ -935,6 +966,13 @@ impl Sio {
     }
 
     fn dispatch(&self, s: &Arc<Session<Sio>>, p: Packet, bins: Vec<Bytes>) -> Step {
+        let kind = match p.kind {
+            PacketType::Connect | PacketType::ConnectError => 0,
+            PacketType::Disconnect => 1,
+            PacketType::Event | PacketType::BinaryEvent => 2,
+            PacketType::Ack | PacketType::BinaryAck => 3,
+        };
+        self.counters.traffic.received[kind].add(1);
         match p.kind {
             PacketType::Connect => self.connect(s, p),
             PacketType::Disconnect => {
@@ -1300,6 +1338,7 @@ impl engine::Handler for Sio {
                         // The packet with its attachments is over the limit.
                         tracing::debug!(sid = %s.sid(), "a binary packet over max_payload; closing");
                         *partial = None;
+                        self.counters.payload_cuts.fetch_add(1, Ordering::Relaxed);
                         return Step::Close(CloseReason::TransportError);
                     }
                     part.bins.push(data);

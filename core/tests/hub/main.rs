@@ -10,6 +10,7 @@ mod chat;
 mod cluster;
 mod edges;
 mod host_api;
+mod metrics;
 mod mount;
 mod order;
 mod recovery;
