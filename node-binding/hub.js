@@ -325,33 +325,97 @@ class BroadcastOperator {
 /** Lifecycle events of a socket, not sent by its client. */
 const SOCKET_LIFECYCLE = new Set(['disconnect', 'disconnecting']);
 
+const NO_ROOMS = Object.freeze([]);
+
 /**
- * A socket, as socket.io's server gives it to `connection` listeners:
- * `id`, `handshake`, `data`, `on(event, handler)`, `emit`, `emitWithAck`,
- * `join`/`leave`, `to(room)`, `broadcast`, `disconnect()`.
+ * A socket, as socket.io's server gives it to `connection` listeners (and
+ * to namespace middlewares, before it connects): `id`, `handshake`, `data`,
+ * `rooms`, `on(event, handler)`, `emit`, `emitWithAck`, `join`/`leave`,
+ * `to(room)`, `broadcast`, `disconnect()`. What a connection listener may
+ * not need (the handshake object, `data`, the handlers' map) is made when
+ * first used.
  */
 class Socket {
   #hub;
-  #handlers = new Map();
+  /** event name -> handlers; made by the first `on`. */
+  #handlers = null;
+  #auth;
+  #address;
+  #headers;
+  #issued;
+  #handshake = null;
+  #data = undefined;
 
-  constructor(hub, nsp, id, handshake, recovered) {
+  constructor(hub, nsp, id, auth, address, headers, recovered, connected) {
     this.#hub = hub;
     /** The namespace (`hub.of(name)`). */
     this.nsp = nsp;
-    /** The namespace's name. */
-    this.ns = nsp.name;
     /** The socket id (the same after a recovery). */
     this.id = id;
-    /** `{ auth, address, headers, time, issued }` of its connect. */
-    this.handshake = handshake;
-    /** Anything the application keeps for this socket. */
-    this.data = {};
     /** Whether it came back with connection state recovery. */
     this.recovered = recovered;
-    /** Whether it is still connected. */
-    this.connected = true;
+    /** Whether it is connected (false in a middleware, and once it left). */
+    this.connected = connected;
     /** Its chat login name, or null (chat namespaces). */
     this.name = null;
+    this.#auth = auth;
+    this.#address = address;
+    this.#headers = headers;
+    this.#issued = Date.now();
+  }
+
+  /** The namespace's name. */
+  get ns() {
+    return this.nsp.name;
+  }
+
+  /** `{ auth, address, headers, time, issued }` of its connect. */
+  get handshake() {
+    if (this.#handshake === null) {
+      const issued = this.#issued;
+      this.#handshake = {
+        auth: this.#auth ?? {},
+        address: this.#address ?? null,
+        headers: this.#headers ?? {},
+        time: new Date(issued).toString(),
+        issued,
+      };
+    }
+    return this.#handshake;
+  }
+
+  /** Anything the application keeps for this socket (`{}` at first). */
+  get data() {
+    if (this.#data === undefined) this.#data = {};
+    return this.#data;
+  }
+
+  set data(value) {
+    this.#data = value;
+  }
+
+  /**
+   * The rooms the socket is in now, as the hub knows them: its own id, then
+   * its rooms (a chat socket's one room, whether it got there by `join()`
+   * or by the chat's own join; a host socket's every room). A new `Set`
+   * each time; empty before it connects and once it left.
+   */
+  get rooms() {
+    if (!this.connected) return new Set();
+    let list = NO_ROOMS;
+    try {
+      list = this.#hub._native().socketRooms(this.nsp.name, this.id);
+    } catch (e) {
+      // It left (or the hub closed) before its disconnect reached us.
+      if (!(e instanceof HubError) || (e.code !== 'ERR_SOCKET_NOT_FOUND' && e.code !== 'ERR_HUB_CLOSED')) throw e;
+    }
+    return new Set(list);
+  }
+
+  /** @internal It connected (after the middlewares): what the hub says of it. */
+  _connect(recovered) {
+    this.recovered = recovered;
+    this.connected = true;
   }
 
   /**
@@ -361,8 +425,10 @@ class Socket {
   on(event, handler) {
     checkNonEmpty(event, 'the event name');
     checkFunction(handler, 'the handler');
-    if (!this.#handlers.has(event)) this.#handlers.set(event, []);
-    this.#handlers.get(event).push(handler);
+    const handlers = (this.#handlers ??= new Map());
+    const list = handlers.get(event);
+    if (list === undefined) handlers.set(event, [handler]);
+    else list.push(handler);
     return this;
   }
 
@@ -378,7 +444,7 @@ class Socket {
 
   /** Removes a handler (all of the event's without one). */
   off(event, handler) {
-    const list = this.#handlers.get(event);
+    const list = this.#handlers?.get(event);
     if (!list) return this;
     if (handler === undefined) list.length = 0;
     else if (list.includes(handler)) list.splice(list.indexOf(handler), 1);
@@ -393,13 +459,14 @@ class Socket {
 
   /** Removes every handler of `event` (of every event without one). */
   removeAllListeners(event) {
+    if (this.#handlers === null) return this;
     for (const name of event === undefined ? [...this.#handlers.keys()] : [event]) this.off(name);
     return this;
   }
 
   /** How many handlers `event` has. */
   listenerCount(event) {
-    return (this.#handlers.get(event) ?? []).length;
+    return this.#handlers?.get(event)?.length ?? 0;
   }
 
   /**
@@ -492,7 +559,7 @@ class Socket {
 
   /** @internal An event of the client. */
   _dispatch(event, args, ack) {
-    const list = this.#handlers.get(event);
+    const list = this.#handlers?.get(event);
     if (!list) return false;
     for (const handler of [...list]) this.#hub._call(handler, ...args, ...(ack ? [ack] : []));
     return true;
@@ -501,6 +568,7 @@ class Socket {
   /** @internal The socket left. */
   _left(reason) {
     this.connected = false;
+    if (this.#handlers === null) return;
     for (const name of SOCKET_LIFECYCLE) {
       for (const handler of [...(this.#handlers.get(name) ?? [])]) this.#hub._call(handler, reason);
     }
@@ -576,6 +644,31 @@ class Namespace {
     if (i >= 0) this.#connection.splice(i, 1);
     this.#hub._updateFilter();
     return this;
+  }
+
+  /**
+   * Adds a middleware, as socket.io's `namespace.use`: `fn(socket, next)`
+   * runs for each socket that connects to this namespace, after the hub's
+   * `use` hooks, in the order they were added; `next()` passes it on,
+   * `next(err)` refuses it (its client gets `connect_error` with
+   * `err.message`) and stops the chain, as does a throw. The socket is the
+   * one `connection` listeners then get (what a middleware puts in
+   * `socket.data` is there), not connected yet. A middleware that never
+   * calls `next` refuses after the hub's `hookTimeout`.
+   */
+  use(fn) {
+    checkFunction(fn, 'the middleware');
+    this.#hub._native();
+    this.#middlewares.push(fn);
+    this.#hub._syncConnectHook();
+    return this;
+  }
+
+  #middlewares = [];
+
+  /** @internal The middlewares, in order. */
+  get _middlewares() {
+    return this.#middlewares;
   }
 
   /** @internal Whether sockets are handed out. */
@@ -660,6 +753,74 @@ class Namespace {
   async rooms() {
     return JSON.parse(await this.#hub._native().rooms(this.name));
   }
+}
+
+// ---------------------------------------------------------------------------
+// Hooks and middlewares.
+
+/** How long a socket the middlewares let through waits for its connect. */
+const ADMITTED_FOR_MS = 60_000;
+
+/**
+ * Runs `use`-style hooks one after another: `true`/`undefined` goes on,
+ * `false` or a string (the reason) refuses, a throw refuses with its
+ * message. Resolves with the first refusal's reason (`''`: the hub's own
+ * text) or null when all accepted.
+ */
+async function runHooks(chain, req) {
+  for (const h of [...chain]) {
+    let answer;
+    try {
+      answer = await h(req);
+    } catch (err) {
+      return (err && err.message) || String(err);
+    }
+    if (answer === undefined || answer === true) continue;
+    return typeof answer === 'string' ? answer : '';
+  }
+  return null;
+}
+
+/** The text a middleware's `next(err)` (or throw) refuses with. */
+function refusal(err) {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : String(err);
+}
+
+/**
+ * Runs socket.io-style middlewares: `fn(socket, next)`, in order; `next()`
+ * goes on, `next(err)` or a throw refuses. Resolves with the refusal's
+ * text, or null when all let it through. A second call of one `next` is
+ * ignored.
+ */
+function runMiddlewares(fns, socket) {
+  const list = [...fns];
+  return new Promise((resolve) => {
+    let i = 0;
+    const step = () => {
+      if (i === list.length) {
+        resolve(null);
+        return;
+      }
+      const fn = list[i++];
+      let called = false;
+      const next = (err) => {
+        if (called) return;
+        called = true;
+        if (err !== undefined && err !== null) resolve(refusal(err));
+        else step();
+      };
+      try {
+        fn(socket, next);
+      } catch (err) {
+        if (!called) {
+          called = true;
+          resolve(refusal(err));
+        }
+      }
+    };
+    step();
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -915,14 +1076,12 @@ class Hub {
     if (type === 'connect') {
       const nsp = this.#nsps.get(event.ns);
       if (nsp && nsp._wantsSockets) {
-        const now = new Date();
-        const socket = new Socket(this, nsp, event.sid, {
-          auth: event.auth ?? {},
-          address: event.address ?? null,
-          headers: event.headers ?? {},
-          time: now.toString(),
-          issued: now.getTime(),
-        }, event.recovered === true);
+        let socket = this.#admitted.size > 0 ? this._admitted(key) : undefined;
+        if (socket === undefined) {
+          socket = new Socket(this, nsp, event.sid, event.auth, event.address, event.headers, event.recovered === true, true);
+        } else {
+          socket._connect(event.recovered === true);
+        }
         this.#sockets.set(key, socket);
         nsp._connected(socket);
       }
@@ -930,6 +1089,7 @@ class Hub {
       const socket = this.#sockets.get(key);
       if (socket) socket.name = event.name;
     } else if (type === 'disconnect') {
+      if (this.#admitted.size > 0) this._admitted(key);
       const socket = this.#sockets.get(key);
       if (socket) {
         this.#sockets.delete(key);
@@ -967,51 +1127,92 @@ class Hub {
    * hub's `refused`). `null` removes every connect hook.
    */
   use(hook) {
-    this.#addHook('setConnectHook', this.#connectHooks, hook, (req, buffers) => {
-      req.auth = reconstruct(req.auth, buffers);
-      return req;
-    });
+    if (hook === null || hook === undefined) {
+      this.#connectHooks.length = 0;
+    } else {
+      checkFunction(hook, 'the hook');
+      this._native();
+      this.#connectHooks.push(hook);
+    }
+    this._syncConnectHook();
     return this;
   }
 
   /** Adds a login hook: `hook({ ns, sid, name, current })`, chained as `use`. */
   useLogin(hook) {
-    this.#addHook('setLoginHook', this.#loginHooks, hook, (req) => req);
+    const nativeHub = this._native();
+    const chain = this.#loginHooks;
+    if (hook === null || hook === undefined) {
+      chain.length = 0;
+      nativeHub.setLoginHook(null);
+      return this;
+    }
+    checkFunction(hook, 'the hook');
+    chain.push(hook);
+    if (chain.length > 1) return this; // the hub already runs the chain
+    nativeHub.setLoginHook((json, decisionId) => {
+      const req = JSON.parse(json);
+      runHooks(chain, req).then((reason) => native.hookDecision(decisionId, reason));
+    });
     return this;
   }
 
   #connectHooks = [];
   #loginHooks = [];
+  /** Whether the native connect hook is set (it runs both chains). */
+  #connectHookSet = false;
 
-  #addHook(method, chain, hook, prepare) {
-    const nativeHub = this._native();
-    if (hook === null || hook === undefined) {
-      chain.length = 0;
-      nativeHub[method](null);
-      return;
+  /**
+   * @internal Sets the native connect hook while the hub's `use` hooks or a
+   * namespace's middlewares want to decide, removes it when none do (a
+   * connect then never waits for JavaScript).
+   */
+  _syncConnectHook() {
+    if (this.#closing) return;
+    const wanted = this.#connectHooks.length > 0
+      || [...this.#nsps.values()].some((n) => n._middlewares.length > 0);
+    if (wanted === this.#connectHookSet) return;
+    this.#connectHookSet = wanted;
+    this.#native.setConnectHook(wanted ? (json, decisionId) => this.#decideConnect(json, decisionId) : null);
+  }
+
+  /** The hub's hooks, then the namespace's middlewares; the first refusal wins. */
+  async #decideConnect(json, decisionId) {
+    let reason = null;
+    try {
+      const req = JSON.parse(json);
+      req.auth = reconstruct(req.auth, NO_BUFFERS);
+      reason = await runHooks(this.#connectHooks, req);
+      const nsp = reason === null ? this.#nsps.get(req.ns) : undefined;
+      if (nsp !== undefined && nsp._middlewares.length > 0) {
+        const socket = new Socket(this, nsp, req.sid, req.auth, req.address, req.headers, false, false);
+        reason = await runMiddlewares(nsp._middlewares, socket);
+        // The same object for its `connection` listeners, once it connects.
+        if (reason === null && nsp._wantsSockets) this.#waiting(`${req.ns}\0${req.sid}`, socket);
+      }
+    } catch (e) {
+      reason = (e && e.message) || String(e);
     }
-    checkFunction(hook, 'the hook');
-    chain.push(hook);
-    if (chain.length > 1) return; // the hub already runs the chain
-    nativeHub[method]((json, decisionId) => {
-      const req = prepare(JSON.parse(json), []);
-      // The reason of the first hook that refuses; null: all accepted. An
-      // empty reason gets the hub's own text.
-      const decide = async () => {
-        for (const h of [...chain]) {
-          let answer;
-          try {
-            answer = await h(req);
-          } catch (err) {
-            return (err && err.message) || String(err);
-          }
-          if (answer === undefined || answer === true) continue;
-          return typeof answer === 'string' ? answer : '';
-        }
-        return null;
-      };
-      decide().then((reason) => native.hookDecision(decisionId, reason));
-    });
+    native.hookDecision(decisionId, reason);
+  }
+
+  /** Sockets past the middlewares whose connect has not arrived yet. */
+  #admitted = new Map();
+
+  #waiting(key, socket) {
+    // A connect that never comes (the client left meanwhile) lets go of it.
+    const timer = setTimeout(() => this.#admitted.delete(key), ADMITTED_FOR_MS);
+    timer.unref();
+    this.#admitted.set(key, { socket, timer });
+  }
+
+  /** @internal The socket the middlewares saw, if they saw it. */
+  _admitted(key) {
+    const entry = this.#admitted.get(key);
+    if (entry === undefined) return undefined;
+    this.#admitted.delete(key);
+    clearTimeout(entry.timer);
+    return entry.socket;
   }
 
   // --- act -----------------------------------------------------------------

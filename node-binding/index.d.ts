@@ -98,6 +98,11 @@ export declare class NativeHub {
   leave(ns: string, sid: string, room: string): Promise<void>
   /** Disconnects a socket. Resolves once done. */
   disconnect(ns: string, sid: string): Promise<void>
+  /**
+   * The rooms a socket of this hub is in now, its own id first (the
+   * core's `Hub::socket_rooms`).
+   */
+  socketRooms(ns: string, sid: string): Array<string>
   /** Who is where: resolves with the listing as a JSON string. */
   rooms(ns: string): Promise<string>
   /**

@@ -784,6 +784,13 @@ impl NativeHub {
         })
     }
 
+    /// The rooms a socket of this hub is in now, its own id first (the
+    /// core's `Hub::socket_rooms`).
+    #[napi]
+    pub fn socket_rooms(&self, ns: String, sid: String) -> Result<Vec<String>> {
+        self.hub.socket_rooms(&ns, &sid).map_err(action_error)
+    }
+
     /// Who is where: resolves with the listing as a JSON string.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn rooms<'env>(

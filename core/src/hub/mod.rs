@@ -616,6 +616,16 @@ impl Hub {
         .await
     }
 
+    /// The rooms a socket of this hub is in now, its own id first (as
+    /// socket.io's `socket.rooms`): in a chat namespace the one room it is
+    /// in (none in the lobby), in a host namespace every room it joined.
+    /// Answered at once, without waiting for the hub's threads; a socket of
+    /// another hub (or gone) is `SocketNotFound`.
+    pub fn socket_rooms(&self, ns: &str, sid: &str) -> Result<Vec<String>, ActionError> {
+        self.check_ns(ns)?;
+        self.inner.core.rooms_of_here(ns, sid)
+    }
+
     /// Who is where in a namespace: the lobby and each room with its
     /// members (id and name), over every hub of the cluster.
     pub async fn rooms(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
