@@ -71,8 +71,39 @@ function deconstruct(value, buffers, depth) {
   return out;
 }
 
+/**
+ * Whether `value` is JSON as it stands: no Buffer, no `toJSON`, nothing
+ * `JSON.stringify` would change or `deconstruct` refuse (the common case,
+ * which then needs no copy).
+ */
+function plain(value, depth) {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (depth > MAX_DEPTH || typeof value.toJSON === 'function' || isBinary(value)) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!plain(value[i], depth + 1)) return false;
+    return true;
+  }
+  for (const k in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, k) || !plain(value[k], depth + 1)) return false;
+  }
+  return true;
+}
+
 /** Encodes event arguments for the native side: [json, buffers]. */
 function encode(args) {
+  let simple = true;
+  for (let i = 0; i < args.length && simple; i++) simple = plain(args[i], 1);
+  if (simple) return [JSON.stringify(args), NO_BUFFERS];
   const buffers = [];
   const json = JSON.stringify(args.map((a) => deconstruct(a, buffers, 0)));
   return [json, buffers];
@@ -87,6 +118,22 @@ function reconstruct(value, buffers) {
   }
   for (const k of Object.keys(value)) value[k] = reconstruct(value[k], buffers);
   return value;
+}
+
+/**
+ * socket.io's `handshake.headers` from the hub's `name\0value\0…` text:
+ * by lower-case name, several values joined with `", "`.
+ */
+function headersObject(text) {
+  const out = {};
+  if (typeof text !== 'string') return text ?? out;
+  const parts = text.split('\0');
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const name = parts[i];
+    const value = parts[i + 1];
+    out[name] = Object.prototype.hasOwnProperty.call(out, name) ? `${out[name]}, ${value}` : value;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -376,7 +423,7 @@ class Socket {
       this.#handshake = {
         auth: this.#auth ?? {},
         address: this.#address ?? null,
-        headers: this.#headers ?? {},
+        headers: headersObject(this.#headers),
         time: new Date(issued).toString(),
         issued,
       };
@@ -561,7 +608,12 @@ class Socket {
   _dispatch(event, args, ack) {
     const list = this.#handlers?.get(event);
     if (!list) return false;
-    for (const handler of [...list]) this.#hub._call(handler, ...args, ...(ack ? [ack] : []));
+    if (ack !== null) args.push(ack);
+    if (list.length === 1) {
+      this.#hub._apply(list[0], args);
+    } else {
+      for (const handler of [...list]) this.#hub._apply(handler, args);
+    }
     return true;
   }
 
@@ -835,6 +887,30 @@ const releaseAcks = new FinalizationRegistry(({ nativeHub, id }) => {
 });
 
 /**
+ * The ack of one client event: `fn(...args)` answers it (true the first
+ * time, false after). Answered while its batch is being handed out, the
+ * answer leaves with the batch's others in one native call; an ack kept
+ * past its batch is released when its function is collected unanswered.
+ */
+class AckState {
+  constructor(hub, id) {
+    this.hub = hub;
+    this.id = id;
+    this.done = false;
+    this.registered = false;
+    this.fn = (...args) => this.answer(args);
+  }
+
+  answer(args) {
+    if (this.done) return false;
+    this.done = true;
+    if (this.registered) releaseAcks.unregister(this);
+    this.hub._answer(this.id, args);
+    return true;
+  }
+}
+
+/**
  * A chathub hub: the chapter's chat, run in Rust, for a Node HTTP server.
  * Every option is optional; times are in milliseconds.
  */
@@ -849,8 +925,17 @@ class Hub {
   #servers = new Set();
   /** Namespace objects, by name (so that their listeners last). */
   #nsps = new Map();
-  /** Sockets handed to `connection` listeners, by `ns\0id`. */
+  /** Sockets handed to `connection` listeners: ns -> id -> Socket. */
   #sockets = new Map();
+  /** How many sockets `#sockets` holds. */
+  #socketTotal = 0;
+  /** The native hub without the error wrapper (hot paths). */
+  #raw;
+  /** Whether a batch of events is being handed out (acks then wait for its end). */
+  #inBatch = false;
+  /** Acks answered during the batch (`[id, attachments, args]` texts) and their buffers. */
+  #acks = [];
+  #ackBuffers = [];
 
   constructor(options) {
     const opts = checkOptions(options);
@@ -862,16 +947,40 @@ class Hub {
     if (this.#path !== '/socket.io') {
       throw new RangeError('only the default path "/socket.io" is supported');
     }
-    this.#native = withCodes(new native.NativeHub({ clientDist: defaultClientDist(), ...opts }));
+    this.#raw = new native.NativeHub({ clientDist: defaultClientDist(), ...opts });
+    this.#native = withCodes(this.#raw);
     this.#requestTimeout = this.#native.requestTimeoutMs;
     this.#maxPayload = this.#native.maxPayload;
-    this.#native.listenEvents((json, buffers, counts, ackIds) => this.#deliverBatch(json, buffers, counts, ackIds));
+    this.#native.listenEvents((json, buffers) => this.#deliverBatch(json, buffers));
   }
 
   /** @internal The native hub, or an Error once closed. */
   _native() {
     if (this.#closing) throw new HubError('the hub is closed', 'ERR_HUB_CLOSED');
+    // Acks answered so far leave first: what the application sends after
+    // answering reaches the client after the answer, as in socket.io.
+    if (this.#acks.length > 0) this.#flushAcks();
     return this.#native;
+  }
+
+  /** @internal Answers ack `id` with `args` (now, or with its batch's others). */
+  _answer(id, args) {
+    const [json, buffers] = encode(args);
+    if (!this.#inBatch) {
+      this.#raw.ack(id, json, buffers);
+      return;
+    }
+    this.#acks.push(`[${id},${buffers.length},${json}]`);
+    for (const b of buffers) this.#ackBuffers.push(b);
+  }
+
+  /** Sends the acks answered during this batch, in one call. */
+  #flushAcks() {
+    const json = `[${this.#acks.join(',')}]`;
+    const buffers = this.#ackBuffers;
+    this.#acks = [];
+    this.#ackBuffers = [];
+    this.#raw.ackMany(json, buffers);
   }
 
   /** The namespaces the chat runs on. */
@@ -1004,7 +1113,7 @@ class Hub {
     if (this.#closing) return;
     let kinds = 0;
     for (const name of this.#listeners.keys()) kinds |= KINDS[EVENT_NAMES[name]];
-    const sockets = [...this.#nsps.values()].some((n) => n._wantsSockets) || this.#sockets.size > 0;
+    const sockets = [...this.#nsps.values()].some((n) => n._wantsSockets) || this.#socketTotal > 0;
     if (sockets) {
       // Socket objects: their connects, names and leaves, and every event
       // of their clients. Not only the names handled so far: a client's
@@ -1025,83 +1134,132 @@ class Hub {
 
   /** @internal The socket object of `id` in `ns`, if one was handed out. */
   _socket(ns, id) {
-    return this.#sockets.get(`${ns}\0${id}`);
+    return this.#sockets.get(ns)?.get(id);
   }
 
-  /** A batch of events from Rust: one JSON array, attachments end to end. */
-  #deliverBatch(json, buffers, counts, ackIds) {
+  #keep(ns, id, socket) {
+    let byId = this.#sockets.get(ns);
+    if (byId === undefined) this.#sockets.set(ns, (byId = new Map()));
+    if (!byId.has(id)) this.#socketTotal++;
+    byId.set(id, socket);
+  }
+
+  #forget(ns, id) {
+    const byId = this.#sockets.get(ns);
+    const socket = byId?.get(id);
+    if (socket !== undefined) {
+      byId.delete(id);
+      this.#socketTotal--;
+    }
+    return socket;
+  }
+
+  /**
+   * A batch of events from Rust: one JSON array of `[event, attachments,
+   * ackId]` (0: no ack), the attachments end to end. Acks answered while it
+   * is handed out leave together at its end.
+   */
+  #deliverBatch(json, buffers) {
     let events;
     try {
       events = JSON.parse(json);
     } catch {
       return;
     }
-    let at = 0;
-    for (let i = 0; i < events.length; i++) {
-      const n = counts[i];
-      const mine = n === 0 ? NO_BUFFERS : buffers.slice(at, at + n);
-      at += n;
-      this.#deliver(events[i], mine, ackIds[i] >= 0 ? ackIds[i] : null);
+    this.#inBatch = true;
+    try {
+      let at = 0;
+      for (let i = 0; i < events.length; i++) {
+        const [event, n, ackId] = events[i];
+        let mine = NO_BUFFERS;
+        if (n !== 0) {
+          mine = buffers.slice(at, at + n);
+          at += n;
+        }
+        this.#deliver(event, mine, ackId);
+      }
+    } finally {
+      this.#inBatch = false;
+      if (this.#acks.length > 0 && !this.#closing) this.#flushAcks();
     }
   }
 
   #deliver(event, buffers, ackId) {
-    const type = event.type;
-    delete event.type;
-    if (event.auth !== undefined) event.auth = reconstruct(event.auth, buffers);
-    let ack = null;
-    if (ackId !== null && ackId !== undefined) {
-      const nativeHub = this.#native;
-      const token = {};
-      ack = (...args) => {
-        releaseAcks.unregister(token);
-        const [argsJson, bins] = encode(args);
-        return nativeHub.ack(ackId, argsJson, bins);
-      };
-      releaseAcks.register(ack, { nativeHub, id: ackId }, token);
-    }
-    const key = `${event.ns}\0${event.sid}`;
-    if (type === 'event') {
-      event.args = reconstruct(event.args, buffers);
-      if (ack) event.ack = ack;
-      const handlers = this.#handlers.get(event.event) ?? [];
-      for (const handler of [...handlers]) {
-        const socket = new SocketHandle(this, event.ns, event.sid, event.name);
-        this._call(handler, socket, ...event.args, ...(ack ? [ack] : []));
-      }
-      this.#sockets.get(key)?._dispatch(event.event, event.args, ack);
-      this.#emitLocal('event', event);
+    if (Array.isArray(event)) {
+      // A client's event: [ns, sid, name, event, args].
+      this.#deliverEvent(event[0], event[1], event[2], event[3], event[4], buffers, ackId);
       return;
     }
+    const type = event.type;
+    delete event.type;
+    if (event.auth !== undefined && buffers.length > 0) event.auth = reconstruct(event.auth, buffers);
     if (type === 'connect') {
       const nsp = this.#nsps.get(event.ns);
       if (nsp && nsp._wantsSockets) {
-        let socket = this.#admitted.size > 0 ? this._admitted(key) : undefined;
+        let socket = this.#admitted.size > 0 ? this._admitted(`${event.ns}\0${event.sid}`) : undefined;
         if (socket === undefined) {
           socket = new Socket(this, nsp, event.sid, event.auth, event.address, event.headers, event.recovered === true, true);
         } else {
           socket._connect(event.recovered === true);
         }
-        this.#sockets.set(key, socket);
+        this.#keep(event.ns, event.sid, socket);
         nsp._connected(socket);
       }
     } else if (type === 'login') {
-      const socket = this.#sockets.get(key);
+      const socket = this._socket(event.ns, event.sid);
       if (socket) socket.name = event.name;
     } else if (type === 'disconnect') {
-      if (this.#admitted.size > 0) this._admitted(key);
-      const socket = this.#sockets.get(key);
-      if (socket) {
-        this.#sockets.delete(key);
-        socket._left(event.reason);
-      }
+      if (this.#admitted.size > 0) this._admitted(`${event.ns}\0${event.sid}`);
+      const socket = this.#forget(event.ns, event.sid);
+      if (socket) socket._left(event.reason);
+    }
+    if (type === 'connect' && (this.#listeners.has('connect') || this.#listeners.has('connection'))) {
+      event.headers = headersObject(event.headers);
     }
     if (this.#listeners.has(type)) this.#emitLocal(type, event);
     if (type === 'connect' && this.#listeners.has('connection')) this.#emitLocal('connection', event);
   }
 
+  /** A client's event: hub handlers, then its socket's, then `event` listeners. */
+  #deliverEvent(ns, sid, name, eventName, rawArgs, buffers, ackId) {
+    const args = buffers.length > 0 ? reconstruct(rawArgs, buffers) : rawArgs;
+    const state = ackId !== 0 ? new AckState(this, ackId) : null;
+    const ack = state !== null ? state.fn : null;
+    const handlers = this.#handlers.get(eventName);
+    if (handlers !== undefined) {
+      for (const handler of [...handlers]) {
+        const socket = new SocketHandle(this, ns, sid, name);
+        this._call(handler, socket, ...args, ...(ack ? [ack] : []));
+      }
+    }
+    const listened = this.#listeners.has('event');
+    const forListeners = listened ? args.slice() : null;
+    const socket = this._socket(ns, sid);
+    if (socket !== undefined) socket._dispatch(eventName, args, ack);
+    if (listened) {
+      const event = { ns, sid, name, event: eventName, args: forListeners };
+      if (ack) event.ack = ack;
+      this.#emitLocal('event', event);
+    }
+    // Kept past its batch unanswered: released if its function is collected.
+    if (state !== null && !state.done) {
+      state.registered = true;
+      releaseAcks.register(state.fn, { nativeHub: this.#raw, id: ackId }, state);
+    }
+  }
+
   #emitLocal(name, event) {
     for (const listener of [...(this.#listeners.get(name) ?? [])]) this._call(listener, event);
+  }
+
+  /** @internal `_call` with the arguments in an array. */
+  _apply(fn, args) {
+    try {
+      const r = fn(...args);
+      if (r && typeof r.then === 'function') r.then(undefined, (e) => process.nextTick(() => { throw e; }));
+    } catch (e) {
+      process.nextTick(() => { throw e; });
+    }
   }
 
   /** @internal Calls application code; its exceptions surface as Node's. */

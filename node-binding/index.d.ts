@@ -55,7 +55,7 @@ export declare class NativeHub {
    * order they happen, once `setEventFilter` asks for some. One listener
    * per hub; a second call replaces the first.
    */
-  listenEvents(listener: (json: string, buffers: Buffer[], counts: number[], ackIds: number[]) => void): void
+  listenEvents(listener: (json: string, buffers: Buffer[]) => void): void
   /**
    * Which events `listenEvents` delivers: `kinds` (bits of
    * `eventKinds()`), and for custom events only `customEvents` (all when
@@ -67,6 +67,13 @@ export declare class NativeHub {
    * Returns false if it was answered already or is unknown.
    */
   ack(id: number, argsJson: string, attachments: Array<Buffer>): boolean
+  /**
+   * Answers several acks in one call: `json` is a JSON array of
+   * `[id, attachments, args]` (`args` an array, with placeholders), the
+   * attachments of every answer end to end in `attachments`. An ack
+   * answered already, or whose socket left, is skipped.
+   */
+  ackMany(json: string, attachments: Array<Buffer>): void
   /** Forgets an unanswered ack (its JavaScript function was collected). */
   releaseAck(id: number): void
   /**

@@ -11,6 +11,7 @@
 
 #![allow(missing_docs, unreachable_pub)] // napi-derive generates public glue.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 #[cfg(unix)]
 use std::os::fd::FromRawFd;
@@ -91,6 +92,22 @@ fn header_object(headers: &http::HeaderMap) -> Json {
     )
 }
 
+/// Headers as one text, `name\0value\0…` (lower-case names, a name once
+/// per value): cheaper to write and to cross than an object; `hub.js`
+/// makes socket.io's `handshake.headers` of it when first read.
+fn header_text(headers: &http::HeaderMap) -> String {
+    let mut out = String::new();
+    for (k, v) in headers {
+        if let Ok(v) = v.to_str() {
+            out.push_str(k.as_str());
+            out.push('\0');
+            out.push_str(v);
+            out.push('\0');
+        }
+    }
+    out
+}
+
 /// A client's answer to `emitWithAck`: its arguments as JSON with
 /// placeholders, and the attachments.
 #[napi(object)]
@@ -122,8 +139,38 @@ fn args_json(args: &[Value], bins: &mut Vec<Bytes>) -> Json {
     )
 }
 
-/// An event as JSON for `hub.js`, its attachments, and its ack (if any).
-fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
+/// A custom event (the busy kind: every event a JavaScript handler gets)
+/// written straight into `out`, without building a JSON tree; its
+/// arguments too when they hold no binary (the common case).
+fn write_custom(out: &mut Vec<u8>, e: &chathub::events::CustomEvent, bins: &mut Vec<Bytes>) {
+    // `[ns, sid, name, event, args]`: an array, cheaper to parse than an
+    // object (hub.js makes the object only for `event` listeners).
+    out.push(b'[');
+    put(out, &e.ns);
+    out.push(b',');
+    put(out, &e.sid);
+    out.push(b',');
+    put(out, &e.name);
+    out.push(b',');
+    put(out, &e.event);
+    out.push(b',');
+    if e.args.iter().any(Value::has_binary) {
+        put(out, &args_json(&e.args, bins));
+    } else {
+        put(out, &e.args);
+    }
+    out.push(b']');
+}
+
+/// Appends `value` as JSON.
+fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing into a Vec cannot fail, and these values always serialize.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// An event as JSON for `hub.js` (appended to `out`), its attachments, and
+/// its ack (if any).
+fn event_json(event: HubEvent, out: &mut Vec<u8>) -> (Vec<Bytes>, Option<Ack>) {
     let mut bins = Vec::new();
     let mut ack = None;
     let body = match event {
@@ -133,7 +180,7 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "address": e.remote_addr.map(|a| a.to_string()),
             "transport": match e.transport { Transport::Polling => "polling", Transport::Websocket => "websocket" },
             "recovered": e.recovered,
-            "headers": header_object(&e.headers),
+            "headers": header_text(&e.headers),
         }),
         HubEvent::Login(e) => json!({
             "type": "login", "ns": e.ns, "sid": e.sid, "name": e.name,
@@ -147,12 +194,10 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "type": "message", "ns": e.ns, "sid": e.sid, "name": e.name,
             "room": e.room, "text": e.text,
         }),
-        HubEvent::Custom(e) => {
-            ack = e.ack;
-            json!({
-                "type": "event", "ns": e.ns, "sid": e.sid, "name": e.name,
-                "event": e.event, "args": args_json(&e.args, &mut bins),
-            })
+        HubEvent::Custom(mut e) => {
+            ack = e.ack.take();
+            write_custom(out, &e, &mut bins);
+            return (bins, ack);
         }
         HubEvent::Rejected(e) => json!({
             "type": "rejected", "ns": e.ns, "sid": e.sid, "event": e.event, "error": e.error,
@@ -174,7 +219,8 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
         }),
         other => json!({ "type": "unknown", "ns": other.ns(), "sid": other.sid() }),
     };
-    (body.to_string(), bins, ack)
+    let _ = serde_json::to_writer(&mut *out, &body);
+    (bins, ack)
 }
 
 // ---------------------------------------------------------------------------
@@ -292,22 +338,32 @@ fn config(o: NativeOptions) -> Result<HubConfig> {
 // Thread-safe functions.
 
 /// `(json, buffers, counts, ackIds)` for the event listener: a batch.
-type EventArgs = FnArgs<(String, Vec<Buffer>, Vec<u32>, Vec<i64>)>;
+type EventArgs = FnArgs<(String, Vec<Buffer>)>;
 /// `(json, decisionId)` for a hook.
 type HookArgs = FnArgs<(String, Option<u32>)>;
 /// `(error, status, headers, body)` for a request's callback.
 type ResponseArgs = FnArgs<(Option<String>, u32, Vec<String>, Buffer)>;
 
 /// What an event subscription hands to JavaScript in one call: the events
-/// that were waiting, as one JSON array, their attachments end to end
-/// (`counts[i]` of them for event `i`) and their acks.
+/// that were waiting, as one JSON array of `[event, attachments, ackId]`,
+/// and their attachments end to end. Counts and ack ids ride in the JSON:
+/// arrays of their own would cost more to make than the text.
 #[derive(Default)]
 struct EventBatch {
-    json: String,
+    json: Vec<u8>,
+    /// Where each ack's id goes in `json` (an `ACK_SLOT` to overwrite).
+    slots: Vec<usize>,
     bins: Vec<Bytes>,
-    counts: Vec<u32>,
-    acks: Vec<Option<Ack>>,
+    /// Events in the batch.
+    len: usize,
+    /// The acks, in the order of `slots`.
+    acks: Vec<Ack>,
 }
+
+/// Room for an ack id in the batch's JSON (ids are at most 10 digits),
+/// written over when the batch crosses (the table is filled on Node's
+/// thread): the id, padded with spaces, which JSON ignores.
+const ACK_SLOT: &[u8] = b"          ";
 
 /// Most events in one crossing (a busy hub's events then cost one wake of
 /// Node's loop per batch, not per event).
@@ -316,24 +372,32 @@ const BATCH_EVENTS: usize = 256;
 const BATCH_BYTES: usize = 1 << 20;
 
 impl EventBatch {
+    /// Appends `[event, attachments, ackId]` (0: no ack; its table id is
+    /// given when the batch crosses, see `ACK_SLOT`).
     fn push(&mut self, event: HubEvent) {
-        let (json, bins, ack) = event_json(event);
         self.json
-            .push(if self.counts.is_empty() { '[' } else { ',' });
-        self.json.push_str(&json);
-        self.counts
-            .push(u32::try_from(bins.len()).unwrap_or(u32::MAX));
+            .extend_from_slice(if self.len == 0 { b"[[" } else { b",[" });
+        let (bins, ack) = event_json(event, &mut self.json);
+        let _ = write!(self.json, ",{}", bins.len());
+        if ack.is_some() {
+            self.json.extend_from_slice(b",");
+            self.slots.push(self.json.len());
+            self.json.extend_from_slice(ACK_SLOT);
+        } else {
+            self.json.extend_from_slice(b",0");
+        }
+        self.json.push(b']');
+        self.len += 1;
         self.bins.extend(bins);
-        self.acks.push(ack);
+        self.acks.extend(ack);
     }
 
     fn full(&self) -> bool {
-        self.counts.len() >= BATCH_EVENTS || self.json.len() >= BATCH_BYTES
+        self.len >= BATCH_EVENTS || self.json.len() >= BATCH_BYTES
     }
 }
 
-/// Event listener: `(json, buffers, counts, ackIds) => void`, a batch of
-/// events. Weak: it never keeps the process alive; bounded queue: the
+/// Event listener: `(json, buffers) => void`, a batch of events. Weak: it never keeps the process alive; bounded queue: the
 /// forwarder blocks (its own thread) and the hub's subscription queue
 /// absorbs the rest.
 type EventFn = ThreadsafeFunction<EventBatch, (), EventArgs, Status, false, true, 1024>;
@@ -506,9 +570,7 @@ impl NativeHub {
     /// Starts delivering events to `listener(json, buffers, ackId)`, in the
     /// order they happen, once `setEventFilter` asks for some. One listener
     /// per hub; a second call replaces the first.
-    #[napi(
-        ts_args_type = "listener: (json: string, buffers: Buffer[], counts: number[], ackIds: number[]) => void"
-    )]
+    #[napi(ts_args_type = "listener: (json: string, buffers: Buffer[]) => void")]
     pub fn listen_events(&self, listener: Function<'_, EventArgs, ()>) -> Result<()> {
         let mut sub = self
             .hub
@@ -524,19 +586,23 @@ impl NativeHub {
             .build_callback(move |ctx| {
                 let EventBatch {
                     mut json,
+                    slots,
                     bins,
-                    counts,
+                    len,
                     acks,
                 } = ctx.value;
-                json.push(']');
-                crossed.fetch_add(counts.len() as u64, Ordering::Relaxed);
-                // An ack waits in a table until `ack(id)` or `releaseAck(id)`;
-                // -1: none.
-                let ids = acks
-                    .into_iter()
-                    .map(|a| a.map_or(-1, |ack| i64::from(ACKS.insert(ack))))
-                    .collect::<Vec<i64>>();
-                Ok((json, buffers(bins), counts, ids).into())
+                json.push(b']');
+                crossed.fetch_add(len as u64, Ordering::Relaxed);
+                // An ack waits in a table until `ack(id)` or `releaseAck(id)`
+                // (ids start at 1; 0 in the JSON: none).
+                for (slot, ack) in slots.into_iter().zip(acks) {
+                    let id = ACKS.insert(ack).to_string();
+                    json[slot..slot + id.len()].copy_from_slice(id.as_bytes());
+                }
+                // serde_json writes UTF-8 only, and the slots hold digits
+                // and spaces.
+                let json = String::from_utf8(json).map_err(error)?;
+                Ok((json, buffers(bins)).into())
             })?;
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -560,11 +626,37 @@ impl NativeHub {
                             Err(_) => break,
                         }
                     }
-                    // Blocking on this thread of ours: a slow JavaScript
-                    // listener fills the hub's bounded queue, never Node's.
-                    let status = tsfn.call(batch, ThreadsafeFunctionCallMode::Blocking);
+                    // One batch in flight: the next is gathered while Node
+                    // hands this one out, so that a busy hub's events cross
+                    // in few, large batches (one wake of Node's loop each),
+                    // not one by one. A slow JavaScript listener fills the
+                    // hub's bounded queue, never Node's.
+                    let (handed, wait) = std::sync::mpsc::sync_channel::<()>(1);
+                    let status = tsfn.call_with_return_value(
+                        batch,
+                        ThreadsafeFunctionCallMode::Blocking,
+                        move |_, _| {
+                            let _ = handed.send(());
+                            Ok(())
+                        },
+                    );
                     if status != Status::Ok {
                         break;
+                    }
+                    // Until Node handed it out (or dropped it: closing), and
+                    // never past a stop.
+                    loop {
+                        match wait.recv_timeout(Duration::from_millis(100)) {
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                                if !matches!(
+                                    cancelled.try_recv(),
+                                    Err(oneshot::error::TryRecvError::Empty)
+                                ) {
+                                    return;
+                                }
+                            }
+                            _ => break,
+                        }
                     }
                 }
             })
@@ -605,6 +697,40 @@ impl NativeHub {
             Some(ack) => Ok(ack.send(&args).is_ok()),
             None => Ok(false),
         }
+    }
+
+    /// Answers several acks in one call: `json` is a JSON array of
+    /// `[id, attachments, args]` (`args` an array, with placeholders), the
+    /// attachments of every answer end to end in `attachments`. An ack
+    /// answered already, or whose socket left, is skipped.
+    #[napi]
+    pub fn ack_many(&self, json: String, attachments: Vec<Buffer>) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Answer(u32, usize, Vec<Json>);
+        let answers: Vec<Answer> = serde_json::from_str(&json).map_err(|e| {
+            invalid(format!(
+                "answers must be [id, attachments, args] arrays: {e}"
+            ))
+        })?;
+        let bins: Vec<Bytes> = attachments
+            .iter()
+            .map(|b| Bytes::copy_from_slice(b))
+            .collect();
+        let mut at = 0usize;
+        for Answer(id, n, items) in answers {
+            let mine = bins
+                .get(at..at.saturating_add(n))
+                .ok_or_else(|| invalid("attachment counts go past the attachments"))?;
+            at += n;
+            let args = items
+                .into_iter()
+                .map(|item| Value::from_json_with_placeholders(item, mine).map_err(invalid))
+                .collect::<Result<Vec<Value>>>()?;
+            if let Some(ack) = ACKS.take(id) {
+                let _ = ack.send(&args);
+            }
+        }
+        Ok(())
     }
 
     /// Forgets an unanswered ack (its JavaScript function was collected).

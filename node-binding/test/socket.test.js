@@ -34,8 +34,19 @@ test('the socket API of a host namespace', async (t) => {
   assert.equal(s.hub.of('/game'), nsp, 'one namespace object');
 
   const first = nextSocket(nsp);
+  const hubConnect = new Promise((resolve) => {
+    const l = (e) => {
+      if (e.ns !== '/game') return;
+      s.hub.off('connect', l);
+      resolve(e);
+    };
+    s.hub.on('connect', l);
+  });
   const a = await connected(s.url, '/game', { auth: { token: 't1' }, extraHeaders: { 'x-app': 'yes' } });
   const sa = await first;
+  assert.equal(sa.handshake.headers['x-app'], 'yes');
+  assert.match(sa.handshake.headers.host, /^127\.0\.0\.1:\d+$/);
+  assert.equal((await within(hubConnect, 'the hub\'s connect event')).headers['x-app'], 'yes');
   assert.equal(sa.id, a.socket.id);
   assert.deepEqual(sa.handshake.auth, { token: 't1' });
   assert.match(sa.handshake.address, /^127\.0\.0\.1:\d+$/);
@@ -54,6 +65,29 @@ test('the socket API of a host namespace', async (t) => {
     assert.equal(x, 3);
     assert.ok(Buffer.from(bin).equals(Buffer.from([1, 2])));
     assert.equal(answer, 'ok');
+  });
+
+  await t.test('acks: answered before what the handler sends next; later; once', async () => {
+    const seen = [];
+    let again;
+    sa.on('order', (ack) => {
+      ack('answer');
+      again = ack('twice');
+      sa.emit('after', 'event');
+    });
+    a.socket.on('after', () => seen.push('event'));
+    // Recorded as each packet is read (an await would record later).
+    const answer = await within(new Promise((resolve) => a.socket.emit('order', (x) => {
+      seen.push('ack');
+      resolve(x);
+    })), 'the ack');
+    await a.event('after');
+    assert.equal(answer, 'answer');
+    assert.deepEqual(seen.slice(0, 1), ['ack'], 'the ack reaches the client before the event sent after it');
+    assert.equal(again, false, 'a second answer is refused');
+    // An ack answered after its batch (later, from a timer).
+    sa.on('later', (x, ack) => setTimeout(() => ack({ x, late: true }), 20));
+    assert.deepEqual(await a.ack('later', 5), { x: 5, late: true });
   });
 
   await t.test('socket.emit, emitWithAck and timeout', async () => {
