@@ -145,7 +145,10 @@ export interface CustomEvent {
   name: string | null;
   event: string;
   args: Arg[];
-  /** Present when the client asked for an acknowledgement. */
+  /**
+   * Present when the client asked for an acknowledgement: answers it; true
+   * the first time, false after (the first answer is the one sent).
+   */
   ack?: (...args: Arg[]) => boolean;
 }
 

@@ -51,9 +51,10 @@ export declare class NativeHub {
   /** Sockets connected now (on this hub). */
   get socketCount(): number
   /**
-   * Starts delivering events to `listener(json, buffers, ackId)`, in the
-   * order they happen, once `setEventFilter` asks for some. One listener
-   * per hub; a second call replaces the first.
+   * Starts delivering events to `listener(json, buffers)`, in the order
+   * they happen, once `setEventFilter` asks for some: batches of
+   * `[event, attachments, ackId]` (see `EventBatch`). One listener per
+   * hub; a second call replaces the first.
    */
   listenEvents(listener: (json: string, buffers: Buffer[]) => void): void
   /**

@@ -365,12 +365,6 @@ struct EventBatch {
 /// thread): the id, padded with spaces, which JSON ignores.
 const ACK_SLOT: &[u8] = b"          ";
 
-/// Most events in one crossing (a busy hub's events then cost one wake of
-/// Node's loop per batch, not per event).
-const BATCH_EVENTS: usize = 256;
-/// Most JSON bytes in one crossing (a batch stops growing past it).
-const BATCH_BYTES: usize = 1 << 20;
-
 impl EventBatch {
     /// Appends `[event, attachments, ackId]` (0: no ack; its table id is
     /// given when the batch crosses, see `ACK_SLOT`).
@@ -391,16 +385,83 @@ impl EventBatch {
         self.bins.extend(bins);
         self.acks.extend(ack);
     }
-
-    fn full(&self) -> bool {
-        self.len >= BATCH_EVENTS || self.json.len() >= BATCH_BYTES
-    }
 }
 
-/// Event listener: `(json, buffers) => void`, a batch of events. Weak: it never keeps the process alive; bounded queue: the
-/// forwarder blocks (its own thread) and the hub's subscription queue
-/// absorbs the rest.
+/// Event listener: `(json, buffers) => void`, a batch of events. Weak: it
+/// never keeps the process alive. At most two batches wait in its queue
+/// (see `Forwarder`).
 type EventFn = ThreadsafeFunction<EventBatch, (), EventArgs, Status, false, true, 1024>;
+
+/// Hands the hub's events to Node in batches, with one batch in flight:
+/// the hub's threads add events to the batch being gathered, and the first
+/// event of an idle forwarder sends it; while Node hands a batch out, the
+/// next one gathers, and goes as soon as Node is done. A busy hub's events
+/// so cross in few, large batches (one wake of Node's loop each), with no
+/// thread of ours in between.
+struct Forwarder {
+    state: Mutex<Gathering>,
+    tsfn: EventFn,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Gathering {
+    batch: EventBatch,
+    /// A batch is with Node (queued or being handed out).
+    in_flight: bool,
+}
+
+impl Forwarder {
+    /// Called on the hub's threads: false (dropped) when `capacity` events
+    /// wait already.
+    fn push(self: &Arc<Self>, event: HubEvent) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.batch.len >= self.capacity {
+            return false;
+        }
+        st.batch.push(event);
+        if st.in_flight {
+            return true;
+        }
+        st.in_flight = true;
+        let batch = std::mem::take(&mut st.batch);
+        drop(st);
+        self.send(batch);
+        true
+    }
+
+    fn send(self: &Arc<Self>, batch: EventBatch) {
+        let me = self.clone();
+        let status = self.tsfn.call_with_return_value(
+            batch,
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |_, _| {
+                me.handed();
+                Ok(())
+            },
+        );
+        if status != Status::Ok {
+            // Node is going away: nothing will take the next batch either.
+            self.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .in_flight = false;
+        }
+    }
+
+    /// On Node's thread, once a batch was handed out: sends what gathered
+    /// meanwhile.
+    fn handed(self: &Arc<Self>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.batch.len == 0 {
+            st.in_flight = false;
+            return;
+        }
+        let batch = std::mem::take(&mut st.batch);
+        drop(st);
+        self.send(batch);
+    }
+}
 
 /// A hook call: `(json, done) => void`.
 struct HookCall {
@@ -436,8 +497,11 @@ pub struct NativeHub {
     max_payload: f64,
     /// Events handed to JavaScript so far (the filter's test reads it).
     crossed: Arc<std::sync::atomic::AtomicU64>,
-    /// The event subscription's filter and the forwarder's stop signal.
-    events: Mutex<Option<(chathub::events::FilterHandle, oneshot::Sender<()>)>>,
+    /// The event subscription (`listenEvents`).
+    events: Mutex<Option<chathub::CallbackSubscription>>,
+    /// Most events waiting for Node (`eventQueueCapacity`); more are
+    /// dropped, and counted, as a full subscription queue drops them.
+    event_queue_capacity: usize,
 }
 
 #[napi]
@@ -451,6 +515,7 @@ impl NativeHub {
         // u64 → f64: exact up to 2^53, far beyond any payload limit.
         #[allow(clippy::cast_precision_loss)]
         let max_payload = config.max_payload as f64;
+        let event_queue_capacity = config.event_queue_capacity.max(1);
         let hub = Hub::start(config).map_err(error)?;
         Ok(NativeHub {
             hub,
@@ -458,6 +523,7 @@ impl NativeHub {
             max_payload,
             crossed: Arc::default(),
             events: Mutex::new(None),
+            event_queue_capacity,
         })
     }
 
@@ -567,16 +633,12 @@ impl NativeHub {
         u32::try_from(self.hub.socket_count()).unwrap_or(u32::MAX)
     }
 
-    /// Starts delivering events to `listener(json, buffers, ackId)`, in the
-    /// order they happen, once `setEventFilter` asks for some. One listener
-    /// per hub; a second call replaces the first.
+    /// Starts delivering events to `listener(json, buffers)`, in the order
+    /// they happen, once `setEventFilter` asks for some: batches of
+    /// `[event, attachments, ackId]` (see `EventBatch`). One listener per
+    /// hub; a second call replaces the first.
     #[napi(ts_args_type = "listener: (json: string, buffers: Buffer[]) => void")]
     pub fn listen_events(&self, listener: Function<'_, EventArgs, ()>) -> Result<()> {
-        let mut sub = self
-            .hub
-            .subscribe(EventFilter::kinds(EventKinds::NONE))
-            .map_err(action_error)?;
-        let filter = sub.filter_handle();
         let crossed = self.crossed.clone();
         let tsfn: EventFn = listener
             .build_threadsafe_function::<EventBatch>()
@@ -604,71 +666,19 @@ impl NativeHub {
                 let json = String::from_utf8(json).map_err(error)?;
                 Ok((json, buffers(bins)).into())
             })?;
-        let (cancel, mut cancelled) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("chathub-node-events".into())
-            .spawn(move || {
-                loop {
-                    let next = futures_executor::block_on(async {
-                        tokio::select! {
-                            ev = sub.recv() => ev,
-                            _ = &mut cancelled => None,
-                        }
-                    });
-                    let Some(event) = next else { break };
-                    // With it, whatever else is waiting already: one
-                    // crossing for the lot.
-                    let mut batch = EventBatch::default();
-                    batch.push(event);
-                    while !batch.full() {
-                        match sub.try_recv() {
-                            Ok(event) => batch.push(event),
-                            Err(_) => break,
-                        }
-                    }
-                    // One batch in flight: the next is gathered while Node
-                    // hands this one out, so that a busy hub's events cross
-                    // in few, large batches (one wake of Node's loop each),
-                    // not one by one. A slow JavaScript listener fills the
-                    // hub's bounded queue, never Node's.
-                    let (handed, wait) = std::sync::mpsc::sync_channel::<()>(1);
-                    let status = tsfn.call_with_return_value(
-                        batch,
-                        ThreadsafeFunctionCallMode::Blocking,
-                        move |_, _| {
-                            let _ = handed.send(());
-                            Ok(())
-                        },
-                    );
-                    if status != Status::Ok {
-                        break;
-                    }
-                    // Until Node handed it out (or dropped it: closing), and
-                    // never past a stop.
-                    loop {
-                        match wait.recv_timeout(Duration::from_millis(100)) {
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                                if !matches!(
-                                    cancelled.try_recv(),
-                                    Err(oneshot::error::TryRecvError::Empty)
-                                ) {
-                                    return;
-                                }
-                            }
-                            _ => break,
-                        }
-                    }
-                }
+        let forwarder = Arc::new(Forwarder {
+            state: Mutex::new(Gathering::default()),
+            tsfn,
+            capacity: self.event_queue_capacity,
+        });
+        let sub = self
+            .hub
+            .subscribe_callback(EventFilter::kinds(EventKinds::NONE), move |event| {
+                forwarder.push(event)
             })
-            .map_err(error)?;
-        let old = self
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace((filter, cancel));
-        if let Some((_, cancel)) = old {
-            let _ = cancel.send(());
-        }
+            .map_err(action_error)?;
+        // The previous subscription (if any) ends when dropped.
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(sub);
         Ok(())
     }
 
@@ -678,10 +688,10 @@ impl NativeHub {
     #[napi]
     pub fn set_event_filter(&self, kinds: u32, custom_events: Option<Vec<String>>) -> Result<()> {
         let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((filter, _)) = events.as_ref() else {
+        let Some(sub) = events.as_ref() else {
             return Err(error("listenEvents must be called first"));
         };
-        filter.set(EventFilter {
+        sub.set_filter(EventFilter {
             kinds: EventKinds::from_bits_truncate(kinds),
             custom_events,
         });

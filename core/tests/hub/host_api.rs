@@ -335,7 +335,7 @@ async fn the_host_moves_and_disconnects_sockets() {
     // socket_rooms: the socket's own id, then its room (none in the lobby).
     assert_eq!(
         t.hub.socket_rooms("/chat", &ann_sid).unwrap(),
-        [ann_sid.clone()]
+        [ann_sid.as_str()]
     );
     t.hub.join("/chat", &ann_sid, "vip").await.unwrap();
     assert_eq!(
@@ -372,7 +372,7 @@ async fn the_host_moves_and_disconnects_sockets() {
     t.hub.leave("/chat", &ann_sid, "vip").await.unwrap();
     assert_eq!(
         t.hub.socket_rooms("/chat", &ann_sid).unwrap(),
-        [ann_sid.clone()]
+        [ann_sid.as_str()]
     );
     // The chat's own join (`/j`) moves it too.
     ann.join("cafe").await;
