@@ -6,8 +6,9 @@
 //! Values cross the boundary as JSON text plus a list of `Buffer`s, with
 //! Socket.IO's own binary placeholders (`{"_placeholder":true,"num":N}`):
 //! `hub.js` encodes and decodes them. Events reach JavaScript through weak
-//! thread-safe functions (they never keep the process alive) and only for
-//! the kinds a listener asked for.
+//! thread-safe functions (they never keep the process alive), only for
+//! the kinds a listener asked for, in batches gathered by the hub's threads
+//! (`Forwarder`) with one batch in flight.
 
 #![allow(missing_docs, unreachable_pub)] // napi-derive generates public glue.
 
@@ -337,7 +338,7 @@ fn config(o: NativeOptions) -> Result<HubConfig> {
 // ---------------------------------------------------------------------------
 // Thread-safe functions.
 
-/// `(json, buffers, counts, ackIds)` for the event listener: a batch.
+/// `(json, buffers)` for the event listener: a batch (see `EventBatch`).
 type EventArgs = FnArgs<(String, Vec<Buffer>)>;
 /// `(json, decisionId)` for a hook.
 type HookArgs = FnArgs<(String, Option<u32>)>;
