@@ -162,11 +162,15 @@ function hubError(e) {
 
 /** The native hub, its errors turned into `HubError`s (thrown or rejected). */
 function withCodes(nativeHub) {
+  // One wrapper per method, made once (not a closure per call).
+  const wrappers = new Map();
   return new Proxy(nativeHub, {
     get(target, key) {
       const v = Reflect.get(target, key, target);
       if (typeof v !== 'function') return v;
-      return (...args) => {
+      let wrapped = wrappers.get(key);
+      if (wrapped !== undefined) return wrapped;
+      wrapped = (...args) => {
         let r;
         try {
           r = v.apply(target, args);
@@ -175,6 +179,8 @@ function withCodes(nativeHub) {
         }
         return r && typeof r.then === 'function' ? r.catch((e) => { throw hubError(e); }) : r;
       };
+      wrappers.set(key, wrapped);
+      return wrapped;
     },
   });
 }
