@@ -13,6 +13,8 @@ in turn, a fresh process each time, interleaved across repetitions:
     met   the same with its Prometheus endpoint on (METRICS_PATH), scraped
           every second during the run
     node  the hub attached to a Node http.Server (examples/node/chat-server.js)
+    nodehub  the same, its handlers through hub.onEvent, no socket objects
+          (HANDLERS=hub; only when asked for with --servers)
     c     the hub in the C example (examples/c/chat_server)
     raw   a raw tokio-tungstenite broadcast server, the floor (bench/rawws/)
 
@@ -81,6 +83,9 @@ def servers():
                 [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1", "RECOVERY": "on"}),
         "node": ("chathub in Node (http.Server + addon)",
                  [node, str(ROOT / "examples/node/chat-server.js")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
+        "nodehub": ("chathub in Node, handlers through hub.onEvent (no socket objects)",
+                    [node, str(ROOT / "examples/node/chat-server.js")],
+                    {"FLOOD_LIMITS": "off", "QUIET": "1", "HANDLERS": "hub"}),
         "c": ("chathub, C example",
               [str(ROOT / "examples/c/chat_server")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
         "raw": ("raw WebSocket broadcast (floor)",
@@ -88,7 +93,10 @@ def servers():
     }
 
 
-SERVER_ORDER = ["ref", "rust", "met", "rec", "node", "c", "raw"]
+SERVER_ORDER = ["ref", "rust", "met", "rec", "node", "nodehub", "c", "raw"]
+# What `make bench` runs without --servers ("nodehub" compares the Node
+# example's two handler forms; asked for by name).
+DEFAULT_SERVERS = ["ref", "rust", "met", "rec", "node", "c", "raw"]
 SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks"]
 # Servers a scenario does not run on: the reconnect storm needs connection
 # state recovery (turned on for every server it runs on; "rec" is "rust"
@@ -490,7 +498,7 @@ def build(names):
     log(f"building (release; target dir {env_note})")
     sh(["cargo", "build", "--release", "--quiet", "-p", "chathub-loadgen", "-p", "chathub-bench-rawws",
         "-p", "chathub", "--bins", "--example", "chat-server"])
-    if "node" in names:
+    if "node" in names or "nodehub" in names:
         npm_ci_if_needed(ROOT / "node-binding", ["--ignore-scripts"])
         sh(["npm", "run", "--silent", "build"], cwd=ROOT / "node-binding")
     if "c" in names:
@@ -686,7 +694,7 @@ def write_svg(report, path):
              ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
              ("connect", "connects_per_sec", "Connects/s", False, 7.0),
              ("acks", "acks_per_cpu_sec", "Acks in JS per CPU second", False, 2.0)]
-    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "met": "#f08c00", "rec": "#e8590c", "node": "#2f9e44", "c": "#1971c2",
+    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "met": "#f08c00", "rec": "#e8590c", "node": "#2f9e44", "nodehub": "#8ce99a", "c": "#1971c2",
               "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]
     groups = []
@@ -785,7 +793,7 @@ def parse():
     ap.add_argument("--quick", action="store_true", help="small sizes (development, CI smoke)")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions per server and scenario (default 3)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of: " + ", ".join(SCENARIOS))
-    ap.add_argument("--servers", default=",".join(SERVER_ORDER), help="comma-separated, of: " + ", ".join(SERVER_ORDER))
+    ap.add_argument("--servers", default=",".join(DEFAULT_SERVERS), help="comma-separated, of: " + ", ".join(SERVER_ORDER))
     ap.add_argument("--window", type=int, default=2,
                     help="fan-out: lines in flight per sender (not yet seen by every member; default 2)")
     ap.add_argument("--retries", type=int, default=1,

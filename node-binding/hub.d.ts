@@ -161,7 +161,10 @@ export interface CustomEvent {
   name: string | null;
   event: string;
   args: Arg[];
-  /** Present when the client asked for an acknowledgement. */
+  /**
+   * Present when the client asked for an acknowledgement: answers it; true
+   * the first time, false after (the first answer is the one sent).
+   */
   ack?: (...args: Arg[]) => boolean;
 }
 
@@ -380,6 +383,13 @@ export declare class Socket<
   readonly connected: boolean;
   /** Its chat login name (chat namespaces), or null. */
   readonly name: string | null;
+  /**
+   * The rooms it is in now, as the hub knows them: its own id, then its
+   * rooms (a chat socket's one room, however it got there; a host socket's
+   * every room). A new `Set` each time; empty before it connects (in a
+   * middleware) and once it left.
+   */
+  readonly rooms: Set<string>;
   on(event: 'disconnect' | 'disconnecting', handler: (reason: string) => void): this;
   on<Ev extends EventNames<ListenEvents>>(event: Ev, handler: ListenEvents[Ev]): this;
   once(event: 'disconnect' | 'disconnecting', handler: (reason: string) => void): this;
@@ -447,6 +457,15 @@ export declare class Namespace<
   /** Each socket that joins this namespace from now on. */
   on(event: 'connection' | 'connect', listener: (socket: Socket<ListenEvents, EmitEvents, SocketData>) => void): this;
   off(event: 'connection' | 'connect', listener: (socket: Socket<ListenEvents, EmitEvents, SocketData>) => void): this;
+  /**
+   * Adds a middleware (socket.io's `namespace.use`): runs for each socket
+   * connecting to this namespace, after the hub's `use` hooks, in the order
+   * added. `next()` passes the socket on; `next(err)` (or a throw) refuses
+   * it, stops the chain, and its client gets `connect_error` with
+   * `err.message`. The socket is the one `connection` listeners then get
+   * (not connected yet: `connected` is false, `rooms` empty).
+   */
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, SocketData>, next: (err?: Error) => void) => void): this;
   to(room: string | string[]): BroadcastOperator<EmitEvents>;
   in(room: string | string[]): BroadcastOperator<EmitEvents>;
   except(room: string | string[]): BroadcastOperator<EmitEvents>;

@@ -71,8 +71,39 @@ function deconstruct(value, buffers, depth) {
   return out;
 }
 
+/**
+ * Whether `value` is JSON as it stands: no Buffer, no `toJSON`, nothing
+ * `JSON.stringify` would change or `deconstruct` refuse (the common case,
+ * which then needs no copy).
+ */
+function plain(value, depth) {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (depth > MAX_DEPTH || typeof value.toJSON === 'function' || isBinary(value)) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!plain(value[i], depth + 1)) return false;
+    return true;
+  }
+  for (const k in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, k) || !plain(value[k], depth + 1)) return false;
+  }
+  return true;
+}
+
 /** Encodes event arguments for the native side: [json, buffers]. */
 function encode(args) {
+  let simple = true;
+  for (let i = 0; i < args.length && simple; i++) simple = plain(args[i], 1);
+  if (simple) return [JSON.stringify(args), NO_BUFFERS];
   const buffers = [];
   const json = JSON.stringify(args.map((a) => deconstruct(a, buffers, 0)));
   return [json, buffers];
@@ -87,6 +118,22 @@ function reconstruct(value, buffers) {
   }
   for (const k of Object.keys(value)) value[k] = reconstruct(value[k], buffers);
   return value;
+}
+
+/**
+ * socket.io's `handshake.headers` from the hub's `name\0value\0…` text:
+ * by lower-case name, several values joined with `", "`.
+ */
+function headersObject(text) {
+  const out = {};
+  if (typeof text !== 'string') return text ?? out;
+  const parts = text.split('\0');
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const name = parts[i];
+    const value = parts[i + 1];
+    out[name] = Object.prototype.hasOwnProperty.call(out, name) ? `${out[name]}, ${value}` : value;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -115,11 +162,15 @@ function hubError(e) {
 
 /** The native hub, its errors turned into `HubError`s (thrown or rejected). */
 function withCodes(nativeHub) {
+  // One wrapper per method, made once (not a closure per call).
+  const wrappers = new Map();
   return new Proxy(nativeHub, {
     get(target, key) {
       const v = Reflect.get(target, key, target);
       if (typeof v !== 'function') return v;
-      return (...args) => {
+      let wrapped = wrappers.get(key);
+      if (wrapped !== undefined) return wrapped;
+      wrapped = (...args) => {
         let r;
         try {
           r = v.apply(target, args);
@@ -128,6 +179,8 @@ function withCodes(nativeHub) {
         }
         return r && typeof r.then === 'function' ? r.catch((e) => { throw hubError(e); }) : r;
       };
+      wrappers.set(key, wrapped);
+      return wrapped;
     },
   });
 }
@@ -328,33 +381,97 @@ class BroadcastOperator {
 /** Lifecycle events of a socket, not sent by its client. */
 const SOCKET_LIFECYCLE = new Set(['disconnect', 'disconnecting']);
 
+const NO_ROOMS = Object.freeze([]);
+
 /**
- * A socket, as socket.io's server gives it to `connection` listeners:
- * `id`, `handshake`, `data`, `on(event, handler)`, `emit`, `emitWithAck`,
- * `join`/`leave`, `to(room)`, `broadcast`, `disconnect()`.
+ * A socket, as socket.io's server gives it to `connection` listeners (and
+ * to namespace middlewares, before it connects): `id`, `handshake`, `data`,
+ * `rooms`, `on(event, handler)`, `emit`, `emitWithAck`, `join`/`leave`,
+ * `to(room)`, `broadcast`, `disconnect()`. What a connection listener may
+ * not need (the handshake object, `data`, the handlers' map) is made when
+ * first used.
  */
 class Socket {
   #hub;
-  #handlers = new Map();
+  /** event name -> handlers; made by the first `on`. */
+  #handlers = null;
+  #auth;
+  #address;
+  #headers;
+  #issued;
+  #handshake = null;
+  #data = undefined;
 
-  constructor(hub, nsp, id, handshake, recovered) {
+  constructor(hub, nsp, id, auth, address, headers, recovered, connected) {
     this.#hub = hub;
     /** The namespace (`hub.of(name)`). */
     this.nsp = nsp;
-    /** The namespace's name. */
-    this.ns = nsp.name;
     /** The socket id (the same after a recovery). */
     this.id = id;
-    /** `{ auth, address, headers, time, issued }` of its connect. */
-    this.handshake = handshake;
-    /** Anything the application keeps for this socket. */
-    this.data = {};
     /** Whether it came back with connection state recovery. */
     this.recovered = recovered;
-    /** Whether it is still connected. */
-    this.connected = true;
+    /** Whether it is connected (false in a middleware, and once it left). */
+    this.connected = connected;
     /** Its chat login name, or null (chat namespaces). */
     this.name = null;
+    this.#auth = auth;
+    this.#address = address;
+    this.#headers = headers;
+    this.#issued = Date.now();
+  }
+
+  /** The namespace's name. */
+  get ns() {
+    return this.nsp.name;
+  }
+
+  /** `{ auth, address, headers, time, issued }` of its connect. */
+  get handshake() {
+    if (this.#handshake === null) {
+      const issued = this.#issued;
+      this.#handshake = {
+        auth: this.#auth ?? {},
+        address: this.#address ?? null,
+        headers: headersObject(this.#headers),
+        time: new Date(issued).toString(),
+        issued,
+      };
+    }
+    return this.#handshake;
+  }
+
+  /** Anything the application keeps for this socket (`{}` at first). */
+  get data() {
+    if (this.#data === undefined) this.#data = {};
+    return this.#data;
+  }
+
+  set data(value) {
+    this.#data = value;
+  }
+
+  /**
+   * The rooms the socket is in now, as the hub knows them: its own id, then
+   * its rooms (a chat socket's one room, whether it got there by `join()`
+   * or by the chat's own join; a host socket's every room). A new `Set`
+   * each time; empty before it connects and once it left.
+   */
+  get rooms() {
+    if (!this.connected) return new Set();
+    let list = NO_ROOMS;
+    try {
+      list = this.#hub._native().socketRooms(this.nsp.name, this.id);
+    } catch (e) {
+      // It left (or the hub closed) before its disconnect reached us.
+      if (!(e instanceof HubError) || (e.code !== 'ERR_SOCKET_NOT_FOUND' && e.code !== 'ERR_HUB_CLOSED')) throw e;
+    }
+    return new Set(list);
+  }
+
+  /** @internal It connected (after the middlewares): what the hub says of it. */
+  _connect(recovered) {
+    this.recovered = recovered;
+    this.connected = true;
   }
 
   /**
@@ -364,8 +481,10 @@ class Socket {
   on(event, handler) {
     checkNonEmpty(event, 'the event name');
     checkFunction(handler, 'the handler');
-    if (!this.#handlers.has(event)) this.#handlers.set(event, []);
-    this.#handlers.get(event).push(handler);
+    const handlers = (this.#handlers ??= new Map());
+    const list = handlers.get(event);
+    if (list === undefined) handlers.set(event, [handler]);
+    else list.push(handler);
     return this;
   }
 
@@ -381,7 +500,7 @@ class Socket {
 
   /** Removes a handler (all of the event's without one). */
   off(event, handler) {
-    const list = this.#handlers.get(event);
+    const list = this.#handlers?.get(event);
     if (!list) return this;
     if (handler === undefined) list.length = 0;
     else if (list.includes(handler)) list.splice(list.indexOf(handler), 1);
@@ -396,13 +515,14 @@ class Socket {
 
   /** Removes every handler of `event` (of every event without one). */
   removeAllListeners(event) {
+    if (this.#handlers === null) return this;
     for (const name of event === undefined ? [...this.#handlers.keys()] : [event]) this.off(name);
     return this;
   }
 
   /** How many handlers `event` has. */
   listenerCount(event) {
-    return (this.#handlers.get(event) ?? []).length;
+    return this.#handlers?.get(event)?.length ?? 0;
   }
 
   /**
@@ -495,15 +615,21 @@ class Socket {
 
   /** @internal An event of the client. */
   _dispatch(event, args, ack) {
-    const list = this.#handlers.get(event);
+    const list = this.#handlers?.get(event);
     if (!list) return false;
-    for (const handler of [...list]) this.#hub._call(handler, ...args, ...(ack ? [ack] : []));
+    if (ack !== null) args.push(ack);
+    if (list.length === 1) {
+      this.#hub._apply(list[0], args);
+    } else {
+      for (const handler of [...list]) this.#hub._apply(handler, args);
+    }
     return true;
   }
 
   /** @internal The socket left. */
   _left(reason) {
     this.connected = false;
+    if (this.#handlers === null) return;
     for (const name of SOCKET_LIFECYCLE) {
       for (const handler of [...(this.#handlers.get(name) ?? [])]) this.#hub._call(handler, reason);
     }
@@ -579,6 +705,31 @@ class Namespace {
     if (i >= 0) this.#connection.splice(i, 1);
     this.#hub._updateFilter();
     return this;
+  }
+
+  /**
+   * Adds a middleware, as socket.io's `namespace.use`: `fn(socket, next)`
+   * runs for each socket that connects to this namespace, after the hub's
+   * `use` hooks, in the order they were added; `next()` passes it on,
+   * `next(err)` refuses it (its client gets `connect_error` with
+   * `err.message`) and stops the chain, as does a throw. The socket is the
+   * one `connection` listeners then get (what a middleware puts in
+   * `socket.data` is there), not connected yet. A middleware that never
+   * calls `next` refuses after the hub's `hookTimeout`.
+   */
+  use(fn) {
+    checkFunction(fn, 'the middleware');
+    this.#hub._native();
+    this.#middlewares.push(fn);
+    this.#hub._syncConnectHook();
+    return this;
+  }
+
+  #middlewares = [];
+
+  /** @internal The middlewares, in order. */
+  get _middlewares() {
+    return this.#middlewares;
   }
 
   /** @internal Whether sockets are handed out. */
@@ -666,6 +817,74 @@ class Namespace {
 }
 
 // ---------------------------------------------------------------------------
+// Hooks and middlewares.
+
+/** How long a socket the middlewares let through waits for its connect. */
+const ADMITTED_FOR_MS = 60_000;
+
+/**
+ * Runs `use`-style hooks one after another: `true`/`undefined` goes on,
+ * `false` or a string (the reason) refuses, a throw refuses with its
+ * message. Resolves with the first refusal's reason (`''`: the hub's own
+ * text) or null when all accepted.
+ */
+async function runHooks(chain, req) {
+  for (const h of [...chain]) {
+    let answer;
+    try {
+      answer = await h(req);
+    } catch (err) {
+      return (err && err.message) || String(err);
+    }
+    if (answer === undefined || answer === true) continue;
+    return typeof answer === 'string' ? answer : '';
+  }
+  return null;
+}
+
+/** The text a middleware's `next(err)` (or throw) refuses with. */
+function refusal(err) {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : String(err);
+}
+
+/**
+ * Runs socket.io-style middlewares: `fn(socket, next)`, in order; `next()`
+ * goes on, `next(err)` or a throw refuses. Resolves with the refusal's
+ * text, or null when all let it through. A second call of one `next` is
+ * ignored.
+ */
+function runMiddlewares(fns, socket) {
+  const list = [...fns];
+  return new Promise((resolve) => {
+    let i = 0;
+    const step = () => {
+      if (i === list.length) {
+        resolve(null);
+        return;
+      }
+      const fn = list[i++];
+      let called = false;
+      const next = (err) => {
+        if (called) return;
+        called = true;
+        if (err !== undefined && err !== null) resolve(refusal(err));
+        else step();
+      };
+      try {
+        fn(socket, next);
+      } catch (err) {
+        if (!called) {
+          called = true;
+          resolve(refusal(err));
+        }
+      }
+    };
+    step();
+  });
+}
+
+// ---------------------------------------------------------------------------
 // The hub.
 
 const releaseAcks = new FinalizationRegistry(({ nativeHub, id }) => {
@@ -675,6 +894,30 @@ const releaseAcks = new FinalizationRegistry(({ nativeHub, id }) => {
     // The hub is gone: so is the ack.
   }
 });
+
+/**
+ * The ack of one client event: `fn(...args)` answers it (true the first
+ * time, false after). Answered while its batch is being handed out, the
+ * answer leaves with the batch's others in one native call; an ack kept
+ * past its batch is released when its function is collected unanswered.
+ */
+class AckState {
+  constructor(hub, id) {
+    this.hub = hub;
+    this.id = id;
+    this.done = false;
+    this.registered = false;
+    this.fn = (...args) => this.answer(args);
+  }
+
+  answer(args) {
+    if (this.done) return false;
+    this.done = true;
+    if (this.registered) releaseAcks.unregister(this);
+    this.hub._answer(this.id, args);
+    return true;
+  }
+}
 
 /**
  * A chathub hub: the chapter's chat, run in Rust, for a Node HTTP server.
@@ -692,8 +935,17 @@ class Hub {
   #servers = new Set();
   /** Namespace objects, by name (so that their listeners last). */
   #nsps = new Map();
-  /** Sockets handed to `connection` listeners, by `ns\0id`. */
+  /** Sockets handed to `connection` listeners: ns -> id -> Socket. */
   #sockets = new Map();
+  /** How many sockets `#sockets` holds. */
+  #socketTotal = 0;
+  /** The native hub without the error wrapper (hot paths). */
+  #raw;
+  /** Whether a batch of events is being handed out (acks then wait for its end). */
+  #inBatch = false;
+  /** Acks answered during the batch (`[id, attachments, args]` texts) and their buffers. */
+  #acks = [];
+  #ackBuffers = [];
 
   constructor(options) {
     const opts = checkOptions(options);
@@ -705,17 +957,41 @@ class Hub {
     if (this.#path !== '/socket.io') {
       throw new RangeError('only the default path "/socket.io" is supported');
     }
-    this.#native = withCodes(new native.NativeHub({ clientDist: defaultClientDist(), ...opts }));
+    this.#raw = new native.NativeHub({ clientDist: defaultClientDist(), ...opts });
+    this.#native = withCodes(this.#raw);
     this.#metricsPath = opts.metricsPath || null;
     this.#requestTimeout = this.#native.requestTimeoutMs;
     this.#maxPayload = this.#native.maxPayload;
-    this.#native.listenEvents((json, buffers, counts, ackIds) => this.#deliverBatch(json, buffers, counts, ackIds));
+    this.#native.listenEvents((json, buffers) => this.#deliverBatch(json, buffers));
   }
 
   /** @internal The native hub, or an Error once closed. */
   _native() {
     if (this.#closing) throw new HubError('the hub is closed', 'ERR_HUB_CLOSED');
+    // Acks answered so far leave first: what the application sends after
+    // answering reaches the client after the answer, as in socket.io.
+    if (this.#acks.length > 0) this.#flushAcks();
     return this.#native;
+  }
+
+  /** @internal Answers ack `id` with `args` (now, or with its batch's others). */
+  _answer(id, args) {
+    const [json, buffers] = encode(args);
+    if (!this.#inBatch) {
+      this.#raw.ack(id, json, buffers);
+      return;
+    }
+    this.#acks.push(`[${id},${buffers.length},${json}]`);
+    for (const b of buffers) this.#ackBuffers.push(b);
+  }
+
+  /** Sends the acks answered during this batch, in one call. */
+  #flushAcks() {
+    const json = `[${this.#acks.join(',')}]`;
+    const buffers = this.#ackBuffers;
+    this.#acks = [];
+    this.#ackBuffers = [];
+    this.#raw.ackMany(json, buffers);
   }
 
   /** The namespaces the chat runs on. */
@@ -866,7 +1142,7 @@ class Hub {
     if (this.#closing) return;
     let kinds = 0;
     for (const name of this.#listeners.keys()) kinds |= KINDS[EVENT_NAMES[name]];
-    const sockets = [...this.#nsps.values()].some((n) => n._wantsSockets) || this.#sockets.size > 0;
+    const sockets = [...this.#nsps.values()].some((n) => n._wantsSockets) || this.#socketTotal > 0;
     if (sockets) {
       // Socket objects: their connects, names and leaves, and every event
       // of their clients. Not only the names handled so far: a client's
@@ -887,84 +1163,132 @@ class Hub {
 
   /** @internal The socket object of `id` in `ns`, if one was handed out. */
   _socket(ns, id) {
-    return this.#sockets.get(`${ns}\0${id}`);
+    return this.#sockets.get(ns)?.get(id);
   }
 
-  /** A batch of events from Rust: one JSON array, attachments end to end. */
-  #deliverBatch(json, buffers, counts, ackIds) {
+  #keep(ns, id, socket) {
+    let byId = this.#sockets.get(ns);
+    if (byId === undefined) this.#sockets.set(ns, (byId = new Map()));
+    if (!byId.has(id)) this.#socketTotal++;
+    byId.set(id, socket);
+  }
+
+  #forget(ns, id) {
+    const byId = this.#sockets.get(ns);
+    const socket = byId?.get(id);
+    if (socket !== undefined) {
+      byId.delete(id);
+      this.#socketTotal--;
+    }
+    return socket;
+  }
+
+  /**
+   * A batch of events from Rust: one JSON array of `[event, attachments,
+   * ackId]` (0: no ack), the attachments end to end. Acks answered while it
+   * is handed out leave together at its end.
+   */
+  #deliverBatch(json, buffers) {
     let events;
     try {
       events = JSON.parse(json);
     } catch {
       return;
     }
-    let at = 0;
-    for (let i = 0; i < events.length; i++) {
-      const n = counts[i];
-      const mine = n === 0 ? NO_BUFFERS : buffers.slice(at, at + n);
-      at += n;
-      this.#deliver(events[i], mine, ackIds[i] >= 0 ? ackIds[i] : null);
+    this.#inBatch = true;
+    try {
+      let at = 0;
+      for (let i = 0; i < events.length; i++) {
+        const [event, n, ackId] = events[i];
+        let mine = NO_BUFFERS;
+        if (n !== 0) {
+          mine = buffers.slice(at, at + n);
+          at += n;
+        }
+        this.#deliver(event, mine, ackId);
+      }
+    } finally {
+      this.#inBatch = false;
+      if (this.#acks.length > 0 && !this.#closing) this.#flushAcks();
     }
   }
 
   #deliver(event, buffers, ackId) {
-    const type = event.type;
-    delete event.type;
-    if (event.auth !== undefined) event.auth = reconstruct(event.auth, buffers);
-    let ack = null;
-    if (ackId !== null && ackId !== undefined) {
-      const nativeHub = this.#native;
-      const token = {};
-      ack = (...args) => {
-        releaseAcks.unregister(token);
-        const [argsJson, bins] = encode(args);
-        return nativeHub.ack(ackId, argsJson, bins);
-      };
-      releaseAcks.register(ack, { nativeHub, id: ackId }, token);
-    }
-    const key = `${event.ns}\0${event.sid}`;
-    if (type === 'event') {
-      event.args = reconstruct(event.args, buffers);
-      if (ack) event.ack = ack;
-      const handlers = this.#handlers.get(event.event) ?? [];
-      for (const handler of [...handlers]) {
-        const socket = new SocketHandle(this, event.ns, event.sid, event.name);
-        this._call(handler, socket, ...event.args, ...(ack ? [ack] : []));
-      }
-      this.#sockets.get(key)?._dispatch(event.event, event.args, ack);
-      this.#emitLocal('event', event);
+    if (Array.isArray(event)) {
+      // A client's event: [ns, sid, name, event, args].
+      this.#deliverEvent(event[0], event[1], event[2], event[3], event[4], buffers, ackId);
       return;
     }
+    const type = event.type;
+    delete event.type;
+    if (event.auth !== undefined && buffers.length > 0) event.auth = reconstruct(event.auth, buffers);
     if (type === 'connect') {
       const nsp = this.#nsps.get(event.ns);
       if (nsp && nsp._wantsSockets) {
-        const now = new Date();
-        const socket = new Socket(this, nsp, event.sid, {
-          auth: event.auth ?? {},
-          address: event.address ?? null,
-          headers: event.headers ?? {},
-          time: now.toString(),
-          issued: now.getTime(),
-        }, event.recovered === true);
-        this.#sockets.set(key, socket);
+        let socket = this.#admitted.size > 0 ? this._admitted(`${event.ns}\0${event.sid}`) : undefined;
+        if (socket === undefined) {
+          socket = new Socket(this, nsp, event.sid, event.auth, event.address, event.headers, event.recovered === true, true);
+        } else {
+          socket._connect(event.recovered === true);
+        }
+        this.#keep(event.ns, event.sid, socket);
         nsp._connected(socket);
       }
     } else if (type === 'login') {
-      const socket = this.#sockets.get(key);
+      const socket = this._socket(event.ns, event.sid);
       if (socket) socket.name = event.name;
     } else if (type === 'disconnect') {
-      const socket = this.#sockets.get(key);
-      if (socket) {
-        this.#sockets.delete(key);
-        socket._left(event.reason);
-      }
+      if (this.#admitted.size > 0) this._admitted(`${event.ns}\0${event.sid}`);
+      const socket = this.#forget(event.ns, event.sid);
+      if (socket) socket._left(event.reason);
+    }
+    if (type === 'connect' && (this.#listeners.has('connect') || this.#listeners.has('connection'))) {
+      event.headers = headersObject(event.headers);
     }
     if (this.#listeners.has(type)) this.#emitLocal(type, event);
     if (type === 'connect' && this.#listeners.has('connection')) this.#emitLocal('connection', event);
   }
 
+  /** A client's event: hub handlers, then its socket's, then `event` listeners. */
+  #deliverEvent(ns, sid, name, eventName, rawArgs, buffers, ackId) {
+    const args = buffers.length > 0 ? reconstruct(rawArgs, buffers) : rawArgs;
+    const state = ackId !== 0 ? new AckState(this, ackId) : null;
+    const ack = state !== null ? state.fn : null;
+    const handlers = this.#handlers.get(eventName);
+    if (handlers !== undefined) {
+      for (const handler of [...handlers]) {
+        const socket = new SocketHandle(this, ns, sid, name);
+        this._call(handler, socket, ...args, ...(ack ? [ack] : []));
+      }
+    }
+    const listened = this.#listeners.has('event');
+    const forListeners = listened ? args.slice() : null;
+    const socket = this._socket(ns, sid);
+    if (socket !== undefined) socket._dispatch(eventName, args, ack);
+    if (listened) {
+      const event = { ns, sid, name, event: eventName, args: forListeners };
+      if (ack) event.ack = ack;
+      this.#emitLocal('event', event);
+    }
+    // Kept past its batch unanswered: released if its function is collected.
+    if (state !== null && !state.done) {
+      state.registered = true;
+      releaseAcks.register(state.fn, { nativeHub: this.#raw, id: ackId }, state);
+    }
+  }
+
   #emitLocal(name, event) {
     for (const listener of [...(this.#listeners.get(name) ?? [])]) this._call(listener, event);
+  }
+
+  /** @internal `_call` with the arguments in an array. */
+  _apply(fn, args) {
+    try {
+      const r = fn(...args);
+      if (r && typeof r.then === 'function') r.then(undefined, (e) => process.nextTick(() => { throw e; }));
+    } catch (e) {
+      process.nextTick(() => { throw e; });
+    }
   }
 
   /** @internal Calls application code; its exceptions surface as Node's. */
@@ -990,51 +1314,92 @@ class Hub {
    * hub's `refused`). `null` removes every connect hook.
    */
   use(hook) {
-    this.#addHook('setConnectHook', this.#connectHooks, hook, (req, buffers) => {
-      req.auth = reconstruct(req.auth, buffers);
-      return req;
-    });
+    if (hook === null || hook === undefined) {
+      this.#connectHooks.length = 0;
+    } else {
+      checkFunction(hook, 'the hook');
+      this._native();
+      this.#connectHooks.push(hook);
+    }
+    this._syncConnectHook();
     return this;
   }
 
   /** Adds a login hook: `hook({ ns, sid, name, current })`, chained as `use`. */
   useLogin(hook) {
-    this.#addHook('setLoginHook', this.#loginHooks, hook, (req) => req);
+    const nativeHub = this._native();
+    const chain = this.#loginHooks;
+    if (hook === null || hook === undefined) {
+      chain.length = 0;
+      nativeHub.setLoginHook(null);
+      return this;
+    }
+    checkFunction(hook, 'the hook');
+    chain.push(hook);
+    if (chain.length > 1) return this; // the hub already runs the chain
+    nativeHub.setLoginHook((json, decisionId) => {
+      const req = JSON.parse(json);
+      runHooks(chain, req).then((reason) => native.hookDecision(decisionId, reason));
+    });
     return this;
   }
 
   #connectHooks = [];
   #loginHooks = [];
+  /** Whether the native connect hook is set (it runs both chains). */
+  #connectHookSet = false;
 
-  #addHook(method, chain, hook, prepare) {
-    const nativeHub = this._native();
-    if (hook === null || hook === undefined) {
-      chain.length = 0;
-      nativeHub[method](null);
-      return;
+  /**
+   * @internal Sets the native connect hook while the hub's `use` hooks or a
+   * namespace's middlewares want to decide, removes it when none do (a
+   * connect then never waits for JavaScript).
+   */
+  _syncConnectHook() {
+    if (this.#closing) return;
+    const wanted = this.#connectHooks.length > 0
+      || [...this.#nsps.values()].some((n) => n._middlewares.length > 0);
+    if (wanted === this.#connectHookSet) return;
+    this.#connectHookSet = wanted;
+    this.#native.setConnectHook(wanted ? (json, decisionId) => this.#decideConnect(json, decisionId) : null);
+  }
+
+  /** The hub's hooks, then the namespace's middlewares; the first refusal wins. */
+  async #decideConnect(json, decisionId) {
+    let reason = null;
+    try {
+      const req = JSON.parse(json);
+      req.auth = reconstruct(req.auth, NO_BUFFERS);
+      reason = await runHooks(this.#connectHooks, req);
+      const nsp = reason === null ? this.#nsps.get(req.ns) : undefined;
+      if (nsp !== undefined && nsp._middlewares.length > 0) {
+        const socket = new Socket(this, nsp, req.sid, req.auth, req.address, req.headers, false, false);
+        reason = await runMiddlewares(nsp._middlewares, socket);
+        // The same object for its `connection` listeners, once it connects.
+        if (reason === null && nsp._wantsSockets) this.#waiting(`${req.ns}\0${req.sid}`, socket);
+      }
+    } catch (e) {
+      reason = (e && e.message) || String(e);
     }
-    checkFunction(hook, 'the hook');
-    chain.push(hook);
-    if (chain.length > 1) return; // the hub already runs the chain
-    nativeHub[method]((json, decisionId) => {
-      const req = prepare(JSON.parse(json), []);
-      // The reason of the first hook that refuses; null: all accepted. An
-      // empty reason gets the hub's own text.
-      const decide = async () => {
-        for (const h of [...chain]) {
-          let answer;
-          try {
-            answer = await h(req);
-          } catch (err) {
-            return (err && err.message) || String(err);
-          }
-          if (answer === undefined || answer === true) continue;
-          return typeof answer === 'string' ? answer : '';
-        }
-        return null;
-      };
-      decide().then((reason) => native.hookDecision(decisionId, reason));
-    });
+    native.hookDecision(decisionId, reason);
+  }
+
+  /** Sockets past the middlewares whose connect has not arrived yet. */
+  #admitted = new Map();
+
+  #waiting(key, socket) {
+    // A connect that never comes (the client left meanwhile) lets go of it.
+    const timer = setTimeout(() => this.#admitted.delete(key), ADMITTED_FOR_MS);
+    timer.unref();
+    this.#admitted.set(key, { socket, timer });
+  }
+
+  /** @internal The socket the middlewares saw, if they saw it. */
+  _admitted(key) {
+    const entry = this.#admitted.get(key);
+    if (entry === undefined) return undefined;
+    this.#admitted.delete(key);
+    clearTimeout(entry.timer);
+    return entry.socket;
   }
 
   // --- act -----------------------------------------------------------------

@@ -58,11 +58,12 @@ export declare class NativeHub {
   /** Sockets connected now (on this hub). */
   get socketCount(): number
   /**
-   * Starts delivering events to `listener(json, buffers, ackId)`, in the
-   * order they happen, once `setEventFilter` asks for some. One listener
-   * per hub; a second call replaces the first.
+   * Starts delivering events to `listener(json, buffers)`, in the order
+   * they happen, once `setEventFilter` asks for some: batches of
+   * `[event, attachments, ackId]` (see `EventBatch`). One listener per
+   * hub; a second call replaces the first.
    */
-  listenEvents(listener: (json: string, buffers: Buffer[], counts: number[], ackIds: number[]) => void): void
+  listenEvents(listener: (json: string, buffers: Buffer[]) => void): void
   /**
    * Which events `listenEvents` delivers: `kinds` (bits of
    * `eventKinds()`), and for custom events only `customEvents` (all when
@@ -74,6 +75,13 @@ export declare class NativeHub {
    * Returns false if it was answered already or is unknown.
    */
   ack(id: number, argsJson: string, attachments: Array<Buffer>): boolean
+  /**
+   * Answers several acks in one call: `json` is a JSON array of
+   * `[id, attachments, args]` (`args` an array, with placeholders), the
+   * attachments of every answer end to end in `attachments`. An ack
+   * answered already, or whose socket left, is skipped.
+   */
+  ackMany(json: string, attachments: Array<Buffer>): void
   /** Forgets an unanswered ack (its JavaScript function was collected). */
   releaseAck(id: number): void
   /**
@@ -105,6 +113,11 @@ export declare class NativeHub {
   leave(ns: string, sid: string, room: string): Promise<void>
   /** Disconnects a socket. Resolves once done. */
   disconnect(ns: string, sid: string): Promise<void>
+  /**
+   * The rooms a socket of this hub is in now, its own id first (the
+   * core's `Hub::socket_rooms`).
+   */
+  socketRooms(ns: string, sid: string): Array<string>
   /** Who is where: resolves with the listing as a JSON string. */
   rooms(ns: string): Promise<string>
   /**

@@ -8,7 +8,7 @@
 //! custom event name) that no subscription asked for is not even built.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::mpsc;
@@ -566,15 +566,77 @@ pub enum TryRecvError {
     Closed,
 }
 
+/// The function a [`CallbackSubscription`] hands events to: false when it
+/// could not take the event (counted as dropped).
+type EventCallback = Box<dyn Fn(HubEvent) -> bool + Send + Sync>;
+
+/// Where a subscriber's events go.
+enum Sink {
+    /// A bounded queue ([`Subscription`]).
+    Queue(mpsc::Sender<HubEvent>),
+    /// A function, called on the publishing thread; the flag is set once
+    /// its [`CallbackSubscription`] is dropped.
+    Callback(EventCallback, Arc<AtomicBool>),
+}
+
 struct Subscriber {
     filter: Arc<RwLock<EventFilter>>,
-    tx: mpsc::Sender<HubEvent>,
+    sink: Sink,
     dropped: Arc<AtomicU64>,
 }
 
 impl Subscriber {
     fn filter(&self) -> std::sync::RwLockReadGuard<'_, EventFilter> {
         self.filter.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.sink {
+            Sink::Queue(tx) => tx.is_closed(),
+            Sink::Callback(_, closed) => closed.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// A subscription whose events are handed to a function as they happen
+/// (see [`Hub::subscribe_callback`](crate::Hub::subscribe_callback)).
+/// Dropping it unsubscribes; the hub's shutdown drops the function.
+#[derive(Debug)]
+pub struct CallbackSubscription {
+    dropped: Arc<AtomicU64>,
+    filter: Arc<RwLock<EventFilter>>,
+    bus: std::sync::Weak<EventBus>,
+    closed: Arc<AtomicBool>,
+}
+
+impl CallbackSubscription {
+    /// How many events the function did not take (it returned false).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Changes which events the function gets, from the next event on.
+    pub fn set_filter(&self, filter: EventFilter) {
+        self.filter_handle().set(filter);
+    }
+
+    /// A handle that changes this subscription's filter from elsewhere.
+    pub fn filter_handle(&self) -> FilterHandle {
+        FilterHandle {
+            filter: self.filter.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+}
+
+impl Drop for CallbackSubscription {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(bus) = self.bus.upgrade() {
+            let mut subs = bus.subs.write().unwrap_or_else(|e| e.into_inner());
+            subs.retain(|s| !s.is_closed());
+            bus.recompute_mask(&subs);
+        }
     }
 }
 
@@ -608,7 +670,7 @@ impl EventBus {
         }
         subs.push(Subscriber {
             filter: filter.clone(),
-            tx,
+            sink: Sink::Queue(tx),
             dropped: dropped.clone(),
         });
         self.recompute_mask(&subs);
@@ -617,6 +679,32 @@ impl EventBus {
             dropped,
             filter,
             bus: Arc::downgrade(self),
+        })
+    }
+
+    pub(crate) fn subscribe_callback(
+        self: &Arc<Self>,
+        filter: EventFilter,
+        callback: EventCallback,
+    ) -> Option<CallbackSubscription> {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let filter = Arc::new(RwLock::new(filter));
+        let closed = Arc::new(AtomicBool::new(false));
+        let mut subs = self.subs.write().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        subs.push(Subscriber {
+            filter: filter.clone(),
+            sink: Sink::Callback(callback, closed.clone()),
+            dropped: dropped.clone(),
+        });
+        self.recompute_mask(&subs);
+        Some(CallbackSubscription {
+            dropped,
+            filter,
+            bus: Arc::downgrade(self),
+            closed,
         })
     }
 
@@ -638,7 +726,7 @@ impl EventBus {
         }
         let subs = self.subs.read().unwrap_or_else(|e| e.into_inner());
         subs.iter()
-            .any(|s| s.filter().wants(EventKinds::CUSTOM, Some(name)) && !s.tx.is_closed())
+            .any(|s| s.filter().wants(EventKinds::CUSTOM, Some(name)) && !s.is_closed())
     }
 
     /// Hands `event` to every subscriber that wants it, never waiting.
@@ -668,24 +756,38 @@ impl EventBus {
                         .clone()
                         .expect("the event is there until the last subscriber")
                 };
-                match s.tx.try_send(ev) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        let n = s.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n.is_power_of_two() {
-                            tracing::warn!(
-                                dropped = n,
-                                "a host event subscriber is too slow; events dropped"
-                            );
+                let taken = match &s.sink {
+                    Sink::Queue(tx) => match tx.try_send(ev) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(_)) => false,
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            any_closed = true;
+                            true
+                        }
+                    },
+                    Sink::Callback(f, closed) => {
+                        if closed.load(Ordering::Acquire) {
+                            any_closed = true;
+                            true
+                        } else {
+                            f(ev)
                         }
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => any_closed = true,
+                };
+                if !taken {
+                    let n = s.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        tracing::warn!(
+                            dropped = n,
+                            "a host event subscriber is too slow; events dropped"
+                        );
+                    }
                 }
             }
         }
         if any_closed {
             let mut subs = self.subs.write().unwrap_or_else(|e| e.into_inner());
-            subs.retain(|s| !s.tx.is_closed());
+            subs.retain(|s| !s.is_closed());
             self.recompute_mask(&subs);
         }
     }
@@ -779,6 +881,63 @@ mod tests {
         assert!(sub.try_recv().is_ok());
         assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Closed);
         assert!(bus.subscribe(EventFilter::all()).is_none());
+    }
+
+    #[test]
+    fn a_callback_gets_wanted_events_in_order_until_dropped() {
+        let bus = Arc::new(EventBus::new(8));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        let sub = bus
+            .subscribe_callback(
+                EventFilter::kinds(EventKinds::MESSAGE),
+                Box::new(move |e| match e {
+                    HubEvent::Message(m) if m.text == "full" => false,
+                    HubEvent::Message(m) => {
+                        g.lock().unwrap().push(m.text);
+                        true
+                    }
+                    _ => true,
+                }),
+            )
+            .unwrap();
+        assert!(bus.wants(EventKinds::MESSAGE));
+        assert!(!bus.wants(EventKinds::LOGIN));
+        for t in ["a", "b", "full", "c"] {
+            bus.publish(msg(t));
+        }
+        assert_eq!(*got.lock().unwrap(), ["a", "b", "c"]);
+        assert_eq!(sub.dropped(), 1, "a refused event counts as dropped");
+        sub.set_filter(EventFilter::kinds(EventKinds::LOGIN));
+        bus.publish(msg("filtered out"));
+        sub.set_filter(EventFilter::all());
+        drop(sub);
+        assert!(!bus.wants(EventKinds::MESSAGE), "dropping unsubscribes");
+        bus.publish(msg("after"));
+        assert_eq!(got.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn close_drops_callbacks_and_refuses_new_ones() {
+        let bus = Arc::new(EventBus::new(8));
+        let alive = Arc::new(());
+        let held = alive.clone();
+        let _sub = bus
+            .subscribe_callback(
+                EventFilter::all(),
+                Box::new(move |_| {
+                    let _ = &held;
+                    true
+                }),
+            )
+            .unwrap();
+        assert_eq!(Arc::strong_count(&alive), 2);
+        bus.close();
+        assert_eq!(Arc::strong_count(&alive), 1, "the function is dropped");
+        assert!(
+            bus.subscribe_callback(EventFilter::all(), Box::new(|_| true))
+                .is_none()
+        );
     }
 
     #[test]

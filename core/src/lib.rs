@@ -69,7 +69,9 @@ mod value;
 pub use chat::ChatLimits;
 pub use config::{ConfigKey, ConfigKind, FloodLimits, HubConfig, IpLimits, RecoveryConfig};
 pub use error::{ActionError, ConfigError, ListenError, StartError};
-pub use events::{Ack, AckError, EventFilter, EventKinds, HubEvent, Subscription};
+pub use events::{
+    Ack, AckError, CallbackSubscription, EventFilter, EventKinds, HubEvent, Subscription,
+};
 pub use hooks::{ConnectHook, ConnectRequest, HookResult, LoginHook, LoginRequest};
 pub use hub::actions::{MemberInfo, NamespaceListing, RoomInfo, Target};
 pub use hub::{Hub, HubStats};

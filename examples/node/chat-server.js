@@ -16,6 +16,8 @@
 //                                                              chat's port)
 //   METRICS_BIND=127.0.0.1:9100 node examples/node/chat-server.js   (Prometheus metrics on
 //                                                                    a port of their own)
+//   HANDLERS=hub node examples/node/chat-server.js  (`my event` through hub.onEvent, no
+//                                                    socket object per connection)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README).
@@ -105,14 +107,23 @@ if (!process.env.QUIET) {
   hub.on('disconnect', (e) => console.log(`[${e.ns}] ${clean(e.name ?? e.sid)} disconnected (${e.reason})`));
 }
 hub.on('cluster', (e) => console.log(`redis link ${e.up ? 'up' : 'down'}: ${e.detail}`));
-// The chapter's `my event` log. `hub.onEvent` hands over only that event;
-// socket.io's form, `hub.of(ns).on('connection', socket => socket.on('my
-// event', …))`, works too, but builds a socket object in JavaScript for
-// every connection (what the benchmarks' idle and connect figures would
-// then measure).
-hub.onEvent('my event', (socket, content) => {
-  console.log(typeof content === 'string' ? clean(content) : content);
-});
+// The chapter's `my event` log, in socket.io's form: a socket object per
+// connection, its handlers on it. HANDLERS=hub takes the hub-level form
+// instead, `hub.onEvent(event, (socket, ...args) => …)`, which builds no
+// socket object (bench/run.py's "nodehub" server compares the two).
+if (process.env.HANDLERS === 'hub') {
+  hub.onEvent('my event', (socket, content) => {
+    console.log(typeof content === 'string' ? clean(content) : content);
+  });
+} else {
+  for (const ns of hub.namespaces) {
+    hub.of(ns).on('connection', (socket) => {
+      socket.on('my event', (content) => {
+        console.log(typeof content === 'string' ? clean(content) : content);
+      });
+    });
+  }
+}
 
 // Benchmarks only (bench/run.py's "acks" scenario, BENCH_ECHO=1): `echo`
 // answers its ack with the event's own arguments, in JavaScript, as the

@@ -6,11 +6,13 @@
 //! Values cross the boundary as JSON text plus a list of `Buffer`s, with
 //! Socket.IO's own binary placeholders (`{"_placeholder":true,"num":N}`):
 //! `hub.js` encodes and decodes them. Events reach JavaScript through weak
-//! thread-safe functions (they never keep the process alive) and only for
-//! the kinds a listener asked for.
+//! thread-safe functions (they never keep the process alive), only for
+//! the kinds a listener asked for, in batches gathered by the hub's threads
+//! (`Forwarder`) with one batch in flight.
 
 #![allow(missing_docs, unreachable_pub)] // napi-derive generates public glue.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 #[cfg(unix)]
 use std::os::fd::FromRawFd;
@@ -91,6 +93,22 @@ fn header_object(headers: &http::HeaderMap) -> Json {
     )
 }
 
+/// Headers as one text, `name\0value\0…` (lower-case names, a name once
+/// per value): cheaper to write and to cross than an object; `hub.js`
+/// makes socket.io's `handshake.headers` of it when first read.
+fn header_text(headers: &http::HeaderMap) -> String {
+    let mut out = String::new();
+    for (k, v) in headers {
+        if let Ok(v) = v.to_str() {
+            out.push_str(k.as_str());
+            out.push('\0');
+            out.push_str(v);
+            out.push('\0');
+        }
+    }
+    out
+}
+
 /// A client's answer to `emitWithAck`: its arguments as JSON with
 /// placeholders, and the attachments.
 #[napi(object)]
@@ -122,8 +140,38 @@ fn args_json(args: &[Value], bins: &mut Vec<Bytes>) -> Json {
     )
 }
 
-/// An event as JSON for `hub.js`, its attachments, and its ack (if any).
-fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
+/// A custom event (the busy kind: every event a JavaScript handler gets)
+/// written straight into `out`, without building a JSON tree; its
+/// arguments too when they hold no binary (the common case).
+fn write_custom(out: &mut Vec<u8>, e: &chathub::events::CustomEvent, bins: &mut Vec<Bytes>) {
+    // `[ns, sid, name, event, args]`: an array, cheaper to parse than an
+    // object (hub.js makes the object only for `event` listeners).
+    out.push(b'[');
+    put(out, &e.ns);
+    out.push(b',');
+    put(out, &e.sid);
+    out.push(b',');
+    put(out, &e.name);
+    out.push(b',');
+    put(out, &e.event);
+    out.push(b',');
+    if e.args.iter().any(Value::has_binary) {
+        put(out, &args_json(&e.args, bins));
+    } else {
+        put(out, &e.args);
+    }
+    out.push(b']');
+}
+
+/// Appends `value` as JSON.
+fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing into a Vec cannot fail, and these values always serialize.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// An event as JSON for `hub.js` (appended to `out`), its attachments, and
+/// its ack (if any).
+fn event_json(event: HubEvent, out: &mut Vec<u8>) -> (Vec<Bytes>, Option<Ack>) {
     let mut bins = Vec::new();
     let mut ack = None;
     let body = match event {
@@ -133,7 +181,7 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "address": e.remote_addr.map(|a| a.to_string()),
             "transport": match e.transport { Transport::Polling => "polling", Transport::Websocket => "websocket" },
             "recovered": e.recovered,
-            "headers": header_object(&e.headers),
+            "headers": header_text(&e.headers),
         }),
         HubEvent::Login(e) => json!({
             "type": "login", "ns": e.ns, "sid": e.sid, "name": e.name,
@@ -147,12 +195,10 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
             "type": "message", "ns": e.ns, "sid": e.sid, "name": e.name,
             "room": e.room, "text": e.text,
         }),
-        HubEvent::Custom(e) => {
-            ack = e.ack;
-            json!({
-                "type": "event", "ns": e.ns, "sid": e.sid, "name": e.name,
-                "event": e.event, "args": args_json(&e.args, &mut bins),
-            })
+        HubEvent::Custom(mut e) => {
+            ack = e.ack.take();
+            write_custom(out, &e, &mut bins);
+            return (bins, ack);
         }
         HubEvent::Rejected(e) => json!({
             "type": "rejected", "ns": e.ns, "sid": e.sid, "event": e.event, "error": e.error,
@@ -174,7 +220,8 @@ fn event_json(event: HubEvent) -> (String, Vec<Bytes>, Option<Ack>) {
         }),
         other => json!({ "type": "unknown", "ns": other.ns(), "sid": other.sid() }),
     };
-    (body.to_string(), bins, ack)
+    let _ = serde_json::to_writer(&mut *out, &body);
+    (bins, ack)
 }
 
 // ---------------------------------------------------------------------------
@@ -304,52 +351,131 @@ fn config(o: NativeOptions) -> Result<HubConfig> {
 // ---------------------------------------------------------------------------
 // Thread-safe functions.
 
-/// `(json, buffers, counts, ackIds)` for the event listener: a batch.
-type EventArgs = FnArgs<(String, Vec<Buffer>, Vec<u32>, Vec<i64>)>;
+/// `(json, buffers)` for the event listener: a batch (see `EventBatch`).
+type EventArgs = FnArgs<(String, Vec<Buffer>)>;
 /// `(json, decisionId)` for a hook.
 type HookArgs = FnArgs<(String, Option<u32>)>;
 /// `(error, status, headers, body)` for a request's callback.
 type ResponseArgs = FnArgs<(Option<String>, u32, Vec<String>, Buffer)>;
 
 /// What an event subscription hands to JavaScript in one call: the events
-/// that were waiting, as one JSON array, their attachments end to end
-/// (`counts[i]` of them for event `i`) and their acks.
+/// that were waiting, as one JSON array of `[event, attachments, ackId]`,
+/// and their attachments end to end. Counts and ack ids ride in the JSON:
+/// arrays of their own would cost more to make than the text.
 #[derive(Default)]
 struct EventBatch {
-    json: String,
+    json: Vec<u8>,
+    /// Where each ack's id goes in `json` (an `ACK_SLOT` to overwrite).
+    slots: Vec<usize>,
     bins: Vec<Bytes>,
-    counts: Vec<u32>,
-    acks: Vec<Option<Ack>>,
+    /// Events in the batch.
+    len: usize,
+    /// The acks, in the order of `slots`.
+    acks: Vec<Ack>,
 }
 
-/// Most events in one crossing (a busy hub's events then cost one wake of
-/// Node's loop per batch, not per event).
-const BATCH_EVENTS: usize = 256;
-/// Most JSON bytes in one crossing (a batch stops growing past it).
-const BATCH_BYTES: usize = 1 << 20;
+/// Room for an ack id in the batch's JSON (ids are at most 10 digits),
+/// written over when the batch crosses (the table is filled on Node's
+/// thread): the id, padded with spaces, which JSON ignores.
+const ACK_SLOT: &[u8] = b"          ";
 
 impl EventBatch {
+    /// Appends `[event, attachments, ackId]` (0: no ack; its table id is
+    /// given when the batch crosses, see `ACK_SLOT`).
     fn push(&mut self, event: HubEvent) {
-        let (json, bins, ack) = event_json(event);
         self.json
-            .push(if self.counts.is_empty() { '[' } else { ',' });
-        self.json.push_str(&json);
-        self.counts
-            .push(u32::try_from(bins.len()).unwrap_or(u32::MAX));
+            .extend_from_slice(if self.len == 0 { b"[[" } else { b",[" });
+        let (bins, ack) = event_json(event, &mut self.json);
+        let _ = write!(self.json, ",{}", bins.len());
+        if ack.is_some() {
+            self.json.extend_from_slice(b",");
+            self.slots.push(self.json.len());
+            self.json.extend_from_slice(ACK_SLOT);
+        } else {
+            self.json.extend_from_slice(b",0");
+        }
+        self.json.push(b']');
+        self.len += 1;
         self.bins.extend(bins);
-        self.acks.push(ack);
-    }
-
-    fn full(&self) -> bool {
-        self.counts.len() >= BATCH_EVENTS || self.json.len() >= BATCH_BYTES
+        self.acks.extend(ack);
     }
 }
 
-/// Event listener: `(json, buffers, counts, ackIds) => void`, a batch of
-/// events. Weak: it never keeps the process alive; bounded queue: the
-/// forwarder blocks (its own thread) and the hub's subscription queue
-/// absorbs the rest.
+/// Event listener: `(json, buffers) => void`, a batch of events. Weak: it
+/// never keeps the process alive. At most two batches wait in its queue
+/// (see `Forwarder`).
 type EventFn = ThreadsafeFunction<EventBatch, (), EventArgs, Status, false, true, 1024>;
+
+/// Hands the hub's events to Node in batches, with one batch in flight:
+/// the hub's threads add events to the batch being gathered, and the first
+/// event of an idle forwarder sends it; while Node hands a batch out, the
+/// next one gathers, and goes as soon as Node is done. A busy hub's events
+/// so cross in few, large batches (one wake of Node's loop each), with no
+/// thread of ours in between.
+struct Forwarder {
+    state: Mutex<Gathering>,
+    tsfn: EventFn,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Gathering {
+    batch: EventBatch,
+    /// A batch is with Node (queued or being handed out).
+    in_flight: bool,
+}
+
+impl Forwarder {
+    /// Called on the hub's threads: false (dropped) when `capacity` events
+    /// wait already.
+    fn push(self: &Arc<Self>, event: HubEvent) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.batch.len >= self.capacity {
+            return false;
+        }
+        st.batch.push(event);
+        if st.in_flight {
+            return true;
+        }
+        st.in_flight = true;
+        let batch = std::mem::take(&mut st.batch);
+        drop(st);
+        self.send(batch);
+        true
+    }
+
+    fn send(self: &Arc<Self>, batch: EventBatch) {
+        let me = self.clone();
+        let status = self.tsfn.call_with_return_value(
+            batch,
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |_, _| {
+                me.handed();
+                Ok(())
+            },
+        );
+        if status != Status::Ok {
+            // Node is going away: nothing will take the next batch either.
+            self.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .in_flight = false;
+        }
+    }
+
+    /// On Node's thread, once a batch was handed out: sends what gathered
+    /// meanwhile.
+    fn handed(self: &Arc<Self>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.batch.len == 0 {
+            st.in_flight = false;
+            return;
+        }
+        let batch = std::mem::take(&mut st.batch);
+        drop(st);
+        self.send(batch);
+    }
+}
 
 /// A hook call: `(json, done) => void`.
 struct HookCall {
@@ -385,8 +511,11 @@ pub struct NativeHub {
     max_payload: f64,
     /// Events handed to JavaScript so far (the filter's test reads it).
     crossed: Arc<std::sync::atomic::AtomicU64>,
-    /// The event subscription's filter and the forwarder's stop signal.
-    events: Mutex<Option<(chathub::events::FilterHandle, oneshot::Sender<()>)>>,
+    /// The event subscription (`listenEvents`).
+    events: Mutex<Option<chathub::CallbackSubscription>>,
+    /// Most events waiting for Node (`eventQueueCapacity`); more are
+    /// dropped, and counted, as a full subscription queue drops them.
+    event_queue_capacity: usize,
 }
 
 #[napi]
@@ -400,6 +529,7 @@ impl NativeHub {
         // u64 → f64: exact up to 2^53, far beyond any payload limit.
         #[allow(clippy::cast_precision_loss)]
         let max_payload = config.max_payload as f64;
+        let event_queue_capacity = config.event_queue_capacity.max(1);
         let hub = Hub::start(config).map_err(error)?;
         Ok(NativeHub {
             hub,
@@ -407,6 +537,7 @@ impl NativeHub {
             max_payload,
             crossed: Arc::default(),
             events: Mutex::new(None),
+            event_queue_capacity,
         })
     }
 
@@ -529,18 +660,12 @@ impl NativeHub {
         u32::try_from(self.hub.socket_count()).unwrap_or(u32::MAX)
     }
 
-    /// Starts delivering events to `listener(json, buffers, ackId)`, in the
-    /// order they happen, once `setEventFilter` asks for some. One listener
-    /// per hub; a second call replaces the first.
-    #[napi(
-        ts_args_type = "listener: (json: string, buffers: Buffer[], counts: number[], ackIds: number[]) => void"
-    )]
+    /// Starts delivering events to `listener(json, buffers)`, in the order
+    /// they happen, once `setEventFilter` asks for some: batches of
+    /// `[event, attachments, ackId]` (see `EventBatch`). One listener per
+    /// hub; a second call replaces the first.
+    #[napi(ts_args_type = "listener: (json: string, buffers: Buffer[]) => void")]
     pub fn listen_events(&self, listener: Function<'_, EventArgs, ()>) -> Result<()> {
-        let mut sub = self
-            .hub
-            .subscribe(EventFilter::kinds(EventKinds::NONE))
-            .map_err(action_error)?;
-        let filter = sub.filter_handle();
         let crossed = self.crossed.clone();
         let tsfn: EventFn = listener
             .build_threadsafe_function::<EventBatch>()
@@ -550,59 +675,37 @@ impl NativeHub {
             .build_callback(move |ctx| {
                 let EventBatch {
                     mut json,
+                    slots,
                     bins,
-                    counts,
+                    len,
                     acks,
                 } = ctx.value;
-                json.push(']');
-                crossed.fetch_add(counts.len() as u64, Ordering::Relaxed);
-                // An ack waits in a table until `ack(id)` or `releaseAck(id)`;
-                // -1: none.
-                let ids = acks
-                    .into_iter()
-                    .map(|a| a.map_or(-1, |ack| i64::from(ACKS.insert(ack))))
-                    .collect::<Vec<i64>>();
-                Ok((json, buffers(bins), counts, ids).into())
-            })?;
-        let (cancel, mut cancelled) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("chathub-node-events".into())
-            .spawn(move || {
-                loop {
-                    let next = futures_executor::block_on(async {
-                        tokio::select! {
-                            ev = sub.recv() => ev,
-                            _ = &mut cancelled => None,
-                        }
-                    });
-                    let Some(event) = next else { break };
-                    // With it, whatever else is waiting already: one
-                    // crossing for the lot.
-                    let mut batch = EventBatch::default();
-                    batch.push(event);
-                    while !batch.full() {
-                        match sub.try_recv() {
-                            Ok(event) => batch.push(event),
-                            Err(_) => break,
-                        }
-                    }
-                    // Blocking on this thread of ours: a slow JavaScript
-                    // listener fills the hub's bounded queue, never Node's.
-                    let status = tsfn.call(batch, ThreadsafeFunctionCallMode::Blocking);
-                    if status != Status::Ok {
-                        break;
-                    }
+                json.push(b']');
+                crossed.fetch_add(len as u64, Ordering::Relaxed);
+                // An ack waits in a table until `ack(id)` or `releaseAck(id)`
+                // (ids start at 1; 0 in the JSON: none).
+                for (slot, ack) in slots.into_iter().zip(acks) {
+                    let id = ACKS.insert(ack).to_string();
+                    json[slot..slot + id.len()].copy_from_slice(id.as_bytes());
                 }
+                // serde_json writes UTF-8 only, and the slots hold digits
+                // and spaces.
+                let json = String::from_utf8(json).map_err(error)?;
+                Ok((json, buffers(bins)).into())
+            })?;
+        let forwarder = Arc::new(Forwarder {
+            state: Mutex::new(Gathering::default()),
+            tsfn,
+            capacity: self.event_queue_capacity,
+        });
+        let sub = self
+            .hub
+            .subscribe_callback(EventFilter::kinds(EventKinds::NONE), move |event| {
+                forwarder.push(event)
             })
-            .map_err(error)?;
-        let old = self
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace((filter, cancel));
-        if let Some((_, cancel)) = old {
-            let _ = cancel.send(());
-        }
+            .map_err(action_error)?;
+        // The previous subscription (if any) ends when dropped.
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(sub);
         Ok(())
     }
 
@@ -612,10 +715,10 @@ impl NativeHub {
     #[napi]
     pub fn set_event_filter(&self, kinds: u32, custom_events: Option<Vec<String>>) -> Result<()> {
         let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((filter, _)) = events.as_ref() else {
+        let Some(sub) = events.as_ref() else {
             return Err(error("listenEvents must be called first"));
         };
-        filter.set(EventFilter {
+        sub.set_filter(EventFilter {
             kinds: EventKinds::from_bits_truncate(kinds),
             custom_events,
         });
@@ -631,6 +734,40 @@ impl NativeHub {
             Some(ack) => Ok(ack.send(&args).is_ok()),
             None => Ok(false),
         }
+    }
+
+    /// Answers several acks in one call: `json` is a JSON array of
+    /// `[id, attachments, args]` (`args` an array, with placeholders), the
+    /// attachments of every answer end to end in `attachments`. An ack
+    /// answered already, or whose socket left, is skipped.
+    #[napi]
+    pub fn ack_many(&self, json: String, attachments: Vec<Buffer>) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Answer(u32, usize, Vec<Json>);
+        let answers: Vec<Answer> = serde_json::from_str(&json).map_err(|e| {
+            invalid(format!(
+                "answers must be [id, attachments, args] arrays: {e}"
+            ))
+        })?;
+        let bins: Vec<Bytes> = attachments
+            .iter()
+            .map(|b| Bytes::copy_from_slice(b))
+            .collect();
+        let mut at = 0usize;
+        for Answer(id, n, items) in answers {
+            let mine = bins
+                .get(at..at.saturating_add(n))
+                .ok_or_else(|| invalid("attachment counts go past the attachments"))?;
+            at += n;
+            let args = items
+                .into_iter()
+                .map(|item| Value::from_json_with_placeholders(item, mine).map_err(invalid))
+                .collect::<Result<Vec<Value>>>()?;
+            if let Some(ack) = ACKS.take(id) {
+                let _ = ack.send(&args);
+            }
+        }
+        Ok(())
     }
 
     /// Forgets an unanswered ack (its JavaScript function was collected).
@@ -808,6 +945,13 @@ impl NativeHub {
         self.promise(env, async move {
             hub.disconnect(&ns, &sid).await.map(|()| None)
         })
+    }
+
+    /// The rooms a socket of this hub is in now, its own id first (the
+    /// core's `Hub::socket_rooms`).
+    #[napi]
+    pub fn socket_rooms(&self, ns: String, sid: String) -> Result<Vec<String>> {
+        self.hub.socket_rooms(&ns, &sid).map_err(action_error)
     }
 
     /// Who is where: resolves with the listing as a JSON string.

@@ -34,8 +34,19 @@ test('the socket API of a host namespace', async (t) => {
   assert.equal(s.hub.of('/game'), nsp, 'one namespace object');
 
   const first = nextSocket(nsp);
+  const hubConnect = new Promise((resolve) => {
+    const l = (e) => {
+      if (e.ns !== '/game') return;
+      s.hub.off('connect', l);
+      resolve(e);
+    };
+    s.hub.on('connect', l);
+  });
   const a = await connected(s.url, '/game', { auth: { token: 't1' }, extraHeaders: { 'x-app': 'yes' } });
   const sa = await first;
+  assert.equal(sa.handshake.headers['x-app'], 'yes');
+  assert.match(sa.handshake.headers.host, /^127\.0\.0\.1:\d+$/);
+  assert.equal((await within(hubConnect, 'the hub\'s connect event')).headers['x-app'], 'yes');
   assert.equal(sa.id, a.socket.id);
   assert.deepEqual(sa.handshake.auth, { token: 't1' });
   assert.match(sa.handshake.address, /^127\.0\.0\.1:\d+$/);
@@ -54,6 +65,29 @@ test('the socket API of a host namespace', async (t) => {
     assert.equal(x, 3);
     assert.ok(Buffer.from(bin).equals(Buffer.from([1, 2])));
     assert.equal(answer, 'ok');
+  });
+
+  await t.test('acks: answered before what the handler sends next; later; once', async () => {
+    const seen = [];
+    let again;
+    sa.on('order', (ack) => {
+      ack('answer');
+      again = ack('twice');
+      sa.emit('after', 'event');
+    });
+    a.socket.on('after', () => seen.push('event'));
+    // Recorded as each packet is read (an await would record later).
+    const answer = await within(new Promise((resolve) => a.socket.emit('order', (x) => {
+      seen.push('ack');
+      resolve(x);
+    })), 'the ack');
+    await a.event('after');
+    assert.equal(answer, 'answer');
+    assert.deepEqual(seen.slice(0, 1), ['ack'], 'the ack reaches the client before the event sent after it');
+    assert.equal(again, false, 'a second answer is refused');
+    // An ack answered after its batch (later, from a timer).
+    sa.on('later', (x, ack) => setTimeout(() => ack({ x, late: true }), 20));
+    assert.deepEqual(await a.ack('later', 5), { x: 5, late: true });
   });
 
   await t.test('socket.emit, emitWithAck and timeout', async () => {
@@ -162,4 +196,116 @@ test('the chapter, ported from socket.io by changing the require', async (t) => 
   // time, and socket.name follows its login.
   const socket = io.of('/chat').fetchSockets().then((all) => all.find((x) => x.id === ann.socket.id));
   assert.equal((await socket).name, 'ann');
+});
+
+test('socket.rooms: the hub\'s rooms of the socket, after join, leave and the chat\'s own join', async (t) => {
+  const s = await startAttached({ hubOptions: { hostNamespaces: ['/game'] } });
+  t.after(() => s.close());
+
+  // A host namespace: its id, then every room it joined.
+  const game = s.hub.of('/game');
+  const first = nextSocket(game);
+  const a = await connected(s.url, '/game');
+  const sa = await first;
+  assert.ok(sa.rooms instanceof Set);
+  assert.deepEqual([...sa.rooms], [sa.id]);
+  await sa.join(['r1', 'r2']);
+  assert.deepEqual([...sa.rooms].sort(), [sa.id, 'r1', 'r2'].sort());
+  await sa.leave('r1');
+  assert.deepEqual([...sa.rooms].sort(), [sa.id, 'r2'].sort());
+  // A Set of its own each time: changing it changes nothing.
+  sa.rooms.add('forged');
+  assert.equal(sa.rooms.has('forged'), false);
+
+  // A chat namespace: the chat's one room, whoever moved it there.
+  const chat = s.hub.of('/chat');
+  const second = nextSocket(chat);
+  const ann = client(s.url, '/chat', { transports: ['websocket'] });
+  t.after(() => ann.close());
+  const sann = await second;
+  await ann.login('ann');
+  assert.deepEqual([...sann.rooms], [sann.id], 'the lobby is no room');
+  await ann.join('cafe');
+  assert.deepEqual([...sann.rooms], [sann.id, 'cafe'], "the chat's own join");
+  await sann.join('vip');
+  assert.deepEqual([...sann.rooms], [sann.id, 'vip'], 'one room at a time');
+  await sann.leave('vip');
+  assert.deepEqual([...sann.rooms], [sann.id]);
+
+  // Gone: no rooms.
+  const left = new Promise((resolve) => sa.on('disconnect', resolve));
+  a.close();
+  await within(left, 'the disconnect');
+  assert.equal(sa.rooms.size, 0);
+});
+
+test('namespace middlewares: chained in order, the first refusal stops them, connect_error has its message', async (t) => {
+  const s = await startAttached({ hubOptions: { hostNamespaces: ['/game'] } });
+  t.after(() => s.close());
+  const nsp = s.hub.of('/game');
+  const calls = [];
+  const seen = new Map();
+  s.hub.use(({ auth }) => {
+    calls.push('hub');
+    return auth.user !== 'blocked' || 'blocked by the hub';
+  });
+  nsp.use((socket, next) => {
+    calls.push('one');
+    seen.set(socket.handshake.auth.user, { socket, connected: socket.connected, rooms: socket.rooms.size });
+    socket.data.user = socket.handshake.auth.user;
+    if (!socket.data.user) next(new Error('who are you?'));
+    else next();
+  });
+  nsp.use((socket, next) => {
+    // Later, as a middleware that asks a database would.
+    setImmediate(() => {
+      calls.push('two');
+      next(socket.data.user === 'eve' ? new Error('not eve') : undefined);
+    });
+  });
+  nsp.use((socket, next) => {
+    calls.push('three');
+    if (socket.data.user === 'mallory') throw new Error('thrown by three');
+    next();
+    next(new Error('a second next is ignored'));
+  });
+  const sockets = [];
+  nsp.on('connection', (socket) => sockets.push(socket));
+
+  const refused = async (auth, message, chain) => {
+    const c = client(s.url, '/game', { transports: ['websocket'], auth });
+    assert.equal(await c.connectError(), message);
+    c.close();
+    assert.deepEqual(calls.splice(0), chain);
+  };
+  await refused({}, 'who are you?', ['hub', 'one']);
+  await refused({ user: 'eve' }, 'not eve', ['hub', 'one', 'two']);
+  await refused({ user: 'mallory' }, 'thrown by three', ['hub', 'one', 'two', 'three']);
+  await refused({ user: 'blocked' }, 'blocked by the hub', ['hub']);
+
+  const ann = await connected(s.url, '/game', { auth: { user: 'ann' } });
+  t.after(() => ann.close());
+  assert.deepEqual(calls.splice(0), ['hub', 'one', 'two', 'three']);
+  await within((async () => { while (sockets.length === 0) await new Promise((r) => setImmediate(r)); })(), 'the connection');
+  const [socket] = sockets;
+  assert.equal(socket.id, ann.socket.id);
+  assert.equal(socket, seen.get('ann').socket, 'the middlewares\' socket is the connection\'s');
+  assert.deepEqual(seen.get('ann').rooms, 0, 'no rooms before it connects');
+  assert.equal(seen.get('ann').connected, false);
+  assert.equal(socket.connected, true);
+  assert.deepEqual(socket.data, { user: 'ann' });
+  assert.deepEqual([...socket.rooms], [socket.id]);
+  const listed = await nsp.fetchSockets();
+  assert.deepEqual(listed.find((x) => x.id === socket.id).data, { user: 'ann' });
+
+  // Other namespaces: the hub's hooks only.
+  const plain = client(s.url, '/chat', { transports: ['websocket'] });
+  t.after(() => plain.close());
+  await plain.login('plain');
+  assert.deepEqual(calls.splice(0), ['hub']);
+
+  assert.throws(() => nsp.use(42), { name: 'TypeError', message: /the middleware must be a function/ });
+  // Without the hub's hooks, the namespace's still run.
+  s.hub.use(null);
+  await refused({}, 'who are you?', ['one']);
 });

@@ -323,6 +323,21 @@ impl Core {
         Ok(())
     }
 
+    /// The rooms a socket of this hub is in, its own id first (as
+    /// socket.io's `socket.rooms`: an id reaches its socket as a room name
+    /// does): a chat socket's one room (none in the lobby), a host socket's
+    /// rooms.
+    pub(crate) fn rooms_of_here(&self, ns: &str, sid: &str) -> Result<Vec<String>, ActionError> {
+        let socket = self.socket(ns, sid)?;
+        let mut rooms = vec![sid.to_owned()];
+        if let Some(chat) = socket.ext::<ChatSocket>() {
+            rooms.extend(chat.state().room);
+        } else {
+            rooms.extend(socket.rooms());
+        }
+        Ok(rooms)
+    }
+
     /// Who is where on this hub.
     pub(crate) fn list_here(&self, ns: &str) -> Result<NamespaceListing, ActionError> {
         let namespace = self.namespace(ns)?;

@@ -548,6 +548,31 @@ impl Hub {
             .ok_or(ActionError::Closed)
     }
 
+    /// Subscribes a function to the hub's events: `callback(event)` is
+    /// called on the hub's thread that publishes it, in the order events
+    /// happen, for the events `filter` lets through; it must not block (a
+    /// host hands the event on, say to another thread or event loop, and
+    /// returns). Returning false drops the event (counted in
+    /// [`CallbackSubscription::dropped`]). For hosts that batch events
+    /// themselves: no queue, no thread of the subscriber's waiting on one.
+    /// Dropping the subscription unsubscribes; shutdown drops the function
+    /// after the last events (the disconnects).
+    pub fn subscribe_callback<F>(
+        &self,
+        filter: EventFilter,
+        callback: F,
+    ) -> Result<crate::CallbackSubscription, ActionError>
+    where
+        F: Fn(crate::HubEvent) -> bool + Send + Sync + 'static,
+    {
+        self.check_open()?;
+        self.inner
+            .shared
+            .events
+            .subscribe_callback(filter, Box::new(callback))
+            .ok_or(ActionError::Closed)
+    }
+
     /// Sets (or, with `None`, removes) the hook that accepts or refuses
     /// connections. It applies to connections made from now on.
     pub fn set_connect_hook(&self, hook: Option<ConnectHook>) -> Result<(), ActionError> {
@@ -704,6 +729,16 @@ impl Hub {
             }
         })
         .await
+    }
+
+    /// The rooms a socket of this hub is in now, its own id first (as
+    /// socket.io's `socket.rooms`): in a chat namespace the one room it is
+    /// in (none in the lobby), in a host namespace every room it joined.
+    /// Answered at once, without waiting for the hub's threads; a socket of
+    /// another hub (or gone) is `SocketNotFound`.
+    pub fn socket_rooms(&self, ns: &str, sid: &str) -> Result<Vec<String>, ActionError> {
+        self.check_ns(ns)?;
+        self.inner.core.rooms_of_here(ns, sid)
     }
 
     /// Who is where in a namespace: the lobby and each room with its

@@ -332,7 +332,16 @@ async fn the_host_moves_and_disconnects_sockets() {
     let bob_sid = events.connected("/chat").await;
     ann.expect_line("User bob Logged in").await;
 
+    // socket_rooms: the socket's own id, then its room (none in the lobby).
+    assert_eq!(
+        t.hub.socket_rooms("/chat", &ann_sid).unwrap(),
+        [ann_sid.as_str()]
+    );
     t.hub.join("/chat", &ann_sid, "vip").await.unwrap();
+    assert_eq!(
+        t.hub.socket_rooms("/chat", &ann_sid).unwrap(),
+        [ann_sid.clone(), "vip".into()]
+    );
     let moved = events
         .find(|e| match e {
             HubEvent::Join(j) => Some(j),
@@ -361,6 +370,17 @@ async fn the_host_moves_and_disconnects_sockets() {
         2
     );
     t.hub.leave("/chat", &ann_sid, "vip").await.unwrap();
+    assert_eq!(
+        t.hub.socket_rooms("/chat", &ann_sid).unwrap(),
+        [ann_sid.as_str()]
+    );
+    // The chat's own join (`/j`) moves it too.
+    ann.join("cafe").await;
+    assert_eq!(
+        t.hub.socket_rooms("/chat", &ann_sid).unwrap(),
+        [ann_sid.clone(), "cafe".into()]
+    );
+    t.hub.leave("/chat", &ann_sid, "cafe").await.unwrap();
     let listing = t.hub.rooms("/chat").await.unwrap();
     assert_eq!(listing.lobby.len(), 1);
     assert_eq!(listing.lobby[0].sid, ann_sid);
@@ -399,6 +419,14 @@ async fn the_host_moves_and_disconnects_sockets() {
     assert!(matches!(
         t.hub.join("/chat", &ann_sid, "").await,
         Err(ActionError::InvalidRoom(_))
+    ));
+    assert!(matches!(
+        t.hub.socket_rooms("/chat", nobody),
+        Err(ActionError::SocketNotFound { .. })
+    ));
+    assert!(matches!(
+        t.hub.socket_rooms("/x", &ann_sid),
+        Err(ActionError::UnknownNamespace(_))
     ));
     assert!(matches!(
         t.hub.rooms("/x").await,

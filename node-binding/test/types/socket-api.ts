@@ -35,6 +35,13 @@ hub.of('/game').on('connection', (socket: Socket<ClientToServer, ServerToClient,
   // @ts-expect-error: the handler's parameter is a number
   socket.on('move', (x: string) => x);
 });
+hub.of('/game').use((socket, next) => {
+  socket.data.score = socket.handshake.auth.token ? 1 : 0;
+  if (socket.rooms.has('banned')) next(new Error('banned'));
+  else next();
+});
+// @ts-expect-error: next takes an Error, not a number
+hub.of('/game').use((socket, next) => next(3));
 hub.to('r').except('s').emit('note', 'x');
 void hub.fetchSockets().then((all) => all.map((s) => s.data?.score ?? 0));
 // Untyped, as before: any event, any arguments.
