@@ -58,6 +58,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var("RECOVERY").as_deref() == Ok("on") {
         config.recovery = chathub::RecoveryConfig::on();
     }
+    // REDIS_BATCH_MS: how long a busy hub gathers lines into one Redis
+    // pipeline (the config key `redis_batch_ms`; 0: none).
+    if let Ok(ms) = std::env::var("REDIS_BATCH_MS") {
+        config
+            .set("redis_batch_ms", &ms)
+            .map_err(|e| format!("REDIS_BATCH_MS: {e}"))?;
+    }
     if let Ok(ms) = std::env::var("REQUEST_TIMEOUT_MS") {
         let ms: u64 = ms
             .parse()

@@ -290,6 +290,13 @@ pub struct HubConfig {
     /// ready (load balancers then send new clients elsewhere; the hub keeps
     /// serving its own sockets). Default 10 s.
     pub redis_unready_after: Duration,
+    /// How long the hub gathers what it publishes to Redis after a send
+    /// before the next one, so that a busy hub sends many lines in one
+    /// pipeline (Redis then pays its system calls once for all of them).
+    /// The first line after a quiet spell goes at once; lines then wait at
+    /// most this long. `0`: each send as soon as the previous one is
+    /// answered. Default 20 ms. See docs/SCALING.md.
+    pub redis_batch: Duration,
 }
 
 impl Default for HubConfig {
@@ -322,6 +329,7 @@ impl Default for HubConfig {
             shutdown_timeout: Duration::from_secs(5),
             recovery: RecoveryConfig::default(),
             redis_unready_after: Duration::from_secs(10),
+            redis_batch: Duration::from_millis(20),
         }
     }
 }
@@ -402,6 +410,9 @@ impl HubConfig {
                 || url.starts_with("unix://"))
         {
             return bad("redis_url must start with redis://, rediss:// or unix://".into());
+        }
+        if self.redis_batch > Duration::from_secs(1) {
+            return bad("redis_batch must be at most 1 s (1000 ms)".into());
         }
         if self.worker_threads == Some(0) {
             return bad("worker_threads must be more than zero".into());

@@ -163,18 +163,12 @@ struct Meta {
 }
 
 impl Out {
-    /// Sends it.
-    pub(super) async fn run(
-        &self,
-        c: &mut redis::aio::MultiplexedConnection,
-    ) -> redis::RedisResult<()> {
+    /// Adds its commands to a pipeline (a `Take`'s `GETDEL` is the one
+    /// whose answer is kept).
+    fn add_to(&self, pipe: &mut redis::Pipeline) {
         match self {
             Out::Publish { channel, text } => {
-                redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(text)
-                    .query_async::<i64>(c)
-                    .await?;
+                pipe.cmd("PUBLISH").arg(channel).arg(text).ignore();
             }
             Out::Append(a) => {
                 let meta = serde_json::to_string(&Meta {
@@ -184,8 +178,7 @@ impl Out {
                     joins: a.joins,
                 })
                 .unwrap_or_default();
-                redis::pipe()
-                    .cmd("XADD")
+                pipe.cmd("XADD")
                     .arg(&a.key)
                     .arg("MAXLEN")
                     .arg(a.max_len)
@@ -198,32 +191,49 @@ impl Out {
                     .cmd("PEXPIRE")
                     .arg(&a.key)
                     .arg(a.keep_ms)
-                    .ignore()
-                    .query_async::<()>(c)
-                    .await?;
+                    .ignore();
             }
             Out::Set { key, value, px } => {
-                redis::cmd("SET")
+                pipe.cmd("SET")
                     .arg(key)
                     .arg(value)
                     .arg("PX")
                     .arg(*px)
-                    .query_async::<()>(c)
-                    .await?;
+                    .ignore();
             }
-            Out::Take { key, reply } => {
-                let text = redis::cmd("GETDEL")
-                    .arg(key)
-                    .query_async::<Option<String>>(c)
-                    .await?;
-                let tx = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(tx) = tx {
-                    let _ = tx.send(text);
-                }
+            Out::Take { key, .. } => {
+                pipe.cmd("GETDEL").arg(key);
             }
         }
-        Ok(())
     }
+}
+
+/// Sends commands as one pipeline, in order, and hands each `Take` its
+/// answer. A failure fails them all (the caller counts them lost).
+pub(super) async fn run_all(
+    outs: &[Out],
+    c: &mut redis::aio::MultiplexedConnection,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for out in outs {
+        out.add_to(&mut pipe);
+    }
+    let answers: Vec<RValue> = pipe.query_async(c).await?;
+    let mut answers = answers.into_iter();
+    for out in outs {
+        if let Out::Take { reply, .. } = out {
+            let text = match answers.next() {
+                Some(RValue::BulkString(b)) => String::from_utf8(b).ok(),
+                Some(RValue::SimpleString(s)) => Some(s),
+                _ => None,
+            };
+            let tx = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(tx) = tx {
+                let _ = tx.send(text);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Frames as bytes: for each, `t` (a text packet) or `b` (binary), its

@@ -478,6 +478,11 @@ static KEYS: &[ConfigKey] = &[
         "how long Redis may be away before GET /ready answers 503"
     ),
     key!(
+        "redis_batch_ms",
+        redis_batch,
+        "how long a busy hub gathers lines into one Redis pipeline (0: none)"
+    ),
+    key!(
         "recovery.chat",
         recovery.chat,
         "connection state recovery on the chat's namespaces"
@@ -717,6 +722,7 @@ mod tests {
             hook_timeout: Duration::from_millis(7),
             shutdown_timeout: Duration::from_millis(7),
             redis_unready_after: Duration::from_millis(7),
+            redis_batch: Duration::from_millis(7),
             recovery: crate::RecoveryConfig {
                 chat: true,
                 host: true,

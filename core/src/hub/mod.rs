@@ -834,6 +834,7 @@ async fn run(
         let started = crate::cluster::Cluster::start(
             url,
             &config.redis_prefix,
+            config.redis_batch,
             shared.events.clone(),
             streamed,
         );

@@ -580,3 +580,57 @@ async fn ready_turns_false_while_redis_is_away_and_health_stays_true() {
     assert!(e.up);
     assert_eq!(get("/ready").await, (200, "ready".into()));
 }
+
+/// Lines a busy hub publishes within its `redis_batch` window cross Redis
+/// as one pipeline (one read for Redis instead of one per line), in order
+/// and none lost.
+#[tokio::test]
+async fn a_busy_hub_sends_its_lines_to_redis_in_pipelines_in_order() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = TestHub::with(HubConfig {
+        redis_url: Some(redis.url()),
+        redis_batch: Duration::from_millis(200),
+        ..config()
+    });
+    let b = node(&redis);
+    let mut bob = connect(&b, "/chat", "bob").await;
+    bob.join("r").await;
+    a.hub
+        .emit(
+            Target::room("/chat", "r"),
+            "serverMessage",
+            vec![Value::from("first")],
+        )
+        .unwrap();
+    bob.expect_line("first").await;
+
+    const LINES: u64 = 60;
+    let reads = redis.info_counter("stats", "total_reads_processed");
+    let publishes = redis.info_counter("commandstats", "cmdstat_publish");
+    // A line every 2 ms: one PUBLISH each, one pipeline per window.
+    for i in 0..LINES {
+        a.hub
+            .emit(
+                Target::room("/chat", "r"),
+                "serverMessage",
+                vec![Value::from(format!("line {i}"))],
+            )
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for i in 0..LINES {
+        bob.expect_line(&format!("line {i}")).await;
+    }
+    let reads = redis.info_counter("stats", "total_reads_processed") - reads;
+    let publishes = redis.info_counter("commandstats", "cmdstat_publish") - publishes;
+    assert!(publishes >= LINES, "{publishes} PUBLISH for {LINES} lines");
+    // One read per pipeline, and a few for heartbeats and this test's own
+    // INFO: far fewer than one per line.
+    assert!(
+        reads < LINES / 3,
+        "Redis read {reads} times for {LINES} lines sent 2 ms apart"
+    );
+}
