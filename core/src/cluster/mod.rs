@@ -268,6 +268,9 @@ pub(crate) struct Cluster {
     stop: watch::Sender<bool>,
     /// Messages handed to the publisher and not yet sent (for shutdown).
     queued: watch::Sender<u64>,
+    /// How long a busy hub gathers its writes to Redis, and its stream
+    /// reads ([`HubConfig::redis_batch`](crate::HubConfig::redis_batch)).
+    batch: Duration,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -348,6 +351,7 @@ impl Cluster {
             events,
             stop: watch::channel(false).0,
             queued: watch::channel(0).0,
+            batch,
         });
         tokio::spawn(publisher_task(
             cluster.clone(),

@@ -502,7 +502,17 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
         .set_connection_timeout(Some(CONNECT_TIMEOUT));
     let mut conn = None;
     let mut backoff = Duration::from_millis(100);
+    // When the last read brought entries: the next one waits until the
+    // batch window since then has passed, so that a busy stream is read in
+    // batches (one XREAD per hub for many entries, not one per entry).
+    let mut read_again: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(at) = read_again.take() {
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = crate::net::until_stopped(&mut stop) => return,
+            }
+        }
         if conn.is_none() {
             match client
                 .get_multiplexed_async_connection_with_config(&config)
@@ -551,6 +561,9 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
         let Some(local) = cluster.local() else {
             continue;
         };
+        if !matches!(reply, RValue::Nil) && !cluster.batch.is_zero() {
+            read_again = Some(tokio::time::Instant::now() + cluster.batch);
+        }
         // [[key, entries], …] (or a map of key → entries).
         let per_stream = items(&reply);
         for pair in per_stream.chunks(if matches!(reply, RValue::Map(_)) {
