@@ -481,4 +481,18 @@ mod tests {
         };
         assert!(c.validate().is_err());
     }
+
+    #[test]
+    fn a_redis_batch_window_over_a_second_is_refused() {
+        let mut c = HubConfig::default();
+        c.set("redis_batch_ms", "0").unwrap();
+        assert!(c.validate().is_ok());
+        c.set("redis_batch_ms", "1000").unwrap();
+        assert!(c.validate().is_ok());
+        c.set("redis_batch_ms", "1001").unwrap();
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid hub config: redis_batch must be at most 1 s (1000 ms)"
+        );
+    }
 }
