@@ -10,15 +10,11 @@ in turn, a fresh process each time, interleaved across repetitions:
 
     ref   Node socket.io 4.8 with the chapter's chat (bench/reference/)
     rust  the hub through the Rust example (core/examples/chat-server.rs)
+    rec   the same with connection state recovery on
+    rb    the same with REDIS_BATCH_MS=100 (the cluster scenario only)
     node  the hub attached to a Node http.Server (examples/node/chat-server.js)
     c     the hub in the C example (examples/c/chat_server)
     raw   a raw tokio-tungstenite broadcast server, the floor (bench/rawws/)
-
-The `cluster` scenario runs three of a server on one redis-server (the
-reference on @socket.io/redis-adapter, ours with REDIS_URL), spreads the
-clients over them, and reads Redis's own CPU time and command counts
-(`INFO cpu`, `INFO commandstats`) before and after the measured window:
-Redis CPU per line is the difference over the lines sent meanwhile.
 
 and drives it with chathub-loadgen (bench/loadgen/). Server and generator
 are pinned to different cores when `taskset` exists. Before each run it
@@ -32,6 +28,13 @@ docs/benchmarks.svg.
 Python 3 standard library only. Every wait is bounded; traffic goes only
 to 127.0.0.1; every child process is killed at the end, on an error and on
 Ctrl-C.
+
+The `cluster` scenario runs three of a server on one redis-server (the
+reference on @socket.io/redis-adapter, ours with REDIS_URL), spreads the
+clients over them, and reads Redis's own CPU time and command counts
+(`INFO cpu`, `INFO commandstats`, `INFO stats`) before and after the
+measured window: Redis CPU per line is the difference over the lines sent
+meanwhile.
 """
 
 import argparse

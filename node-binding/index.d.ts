@@ -213,6 +213,7 @@ export interface NativeOptions {
   clientDist?: string
   redisUrl?: string
   redisPrefix?: string
+  redisBatch?: number
   workerThreads?: number
   eventQueueCapacity?: number
   hookTimeout?: number
