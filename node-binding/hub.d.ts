@@ -64,7 +64,7 @@ export interface HubOptions {
   redisPrefix?: string;
   /**
    * How long a busy hub gathers what it sends to Redis into one pipeline
-   * (ms; the first line after a quiet spell goes at once). Default 20; 0: none.
+   * (ms; the first line after a quiet spell goes at once). Default 50; 0: none.
    */
   redisBatch?: number;
   /** Threads of the hub's runtime. Default: one per CPU. */

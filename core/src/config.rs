@@ -295,7 +295,7 @@ pub struct HubConfig {
     /// pipeline (Redis then pays its system calls once for all of them).
     /// The first line after a quiet spell goes at once; lines then wait at
     /// most this long. `0`: each send as soon as the previous one is
-    /// answered. Default 20 ms. See docs/SCALING.md.
+    /// answered. Default 50 ms. See docs/SCALING.md.
     pub redis_batch: Duration,
 }
 
@@ -329,7 +329,7 @@ impl Default for HubConfig {
             shutdown_timeout: Duration::from_secs(5),
             recovery: RecoveryConfig::default(),
             redis_unready_after: Duration::from_secs(10),
-            redis_batch: Duration::from_millis(20),
+            redis_batch: Duration::from_millis(50),
         }
     }
 }
