@@ -6,6 +6,7 @@
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run -p chathub --example chat-server
 //! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators: no flood or per-address limits)
 //! REQUEST_TIMEOUT_MS=5000 cargo run -p chathub --example chat-server   (time for a request's head and body; default 30 s)
+//! REDIS_URL=… REDIS_BATCH_MS=0 cargo run -p chathub --example chat-server   (how long a busy hub gathers its Redis writes; default 50 ms)
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
 //! RECOVERY=on cargo run -p chathub --example chat-server   (connection state recovery: a dropped client comes back with its name, room and missed lines)
 //! LOG_FORMAT=json cargo run -p chathub --example chat-server   (logs as one JSON object per line)
