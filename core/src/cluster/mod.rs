@@ -263,6 +263,9 @@ pub(crate) struct Cluster {
     pending: Mutex<Pending>,
     next_id: AtomicU64,
     lost: AtomicU64,
+    /// How many times the subscriber has reconnected: the writer's
+    /// connection from before may be dead without its knowing.
+    relinks: AtomicU64,
     local: Mutex<Option<Weak<dyn LocalOps>>>,
     events: Arc<EventBus>,
     stop: watch::Sender<bool>,
@@ -347,6 +350,7 @@ impl Cluster {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             lost: AtomicU64::new(0),
+            relinks: AtomicU64::new(0),
             local: Mutex::new(None),
             events,
             stop: watch::channel(false).0,
@@ -941,6 +945,7 @@ async fn publisher_task(
     window: Duration,
 ) {
     let mut conn = Some(conn);
+    let mut linked = cluster.relinks.load(Ordering::Acquire);
     let mut stop = cluster.stop.subscribe();
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_send: Option<tokio::time::Instant> = None;
@@ -972,6 +977,13 @@ async fn publisher_task(
                 Ok(out) => batch.push(out),
                 Err(_) => break,
             }
+        }
+        let relinks = cluster.relinks.load(Ordering::Acquire);
+        if relinks != linked {
+            // Redis went away and came back: a connection from before it
+            // left would fail this batch (all of it) on first use.
+            linked = relinks;
+            conn = None;
         }
         if conn.is_none() && cluster.is_up() {
             // The subscriber says Redis is back: reconnect on demand.
@@ -1047,6 +1059,7 @@ async fn subscriber_task(cluster: Arc<Cluster>, client: redis::Client, pubsub: r
             Ok(Ok(pubsub)) => {
                 stream = Some(pubsub.into_on_message());
                 backoff = Duration::from_millis(100);
+                cluster.relinks.fetch_add(1, Ordering::AcqRel);
                 cluster.set_up(true, "reconnected".into());
                 cluster.send(
                     &cluster.all_channel,
