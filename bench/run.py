@@ -12,6 +12,7 @@ in turn, a fresh process each time, interleaved across repetitions:
     rust  the hub through the Rust example (core/examples/chat-server.rs)
     met   the same with its Prometheus endpoint on (METRICS_PATH), scraped
           every second during the run
+    rb    the same with REDIS_BATCH_MS=0 (the cluster scenario only)
     node  the hub attached to a Node http.Server (examples/node/chat-server.js)
     nodehub  the same, its handlers through hub.onEvent, no socket objects
           (HANDLERS=hub; only when asked for with --servers)
@@ -30,6 +31,13 @@ docs/benchmarks.svg.
 Python 3 standard library only. Every wait is bounded; traffic goes only
 to 127.0.0.1; every child process is killed at the end, on an error and on
 Ctrl-C.
+
+The `cluster` scenario runs three of a server on one redis-server (the
+reference on @socket.io/redis-adapter, ours with REDIS_URL), spreads the
+clients over them, and reads Redis's own CPU time and command counts
+(`INFO cpu`, `INFO commandstats`, `INFO stats`) before and after the
+measured window: Redis CPU per line is the difference over the lines sent
+meanwhile.
 """
 
 import argparse
@@ -81,6 +89,11 @@ def servers():
                                                           "METRICS_PATH": "/metrics"}),
         "rec": ("chathub, Rust example, recovery on",
                 [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1", "RECOVERY": "on"}),
+        # The cluster scenario only: the hubs not gathering their Redis
+        # writes (redis_batch 0 instead of the default 50 ms): what the
+        # window buys in Redis CPU per line, and costs in cross-hub latency.
+        "rb": ("chathub, Rust example, redis_batch 0",
+               [str(release / "examples/chat-server")], {"FLOOD_LIMITS": "off", "QUIET": "1", "REDIS_BATCH_MS": "0"}),
         "node": ("chathub in Node (http.Server + addon)",
                  [node, str(ROOT / "examples/node/chat-server.js")], {"FLOOD_LIMITS": "off", "QUIET": "1"}),
         "nodehub": ("chathub in Node, handlers through hub.onEvent (no socket objects)",
@@ -93,20 +106,22 @@ def servers():
     }
 
 
-SERVER_ORDER = ["ref", "rust", "met", "rec", "node", "nodehub", "c", "raw"]
+SERVER_ORDER = ["ref", "rust", "met", "rec", "rb", "node", "nodehub", "c", "raw"]
 # What `make bench` runs without --servers ("nodehub" compares the Node
 # example's two handler forms; asked for by name).
-DEFAULT_SERVERS = ["ref", "rust", "met", "rec", "node", "c", "raw"]
-SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks"]
+DEFAULT_SERVERS = ["ref", "rust", "met", "rec", "rb", "node", "c", "raw"]
+SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks", "cluster"]
 # Servers a scenario does not run on: the reconnect storm needs connection
 # state recovery (turned on for every server it runs on; "rec" is "rust"
 # then), which the raw floor does not speak. The acks scenario measures
 # handlers in JavaScript: the socket.io reference and the hub through the
 # Node addon (the Rust and C examples have no `echo` handler, the raw floor
 # no acks). "met" (metrics on) is measured where its cost would show: the
-# fan-out and the fixed rate, per packet.
-SKIP = {"storm": {"raw", "rec", "met"}, "acks": {"rust", "rec", "c", "raw", "met"},
-        "idle": {"met"}, "connect": {"met"}}
+# fan-out and the fixed rate, per packet; "rb" (no Redis batching) in the
+# cluster scenario only.
+SKIP = {"storm": {"raw", "rec", "met", "rb"}, "acks": {"rust", "rec", "rb", "c", "raw", "met"},
+        "cluster": {"raw", "met", "nodehub"},
+        "fanout": {"rb"}, "rate": {"rb"}, "idle": {"met", "rb"}, "connect": {"met", "rb"}}
 # Environment a scenario gives its servers: the storm turns recovery on;
 # acks turns on the `echo` handler (answering its ack with its arguments).
 SCENARIO_ENV = {"storm": {"RECOVERY": "on"}, "acks": {"BENCH_ECHO": "1"}}
@@ -125,6 +140,11 @@ SIZES = {
               {"clients": 100, "rate": 50, "duration": 2, "warmup": 1}),
     "acks": ({"clients": 50, "window": 4, "duration": 10, "warmup": 1},
              {"clients": 50, "window": 4, "duration": 3, "warmup": 1}),
+    # Three hubs on one Redis, the clients spread over them, one room;
+    # `rate` lines per second in all, from `senders` senders (one per hub
+    # and more).
+    "cluster": ({"hubs": 3, "clients": 300, "senders": 6, "rate": 300, "duration": 10, "warmup": 2},
+                {"hubs": 3, "clients": 300, "senders": 6, "rate": 300, "duration": 4, "warmup": 1}),
 }
 
 # What each scenario reports: (key, label, unit, higher is better).
@@ -152,6 +172,14 @@ METRICS = {
               ("catchup_p50_ms", "back to caught up, p50", "ms", False),
               ("catchup_p99_ms", "back to caught up, p99", "ms", False),
               ("rss_growth_mib", "RSS growth", "MiB", False)],
+    "cluster": [("deliveries_per_sec", "deliveries/s", "", True),
+                ("cross_p99_ms", "cross-hub p99", "ms", False),
+                ("redis_us_per_line", "Redis CPU per line", "µs", False),
+                ("redis_calls_per_line", "Redis commands per line", "", None),
+                ("redis_cpu", "Redis CPU", "%", None),
+                ("server_cpu", "hubs' CPU (3 processes)", "%", None),
+                ("lost", "lines lost", "", False),
+                ("out_of_order", "lines twice or out of order", "", False)],
     "acks": [("acks_per_sec", "acks/s", "", True),
              ("acks_per_cpu_sec", "acks per second of server CPU", "", True),
              ("p50_ms", "p50", "ms", False),
@@ -167,6 +195,7 @@ TITLES = {
     "connect": "Connect rate",
     "storm": "Reconnect storm",
     "acks": "Acks handled in JavaScript",
+    "cluster": "Scale-out: three hubs on one Redis",
 }
 
 LOG = None  # the run's log file
@@ -393,6 +422,157 @@ def loadgen_args(scenario, size, url, window, threads):
     return [str(x) for x in a]
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """A redis-server of its own for one run, on a free port, and the
+    figures it keeps about itself (a minimal RESP client: INFO only)."""
+
+    def __init__(self, pin, logdir, run_id):
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise BenchError("redis-server is missing (scripts/setup.sh installs it)")
+        for _ in range(5):
+            self.port = free_port()
+            log_path = logdir / f"{run_id}-redis.log"
+            out = open(log_path, "w")
+            cmd = (["taskset", "-c", pin] if pin else []) + [
+                exe, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+                "--loglevel", "notice"]
+            self.p = spawn(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            out.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.p.poll() is None:
+                if "Ready to accept connections" in log_path.read_text(errors="replace"):
+                    self.url = f"redis://{HOST}:{self.port}"
+                    return
+                time.sleep(0.05)
+            stop(self.p)
+        raise BenchError("redis-server did not start")
+
+    def info(self, section):
+        import socket
+        with socket.create_connection((HOST, self.port), timeout=5) as s:
+            s.sendall(f"INFO {section}\r\n".encode())
+            buf = b""
+            while b"\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise BenchError("Redis closed the connection")
+                buf += chunk
+            head, rest = buf.split(b"\r\n", 1)
+            if not head.startswith(b"$"):
+                raise BenchError(f"Redis answered INFO with {head!r}")
+            n = int(head[1:])
+            while len(rest) < n:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise BenchError("Redis closed the connection")
+                rest += chunk
+        return rest[:n].decode()
+
+    def sample(self):
+        """(CPU seconds, {command: (calls, usec)}); beside the commands,
+        Redis's reads and writes of sockets and bytes in and out, as
+        `@reads`, `@writes`, `@in`, `@out` (calls: the count)."""
+        cpu = dict(line.split(":", 1) for line in self.info("cpu").splitlines() if ":" in line)
+        used = float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
+        st = dict(line.split(":", 1) for line in self.info("stats").splitlines() if ":" in line)
+        stats = {}
+        for line in self.info("commandstats").splitlines():
+            m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
+            if m:
+                stats[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+        for key, name in (("total_reads_processed", "@reads"), ("total_writes_processed", "@writes"),
+                          ("total_net_input_bytes", "@in"), ("total_net_output_bytes", "@out")):
+            if key in st:
+                stats[name] = (int(st[key]), 0)
+        stats["@sys_us"] = (int(float(cpu["used_cpu_sys"]) * 1e6), 0)
+        return used, stats
+
+    def stop(self):
+        stop(self.p)
+
+
+def run_cluster(name, size, opts, logdir, run_id, result):
+    """`cluster`: three servers on one Redis, the generator's clients spread
+    over them; Redis's CPU and commands over the measured window."""
+    # Redis on the generator's core: beside the hubs it would get its
+    # commands in bigger or smaller batches as their CPU use differs (a
+    # busy core batches for it), and so cost less or more per line for
+    # reasons of its own core, not of what the hubs send.
+    redis = Redis(opts.loadgen_cpu, logdir, run_id)
+    hubs = []
+    gen = None
+    try:
+        env = dict(SCENARIO_ENV.get("cluster", {}), REDIS_URL=redis.url)
+        for i in range(size["hubs"]):
+            hubs.append(start_server(name, opts.server_cpu, logdir, f"{run_id}-hub{i + 1}", env))
+        time.sleep(1.0)
+        urls = ",".join(url for _, url, _ in hubs)
+        timeout = 120 + size["duration"] + size["warmup"]
+        args = ["cluster", "--url", urls, "--ns", "/chat", "--clients", size["clients"],
+                "--senders", size["senders"], "--rate", size["rate"],
+                "--duration", size["duration"], "--warmup", size["warmup"]]
+        if opts.loadgen_threads:
+            args += ["--threads", opts.loadgen_threads]
+        gen = Loadgen([str(a) for a in args], opts.loadgen_cpu, logdir / f"{run_id}-{name}-loadgen.err")
+        window = {}
+        cpu = lambda: sum(sum(process_jiffies(p.pid)) for p, _, _ in hubs)  # noqa: E731
+        while True:
+            msg = gen.line(timeout)
+            if msg.get("measuring") is True:
+                window["start"] = (time.monotonic(), cpu(), redis.sample())
+            elif msg.get("measuring") is False:
+                window["end"] = (time.monotonic(), cpu(), redis.sample())
+            elif "ready" in msg:
+                pass
+            else:
+                result["loadgen"] = msg
+                break
+        for p, _, log_path in hubs:
+            if p.poll() is not None:
+                raise BenchError(f"a server exited ({p.returncode}) during the run; see {log_path}")
+    finally:
+        if gen:
+            gen.finish()
+        for p, _, _ in hubs:
+            stop(p)
+        redis.stop()
+    if "start" not in window or "end" not in window:
+        raise BenchError("the generator did not report its measured window")
+    lg = result["loadgen"]
+    t0, c0, (r0, s0) = window["start"]
+    t1, c1, (r1, s1) = window["end"]
+    secs = t1 - t0
+    lines = max(1, lg.get("sent_measured", 0))
+    calls = {k: s1[k][0] - s0.get(k, (0, 0))[0] for k in s1}
+    usec = {k: s1[k][1] - s0.get(k, (0, 0))[1] for k in s1}
+    io = {k[1:]: calls.pop(k) / lines for k in ("@reads", "@writes", "@in", "@out", "@sys_us") if k in calls}
+    top = sorted((k for k in calls if calls[k] > 0), key=lambda k: -usec[k])
+    result.update(
+        server_cpu=(c1 - c0) / CLK_TCK / secs * 100,
+        redis_cpu=(r1 - r0) / secs * 100,
+        redis_us_per_line=(r1 - r0) * 1e6 / lines,
+        redis_calls_per_line=sum(calls.values()) / lines,
+        redis_commands={k: {"calls_per_line": calls[k] / lines, "usec_per_line": usec[k] / lines} for k in top},
+        redis_io_per_line=io,
+        lost=lg.get("gaps", 0),
+        out_of_order=lg.get("out_of_order", 0))
+    for k in ("deliveries_per_sec", "p50_ms", "p99_ms", "cross_p50_ms", "cross_p99_ms"):
+        if isinstance(lg.get(k), (int, float)):
+            result[k] = lg[k]
+    shown = ", ".join(f"{k} {calls[k] / lines:.2f}×/{usec[k] / lines:.1f} µs" for k in top[:5])
+    log(f"  Redis per line: {shown} (commands: calls and time inside Redis); "
+        + ", ".join(f"{k} {v:.2f}" for k, v in io.items()))
+    return result
+
+
 def run_once(scenario, name, size, opts, logdir, run_id):
     """One fresh server, one generator run: a dict of measurements."""
     waited, load, quiet = wait_quiet(opts.quiet_threshold, opts.quiet_timeout)
@@ -402,6 +582,8 @@ def run_once(scenario, name, size, opts, logdir, run_id):
         log(f"  waited {waited:.0f} s for a quiet machine")
     result = {"scenario": scenario, "server": name, "quiet_wait_s": round(waited, 1),
               "load_before": round(load, 3), "quiet": quiet}
+    if scenario == "cluster":
+        return run_cluster(name, size, opts, logdir, run_id, result)
     server, url, server_log = start_server(name, opts.server_cpu, logdir, run_id, SCENARIO_ENV.get(scenario))
     gen = None
     scraper = Scraper(url + "/metrics") if name == "met" else None
@@ -605,6 +787,13 @@ def targets(summary):
         if ref_p99 and p99 is not None:
             rows.append(("acks in JS: p99 ≤ the reference's", sv, f"{p99:.2f} ms (reference {ref_p99:.2f})",
                          p99 <= ref_p99))
+    # The scale-out issue's (#17, item 6): Redis CPU per line.
+    for sv in ("rust", "rec", "rb"):
+        r = ratio(summary, "cluster", sv, "redis_us_per_line")
+        lost = (med("cluster", sv, "lost") or 0) + (med("cluster", sv, "out_of_order") or 0)
+        if r is not None:
+            rows.append(("cluster: Redis CPU per line ≤ the adapter's, no line lost or out of order", sv,
+                         f"{r:.2f}×, {lost:.0f} lost or out of order", r <= 1 and lost == 0))
     off, on = med("fanout", "rust", "deliveries_per_sec"), med("fanout", "rec", "deliveries_per_sec")
     if off and on:
         rows.append(("fan-out with recovery on ≥ 90 % of off", "rust", f"{on / off:.0%}", on / off >= 0.9))
@@ -693,9 +882,10 @@ def write_svg(report, path):
              ("rate", "p99_ms", "50 msg/s: p99 latency (inverse)", True, None),
              ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
              ("connect", "connects_per_sec", "Connects/s", False, 7.0),
-             ("acks", "acks_per_cpu_sec", "Acks in JS per CPU second", False, 2.0)]
-    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "met": "#f08c00", "rec": "#e8590c", "node": "#2f9e44", "nodehub": "#8ce99a", "c": "#1971c2",
-              "raw": "#5f3dc4"}
+             ("acks", "acks_per_cpu_sec", "Acks in JS per CPU second", False, 2.0),
+             ("cluster", "redis_us_per_line", "3 hubs on Redis: Redis CPU per line (inverse)", True, 1.0)]
+    colors = {"ref": "#9e9e9e", "rust": "#d9480f", "met": "#f08c00", "rec": "#e8590c", "rb": "#ffa94d",
+              "node": "#2f9e44", "nodehub": "#8ce99a", "c": "#1971c2", "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]
     groups = []
     for sc, key, title, inverse, goal in items:

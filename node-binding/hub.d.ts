@@ -67,6 +67,11 @@ export interface HubOptions {
   redisTlsCa?: string;
   /** The Redis channel prefix. Default `chathub`. */
   redisPrefix?: string;
+  /**
+   * How long a busy hub gathers what it sends to Redis into one pipeline
+   * (ms; the first line after a quiet spell goes at once). Default 50; 0: none.
+   */
+  redisBatch?: number;
   /** Threads of the hub's runtime. Default: one per CPU. */
   workerThreads?: number;
   /** Events queued for the listeners before drops. Default 10000. */

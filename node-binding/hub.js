@@ -247,6 +247,7 @@ const OPTION_TYPES = {
   redisUrl: 'string',
   redisTlsCa: 'string',
   redisPrefix: 'string',
+  redisBatch: 'msOrZero',
   workerThreads: 'count',
   eventQueueCapacity: 'count',
   hookTimeout: 'ms',
@@ -279,6 +280,10 @@ function checkOptions(options) {
     } else if (kind === 'limit') {
       if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
         throw new RangeError(`option ${key} must be an integer >= 0 (0: no limit), got ${describe(value)}`);
+      }
+    } else if (kind === 'msOrZero') {
+      if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+        throw new RangeError(`option ${key} must be an integer >= 0 (milliseconds; 0: none), got ${describe(value)}`);
       }
     } else if (kind === 'ms' || kind === 'count') {
       if (!Number.isInteger(value) || value <= 0 || value > 0xffffffff) {

@@ -234,6 +234,7 @@ export interface NativeOptions {
   redisUrl?: string
   redisTlsCa?: string
   redisPrefix?: string
+  redisBatch?: number
   workerThreads?: number
   eventQueueCapacity?: number
   hookTimeout?: number

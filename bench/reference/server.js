@@ -6,6 +6,11 @@
 //   npm ci && PORT=3000 node server.js      (PORT=0: any free port)
 //   RECOVERY=on node server.js               (socket.io's connection state recovery)
 //   BENCH_ECHO=1 node server.js              (`echo` answers its ack: the acks benchmark)
+//   REDIS_URL=redis://127.0.0.1:6379 node server.js
+//                                            (scale-out: @socket.io/redis-adapter over
+//                                             two node-redis clients, its defaults;
+//                                             REDIS_SHARDED=1: its sharded adapter,
+//                                             SSUBSCRIBE/SPUBLISH)
 
 const http = require('node:http');
 const { Server } = require('socket.io');
@@ -28,6 +33,7 @@ const server = http.createServer((req, res) => {
 // RECOVERY=on: socket.io's connection state recovery with its defaults (2
 // minutes), as the benchmarks' reconnect storm compares it.
 const io = new Server(server, process.env.RECOVERY === 'on' ? { connectionStateRecovery: {} } : {});
+const REDIS_URL = process.env.REDIS_URL || null;
 
 // Length in characters (code points), as the protocol counts.
 function tooLong(text, max) {
@@ -119,11 +125,33 @@ function chat(nsp) {
   });
 }
 
-for (const ns of NAMESPACES) chat(io.of(ns));
+// With REDIS_URL, the Redis adapter is in place before any namespace is
+// made (an adapter applies to the namespaces made after it is set).
+async function redisAdapter(url) {
+  const { createClient } = require('redis');
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  pub.on('error', (e) => console.error(`redis: ${e.message}`));
+  sub.on('error', (e) => console.error(`redis: ${e.message}`));
+  await Promise.all([pub.connect(), sub.connect()]);
+  if (process.env.REDIS_SHARDED === '1') {
+    return require('@socket.io/redis-adapter').createShardedAdapter(pub, sub);
+  }
+  return require('@socket.io/redis-adapter').createAdapter(pub, sub);
+}
 
-server.listen(PORT, HOST, () => {
-  const { address, port } = server.address();
-  console.log(`socket.io reference chat server listening on http://${address}:${port}/`);
+async function main() {
+  if (REDIS_URL) io.adapter(await redisAdapter(REDIS_URL));
+  for (const ns of NAMESPACES) chat(io.of(ns));
+  server.listen(PORT, HOST, () => {
+    const { address, port } = server.address();
+    console.log(`socket.io reference chat server listening on http://${address}:${port}/`);
+  });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
 });
 
 function stop() {

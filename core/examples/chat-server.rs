@@ -6,6 +6,7 @@
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run -p chathub --example chat-server
 //! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators: no flood or per-address limits)
 //! REQUEST_TIMEOUT_MS=5000 cargo run -p chathub --example chat-server   (time for a request's head and body; default 30 s)
+//! REDIS_URL=… REDIS_BATCH_MS=0 cargo run -p chathub --example chat-server   (how long a busy hub gathers its Redis writes; default 50 ms)
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
 //! RECOVERY=on cargo run -p chathub --example chat-server   (connection state recovery: a dropped client comes back with its name, room and missed lines)
 //! LOG_FORMAT=json cargo run -p chathub --example chat-server   (logs as one JSON object per line)
@@ -73,6 +74,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // minutes with its name and room, and gets every line it missed.
     if std::env::var("RECOVERY").as_deref() == Ok("on") {
         config.recovery = chathub::RecoveryConfig::on();
+    }
+    // REDIS_BATCH_MS: how long a busy hub gathers lines into one Redis
+    // pipeline (the config key `redis_batch_ms`; 0: none).
+    if let Ok(ms) = std::env::var("REDIS_BATCH_MS") {
+        config
+            .set("redis_batch_ms", &ms)
+            .map_err(|e| format!("REDIS_BATCH_MS: {e}"))?;
     }
     if let Ok(ms) = std::env::var("REQUEST_TIMEOUT_MS") {
         let ms: u64 = ms

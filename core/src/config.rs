@@ -317,6 +317,13 @@ pub struct HubConfig {
     /// free port: [`Hub::metrics_addr`](crate::Hub::metrics_addr)). `None`
     /// (the default): no such listener.
     pub metrics_bind: Option<SocketAddr>,
+    /// How long the hub gathers what it publishes to Redis after a send
+    /// before the next one, so that a busy hub sends many lines in one
+    /// pipeline (Redis then pays its system calls once for all of them).
+    /// The first line after a quiet spell goes at once; lines then wait at
+    /// most this long. `0`: each send as soon as the previous one is
+    /// answered. Default 50 ms. See docs/SCALING.md.
+    pub redis_batch: Duration,
 }
 
 impl Default for HubConfig {
@@ -354,6 +361,7 @@ impl Default for HubConfig {
             redis_tls_ca: None,
             metrics_path: None,
             metrics_bind: None,
+            redis_batch: Duration::from_millis(50),
         }
     }
 }
@@ -446,6 +454,9 @@ impl HubConfig {
         {
             return bad("redis_tls_ca is for a rediss:// redis_url".into());
         }
+        if self.redis_batch > Duration::from_secs(1) {
+            return bad("redis_batch must be at most 1 s (1000 ms)".into());
+        }
         if self.worker_threads == Some(0) {
             return bad("worker_threads must be more than zero".into());
         }
@@ -529,5 +540,19 @@ mod tests {
             ..Default::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_redis_batch_window_over_a_second_is_refused() {
+        let mut c = HubConfig::default();
+        c.set("redis_batch_ms", "0").unwrap();
+        assert!(c.validate().is_ok());
+        c.set("redis_batch_ms", "1000").unwrap();
+        assert!(c.validate().is_ok());
+        c.set("redis_batch_ms", "1001").unwrap();
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid hub config: redis_batch must be at most 1 s (1000 ms)"
+        );
     }
 }

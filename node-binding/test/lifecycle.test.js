@@ -15,6 +15,10 @@ test('wrong types and values are TypeErrors and RangeErrors with clear messages'
   assert.throws(() => new Hub({ pingInterval: -5 }), { name: 'RangeError', message: /pingInterval must be a positive integer/ });
   assert.throws(() => new Hub({ nope: 1 }), { name: 'TypeError', message: /unknown option "nope"/ });
   assert.throws(() => new Hub({ namespaces: ['chat'] }), /must start with '\/'/);
+  assert.throws(() => new Hub({ redisBatch: -1 }), { name: 'RangeError', message: /redisBatch must be an integer >= 0/ });
+  // redisBatch reaches the core, which checks its range.
+  assert.throws(() => new Hub({ redisBatch: 1001 }), /redis_batch must be at most 1 s/);
+  new Hub({ redisBatch: 0, workerThreads: 1 }).close();
   const hub = new Hub({ workerThreads: 1 });
   try {
     assert.throws(() => hub.on('nonsense', () => {}), { name: 'TypeError', message: /unknown hub event "nonsense"/ });

@@ -71,12 +71,16 @@ test('hubs in separate processes act as one over Redis', async (t) => {
   };
 
   await t.test('lobby and room chat, notices and namespaces cross every node', async () => {
-    const users = [];
-    for (const n of nodes) {
-      const c = connect(n);
-      await c.loginAmid(`u-${n.name}`);
-      for (const earlier of users) await earlier.expectLine(`User u-${n.name} Logged in`);
-      users.push(c);
+    // Everyone is in before anyone logs in: a login notice still crossing
+    // Redis (a busy hub gathers what it publishes for a moment) must not
+    // race with a later client's connection.
+    const users = nodes.map((n) => connect(n));
+    for (const c of users) await c.joined();
+    for (const [i, c] of users.entries()) {
+      await c.loginAmid(`u-${nodes[i].name}`);
+      for (const [j, other] of users.entries()) {
+        if (j !== i) await other.expectLine(`User u-${nodes[i].name} Logged in`);
+      }
     }
     // Lobby: each one's line reaches every other node.
     for (const [i, c] of users.entries()) {
@@ -94,17 +98,25 @@ test('hubs in separate processes act as one over Redis', async (t) => {
     for (const c of users.slice(1)) await c.expectLine(`u-${nodes[0].name} said: in span`);
     // The other namespace hears nothing of it.
     const rootA = connect(nodes[0], '/');
-    await rootA.loginAmid('rootA');
     const rootB = connect(nodes[nodes.length - 1], '/');
+    await rootA.joined();
+    await rootB.joined();
+    await rootA.loginAmid('rootA');
+    await rootB.expectLine('User rootA Logged in');
     await rootB.loginAmid('rootB');
     await rootA.expectLine('User rootB Logged in');
     // A disconnect on one node is announced on the others.
     users.at(-1).close();
     for (const c of users.slice(0, -1)) await c.expectLine(`User u-${nodes.at(-1).name} disconnected`);
-    // The watcher (lobby) heard none of the room: its next line is this one.
+    // The watcher (lobby) heard none of the room: its next line is this
+    // one. Its line reaches the lobby of another hub before the next test
+    // connects there.
     await rootA.say('ns check');
     await rootB.expectLine('rootA said: ns check');
+    const lobbyFar = connect(nodes[1]);
+    await lobbyFar.joined();
     await lobbyWatcher.say('lobby again');
+    await lobbyFar.expectLine('watcher said: lobby again');
   });
 
   await t.test("the Node host's actions and listings reach the other nodes", async () => {
@@ -130,12 +142,17 @@ test('hubs in separate processes act as one over Redis', async (t) => {
   });
 
   await t.test('a Redis outage: local chat goes on, cross-node chat comes back', async () => {
+    // All in before the logins (see the first test).
     const here = connect(nodes[0], '/');
-    await here.loginAmid('here1');
     const here2 = connect(nodes[0], '/');
+    const there = connect(nodes[1], '/');
+    for (const c of [here, here2, there]) await c.joined();
+    await here.loginAmid('here1');
+    await here2.expectLine('User here1 Logged in');
+    await there.expectLine('User here1 Logged in');
     await here2.loginAmid('here2');
     await here.expectLine('User here2 Logged in');
-    const there = connect(nodes[1], '/');
+    await there.expectLine('User here2 Logged in');
     await there.loginAmid('there');
     await here.expectLine('User there Logged in');
     await here2.expectLine('User there Logged in');

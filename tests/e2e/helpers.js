@@ -164,6 +164,10 @@ function client(url, ns = '/chat', opts = {}) {
       if (got !== text) throw new Error(`expected line ${JSON.stringify(text)}, got ${JSON.stringify(got)}`);
     },
     loginPrompt: () => next((x) => x.kind === 'login', 'the login prompt'),
+    /** Waits until the socket is in (its login prompt came), leaving the prompt for `login`. */
+    async joined() {
+      inbox.unshift(await next((x) => x.kind === 'login', 'the login prompt'));
+    },
     disconnected: () => next((x) => x.kind === 'disconnect', 'a disconnect').then((x) => x.reason),
     connectError: () => next((x) => x.kind === 'connect_error', 'a connect_error').then((x) => x.message),
     event: (name) => next((x) => x.kind === 'event' && x.event === name, `event ${name}`).then((x) => x.args),

@@ -7,12 +7,22 @@
 //! chathub-loadgen connect --url http://127.0.0.1:3000 [--ns /chat] [--duration 5] [--concurrency 50]
 //! chathub-loadgen fanout  --url U --clients 1000 --senders 10 [--window 20] [--duration 10] [--warmup 1]
 //! chathub-loadgen rate    --url U --clients 1000 --rate 50 [--duration 10] [--warmup 1]
+//! chathub-loadgen cluster --url U1,U2,U3 --clients 300 --senders 3 --rate 300 [--duration 10] [--warmup 1]
 //! chathub-loadgen idle    --url U --clients 10000 [--room-size 10]     (holds until stdin closes; room size 0: the lobby)
 //! chathub-loadgen churn   --url U --clients 1000 --cycles 5 [--wait]   (--wait: a line on stdin between cycles)
 //! chathub-loadgen chat    --url U --clients 1000 [--period-ms 200]     (until the server disconnects them)
 //! chathub-loadgen storm   --url U --clients 1000 [--rate 50] [--duration 5] [--warmup 1]
 //! chathub-loadgen acks    --url U --clients 50 --window 4 [--duration 10] [--warmup 1]
 //! ```
+//!
+//! `cluster` is `rate` across hubs: `--url` lists the hubs (comma-separated;
+//! client `i` goes to hub `i % hubs`), `--senders` clients (the first ones,
+//! so spread over the hubs) send `--rate` lines per second between them,
+//! and the result adds the p50/p99 of deliveries that crossed from one hub
+//! to another (`cross_p50_ms`, `cross_p99_ms`), the lines sent within the
+//! measured window (`sent_measured`), and exactness: per receiver and
+//! sender, lines that never came (`gaps`) and lines that came twice or out
+//! of order (`out_of_order`).
 //!
 //! `storm` needs connection state recovery on the server: every client
 //! drops its connection at once (no close frame) during a broadcast, comes
@@ -84,7 +94,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or(
-        "usage: chathub-loadgen <connect|fanout|rate|idle|churn|chat|storm|acks> --url URL ...",
+        "usage: chathub-loadgen <connect|fanout|rate|cluster|idle|churn|chat|storm|acks> --url URL ...",
     )?;
     let mut a = Args {
         cmd,
@@ -126,8 +136,11 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    if !a.url.starts_with("http://") {
-        return Err("--url must be http://HOST:PORT".into());
+    if a.url.is_empty() || !a.url.split(',').all(|u| u.starts_with("http://")) {
+        return Err("--url must be http://HOST:PORT (cluster: several, comma-separated)".into());
+    }
+    if a.cmd != "cluster" && a.url.contains(',') {
+        return Err("only cluster takes several URLs".into());
     }
     if a.duration > Duration::from_secs(600) || a.warmup > Some(Duration::from_secs(60)) {
         return Err("--duration is at most 600 s, --warmup at most 60 s".into());
@@ -334,7 +347,9 @@ async fn open_many(
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let gate = gate.clone();
-        let (url, ns, login) = (args.url.clone(), args.ns.clone(), args.login);
+        let urls: Vec<&str> = args.url.split(',').collect();
+        let url = urls[i % urls.len()].to_owned();
+        let (ns, login) = (args.ns.clone(), args.login);
         let room = room_of(i);
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
@@ -554,6 +569,10 @@ const SLOTS: usize = 1024;
 struct Room {
     start: Instant,
     members: usize,
+    /// How many hubs the clients are spread over (client `i` on `i % hubs`).
+    hubs: usize,
+    /// Lines sent while measuring.
+    sent_measured: AtomicU64,
     /// Deliveries are counted and timed only while this is set.
     measuring: AtomicBool,
     /// `fanout`: per sender, permits for lines not yet seen by every other
@@ -589,8 +608,16 @@ enum Sending {
 /// What one client saw and did.
 struct Tally {
     latencies: Histogram,
+    /// Deliveries whose sender is on another hub.
+    cross: Histogram,
     sent: u64,
     window_timeouts: u64,
+    /// Per sender, the last line seen.
+    last: Vec<u64>,
+    /// Lines skipped (never seen before a later one of the same sender).
+    gaps: u64,
+    /// Lines seen again or after a later one of the same sender.
+    out_of_order: u64,
 }
 
 /// What a frame meant to a client of `fanout`/`rate`.
@@ -607,6 +634,7 @@ enum Frame {
 fn on_frame(
     m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     prefix: &str,
+    me: usize,
     room: &Room,
     tally: &mut Tally,
 ) -> Frame {
@@ -622,9 +650,19 @@ fn on_frame(
         server_message(&t, prefix).and_then(|line| parse_delivery(&line))
     {
         if room.measuring.load(Ordering::Relaxed) {
-            tally
-                .latencies
-                .record(micros_since(room.start).saturating_sub(micros));
+            let micros = micros_since(room.start).saturating_sub(micros);
+            tally.latencies.record(micros);
+            if sender % room.hubs != me % room.hubs {
+                tally.cross.record(micros);
+            }
+        }
+        if let Some(last) = tally.last.get_mut(sender) {
+            if seq <= *last {
+                tally.out_of_order += 1;
+            } else {
+                tally.gaps += seq - *last - 1;
+                *last = seq;
+            }
         }
         room.saw(sender, seq);
     }
@@ -642,8 +680,12 @@ async fn room_client(
 ) -> Tally {
     let mut tally = Tally {
         latencies: Histogram::new(),
+        cross: Histogram::new(),
         sent: 0,
         window_timeouts: 0,
+        last: vec![0; room.windows.len()],
+        gaps: 0,
+        out_of_order: 0,
     };
     let window = room.windows.get(me).cloned();
     let mut permit_by = tokio::time::Instant::now() + Duration::from_secs(1);
@@ -675,7 +717,7 @@ async fn room_client(
                 let mut next = Some(m);
                 let mut budget = 256;
                 while let Some(m) = next.take() {
-                    match on_frame(m, &c.prefix, &room, &mut tally) {
+                    match on_frame(m, &c.prefix, me, &room, &mut tally) {
                         Frame::End => break 'client,
                         Frame::Ping => {
                             let _ = c.send("3".into()).await;
@@ -693,6 +735,9 @@ async fn room_client(
                     tally.window_timeouts += 1;
                 }
                 tally.sent += 1;
+                if room.measuring.load(Ordering::Relaxed) {
+                    room.sent_measured.fetch_add(1, Ordering::Relaxed);
+                }
                 if let Some(slots) = room.seen.get(me) {
                     slots[tally.sent as usize % SLOTS].store(0, Ordering::Relaxed);
                 }
@@ -707,21 +752,26 @@ async fn room_client(
     tally
 }
 
-/// `fanout` and `rate`: clients in one room; senders send stamped lines;
-/// every other client records each line's latency. `fanout`: each sender
-/// keeps at most `window` lines in flight (not yet seen by every other
-/// member). `rate`: one sender at `rate` lines per second.
+/// `fanout`, `rate` and `cluster`: clients in one room; senders send
+/// stamped lines; every other client records each line's latency.
+/// `fanout`: each sender keeps at most `window` lines in flight (not yet
+/// seen by every other member). `rate`: one sender at `rate` lines per
+/// second. `cluster`: `senders` senders at `rate` lines per second between
+/// them, the clients spread over the hubs of `--url`.
 async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Value, String> {
-    let scenario = if fixed_rate.is_some() {
-        "rate"
-    } else {
-        "fanout"
+    let cluster = args.cmd == "cluster";
+    let scenario = match (fixed_rate.is_some(), cluster) {
+        (_, true) => "cluster",
+        (true, false) => "rate",
+        (false, false) => "fanout",
     };
-    let senders_n = if fixed_rate.is_some() {
+    let senders_n = if fixed_rate.is_some() && !cluster {
         1
     } else {
         args.senders.max(1)
     };
+    let fixed_rate = fixed_rate.map(|r| r / senders_n as f64);
+    let hubs = args.url.split(',').count();
     let conns = open_many(args, args.clients.max(senders_n + 1), |_| {
         Some("bench".to_owned())
     })
@@ -732,6 +782,8 @@ async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Valu
     let room = Arc::new(Room {
         start: Instant::now(),
         members: total,
+        hubs,
+        sent_measured: AtomicU64::new(0),
         measuring: AtomicBool::new(false),
         windows: (0..senders_n)
             .map(|_| Arc::new(Semaphore::new(window)))
@@ -769,12 +821,16 @@ async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Valu
     let (secs, cpu) = measured.close();
     stop.send_replace(true);
     let mut all = Histogram::new();
-    let (mut sent, mut timeouts) = (0, 0);
+    let mut cross = Histogram::new();
+    let (mut sent, mut timeouts, mut gaps, mut out_of_order) = (0, 0, 0, 0);
     for c in clients {
         if let Ok(t) = c.await {
             all.merge(&t.latencies);
+            cross.merge(&t.cross);
             sent += t.sent;
             timeouts += t.window_timeouts;
+            gaps += t.gaps;
+            out_of_order += t.out_of_order;
         }
     }
     Ok(serde_json::json!({
@@ -789,6 +845,13 @@ async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Valu
         "deliveries_per_sec": all.total as f64 / secs,
         "p50_ms": all.percentile(0.5),
         "p99_ms": all.percentile(0.99),
+        "hubs": hubs,
+        "sent_measured": room.sent_measured.load(Ordering::Relaxed),
+        "cross_deliveries": cross.total,
+        "cross_p50_ms": if cross.total > 0 { Some(cross.percentile(0.5)) } else { None },
+        "cross_p99_ms": if cross.total > 0 { Some(cross.percentile(0.99)) } else { None },
+        "gaps": gaps,
+        "out_of_order": out_of_order,
         "cpu_percent": cpu,
     }))
 }
@@ -1448,6 +1511,7 @@ fn main() {
             "connect" => connect_rate(&args).await,
             "fanout" => fanout(&args, None).await,
             "rate" => fanout(&args, Some(args.rate)).await,
+            "cluster" => fanout(&args, Some(args.rate)).await,
             "idle" => idle(&args).await,
             "churn" => churn(&args).await,
             "chat" => chat(&args).await,

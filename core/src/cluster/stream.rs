@@ -163,18 +163,12 @@ struct Meta {
 }
 
 impl Out {
-    /// Sends it.
-    pub(super) async fn run(
-        &self,
-        c: &mut redis::aio::MultiplexedConnection,
-    ) -> redis::RedisResult<()> {
+    /// Adds its commands to a pipeline (a `Take`'s `GETDEL` is the one
+    /// whose answer is kept).
+    fn add_to(&self, pipe: &mut redis::Pipeline) {
         match self {
             Out::Publish { channel, text } => {
-                redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(text)
-                    .query_async::<i64>(c)
-                    .await?;
+                pipe.cmd("PUBLISH").arg(channel).arg(text).ignore();
             }
             Out::Append(a) => {
                 let meta = serde_json::to_string(&Meta {
@@ -184,8 +178,7 @@ impl Out {
                     joins: a.joins,
                 })
                 .unwrap_or_default();
-                redis::pipe()
-                    .cmd("XADD")
+                pipe.cmd("XADD")
                     .arg(&a.key)
                     .arg("MAXLEN")
                     .arg(a.max_len)
@@ -198,32 +191,49 @@ impl Out {
                     .cmd("PEXPIRE")
                     .arg(&a.key)
                     .arg(a.keep_ms)
-                    .ignore()
-                    .query_async::<()>(c)
-                    .await?;
+                    .ignore();
             }
             Out::Set { key, value, px } => {
-                redis::cmd("SET")
+                pipe.cmd("SET")
                     .arg(key)
                     .arg(value)
                     .arg("PX")
                     .arg(*px)
-                    .query_async::<()>(c)
-                    .await?;
+                    .ignore();
             }
-            Out::Take { key, reply } => {
-                let text = redis::cmd("GETDEL")
-                    .arg(key)
-                    .query_async::<Option<String>>(c)
-                    .await?;
-                let tx = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(tx) = tx {
-                    let _ = tx.send(text);
-                }
+            Out::Take { key, .. } => {
+                pipe.cmd("GETDEL").arg(key);
             }
         }
-        Ok(())
     }
+}
+
+/// Sends commands as one pipeline, in order, and hands each `Take` its
+/// answer. A failure fails them all (the caller counts them lost).
+pub(super) async fn run_all(
+    outs: &[Out],
+    c: &mut redis::aio::MultiplexedConnection,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for out in outs {
+        out.add_to(&mut pipe);
+    }
+    let answers: Vec<RValue> = pipe.query_async(c).await?;
+    let mut answers = answers.into_iter();
+    for out in outs {
+        if let Out::Take { reply, .. } = out {
+            let text = match answers.next() {
+                Some(RValue::BulkString(b)) => String::from_utf8(b).ok(),
+                Some(RValue::SimpleString(s)) => Some(s),
+                _ => None,
+            };
+            let tx = reply.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(tx) = tx {
+                let _ = tx.send(text);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Frames as bytes: for each, `t` (a text packet) or `b` (binary), its
@@ -492,7 +502,17 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
         .set_connection_timeout(Some(CONNECT_TIMEOUT));
     let mut conn = None;
     let mut backoff = Duration::from_millis(100);
+    // When the last read brought entries: the next one waits until the
+    // batch window since then has passed, so that a busy stream is read in
+    // batches (one XREAD per hub for many entries, not one per entry).
+    let mut read_again: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(at) = read_again.take() {
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = crate::net::until_stopped(&mut stop) => return,
+            }
+        }
         if conn.is_none() {
             match client
                 .get_multiplexed_async_connection_with_config(&config)
@@ -541,6 +561,9 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
         let Some(local) = cluster.local() else {
             continue;
         };
+        if !matches!(reply, RValue::Nil) && !cluster.batch.is_zero() {
+            read_again = Some(tokio::time::Instant::now() + cluster.batch);
+        }
         // [[key, entries], …] (or a map of key → entries).
         let per_stream = items(&reply);
         for pair in per_stream.chunks(if matches!(reply, RValue::Map(_)) {

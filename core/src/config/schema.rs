@@ -507,6 +507,11 @@ static KEYS: &[ConfigKey] = &[
         "a PEM file of CA certificates a rediss:// Redis must chain to, instead of the system's"
     ),
     key!(
+        "redis_batch_ms",
+        redis_batch,
+        "how long a busy hub gathers lines into one Redis pipeline (0: none)"
+    ),
+    key!(
         "recovery.chat",
         recovery.chat,
         "connection state recovery on the chat's namespaces"
@@ -766,6 +771,7 @@ mod tests {
             redis_tls_ca: Some("/srv/ca.pem".into()),
             metrics_path: Some("/metrics".into()),
             metrics_bind: Some("127.0.0.1:9100".parse().unwrap()),
+            redis_batch: Duration::from_millis(7),
             recovery: crate::RecoveryConfig {
                 chat: true,
                 host: true,

@@ -964,6 +964,7 @@ async fn run(
             url,
             config.redis_tls_ca.as_deref(),
             &config.redis_prefix,
+            config.redis_batch,
             shared.events.clone(),
             streamed,
         );

@@ -64,9 +64,14 @@ async fn chat_crosses_the_nodes() {
     bob.say("lobby only").await;
     cat.say("r again").await;
     ann.expect_line("cat said: r again").await;
-    // Namespaces stay apart across nodes too.
-    let mut root = connect(&a, "/", "root").await;
-    let mut root_b = connect(&b, "/", "rootb").await;
+    // Namespaces stay apart across nodes too. Both are in before either
+    // logs in: a login notice still crossing Redis (a busy hub gathers what
+    // it publishes for a moment) must not reach a client that came later.
+    let mut root = Client::connect(&a.url, "/", TransportType::Websocket).await;
+    let mut root_b = Client::connect(&b.url, "/", TransportType::Websocket).await;
+    root.login("root").await;
+    root_b.expect_line("User root Logged in").await;
+    root_b.login("rootb").await;
     root.expect_line("User rootb Logged in").await;
     root_b.say("only /").await;
     root.expect_line("rootb said: only /").await;
@@ -84,9 +89,13 @@ async fn host_actions_and_listings_cross_the_nodes() {
     let a = node(&redis);
     let b = node(&redis);
     let mut b_events = b.events();
-    let mut ann = connect(&a, "/chat", "ann").await;
-    let mut bob = connect(&b, "/chat", "bob").await;
+    // Both in before either logs in (see chat_crosses_the_nodes).
+    let mut ann = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
+    let mut bob = Client::connect(&b.url, "/chat", TransportType::Websocket).await;
     let bob_sid = b_events.connected("/chat").await;
+    ann.login("ann").await;
+    bob.expect_line("User ann Logged in").await;
+    bob.login("bob").await;
     ann.expect_line("User bob Logged in").await;
 
     // Emits from a's host reach b's sockets.
@@ -184,10 +193,17 @@ async fn a_redis_outage_keeps_local_chat_and_heals() {
             .subscribe(EventFilter::kinds(EventKinds::CLUSTER))
             .unwrap(),
     );
-    let mut ann = connect(&a, "/", "ann").await;
-    let mut amy = connect(&a, "/", "amy").await;
+    // All in before the logins (see chat_crosses_the_nodes).
+    let mut ann = Client::connect(&a.url, "/", TransportType::Websocket).await;
+    let mut amy = Client::connect(&a.url, "/", TransportType::Websocket).await;
+    let mut bob = Client::connect(&b.url, "/", TransportType::Websocket).await;
+    ann.login("ann").await;
+    amy.expect_line("User ann Logged in").await;
+    bob.expect_line("User ann Logged in").await;
+    amy.login("amy").await;
     ann.expect_line("User amy Logged in").await;
-    let mut bob = connect(&b, "/", "bob").await;
+    bob.expect_line("User amy Logged in").await;
+    bob.login("bob").await;
     ann.expect_line("User bob Logged in").await;
     amy.expect_line("User bob Logged in").await;
 
@@ -251,10 +267,14 @@ async fn a_node_that_stops_leaves_the_others_serving() {
     }
     let redis = RedisServer::start();
     let a = node(&redis);
-    let mut ann = connect(&a, "/", "ann").await;
+    let mut ann = Client::connect(&a.url, "/", TransportType::Websocket).await;
     {
+        // Both in before either logs in (see chat_crosses_the_nodes).
         let b = node(&redis);
-        let mut bob = connect(&b, "/", "bob").await;
+        let mut bob = Client::connect(&b.url, "/", TransportType::Websocket).await;
+        ann.login("ann").await;
+        bob.expect_line("User ann Logged in").await;
+        bob.login("bob").await;
         ann.expect_line("User bob Logged in").await;
         bob.say("bye").await;
         ann.expect_line("bob said: bye").await;
@@ -579,4 +599,58 @@ async fn ready_turns_false_while_redis_is_away_and_health_stays_true() {
     };
     assert!(e.up);
     assert_eq!(get("/ready").await, (200, "ready".into()));
+}
+
+/// Lines a busy hub publishes within its `redis_batch` window cross Redis
+/// as one pipeline (one read for Redis instead of one per line), in order
+/// and none lost.
+#[tokio::test]
+async fn a_busy_hub_sends_its_lines_to_redis_in_pipelines_in_order() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = TestHub::with(HubConfig {
+        redis_url: Some(redis.url()),
+        redis_batch: Duration::from_millis(200),
+        ..config()
+    });
+    let b = node(&redis);
+    let mut bob = connect(&b, "/chat", "bob").await;
+    bob.join("r").await;
+    a.hub
+        .emit(
+            Target::room("/chat", "r"),
+            "serverMessage",
+            vec![Value::from("first")],
+        )
+        .unwrap();
+    bob.expect_line("first").await;
+
+    const LINES: u64 = 60;
+    let reads = redis.info_counter("stats", "total_reads_processed");
+    let publishes = redis.info_counter("commandstats", "cmdstat_publish");
+    // A line every 2 ms: one PUBLISH each, one pipeline per window.
+    for i in 0..LINES {
+        a.hub
+            .emit(
+                Target::room("/chat", "r"),
+                "serverMessage",
+                vec![Value::from(format!("line {i}"))],
+            )
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for i in 0..LINES {
+        bob.expect_line(&format!("line {i}")).await;
+    }
+    let reads = redis.info_counter("stats", "total_reads_processed") - reads;
+    let publishes = redis.info_counter("commandstats", "cmdstat_publish") - publishes;
+    assert!(publishes >= LINES, "{publishes} PUBLISH for {LINES} lines");
+    // One read per pipeline, and a few for heartbeats and this test's own
+    // INFO: far fewer than one per line.
+    assert!(
+        reads < LINES / 3,
+        "Redis read {reads} times for {LINES} lines sent 2 ms apart"
+    );
 }

@@ -98,6 +98,39 @@ impl RedisServer {
         }
     }
 
+    /// A counter of `INFO` (`total_reads_processed`, or
+    /// `cmdstat_publish`'s `calls`), read over a plain connection.
+    pub fn info_counter(&self, section: &str, name: &str) -> u64 {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(format!("INFO {section}\r\n").as_bytes())
+            .unwrap();
+        // `$LEN\r\n` then LEN bytes and `\r\n`.
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        let text = loop {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "Redis closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+            let t = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((head, rest)) = t.split_once("\r\n") {
+                let len: usize = head.trim_start_matches('$').parse().unwrap();
+                if rest.len() >= len {
+                    break rest[..len].to_owned();
+                }
+            }
+        };
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix(&format!("{name}:")) {
+                let v = v.split(',').next().unwrap_or(v);
+                let v = v.strip_prefix("calls=").unwrap_or(v);
+                return v.trim().parse().unwrap();
+            }
+        }
+        0
+    }
+
     /// Starts Redis again on the same port (the outage ends).
     pub fn restart(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
