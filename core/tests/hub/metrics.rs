@@ -409,6 +409,21 @@ async fn http_head(base: &str, path: &str) -> (u16, String) {
     (status, text)
 }
 
+/// Scrapes `base`'s `/metrics` until `done` holds (within the test's wait).
+async fn scrape_until(base: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let m = scrape(base, "/metrics").await;
+            if done(&m) {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the figure in time")
+}
+
 #[tokio::test]
 async fn cluster_figures_follow_redis() {
     if !crate::redis::available() {
@@ -436,10 +451,14 @@ async fn cluster_figures_follow_redis() {
     assert_eq!(a0.get("chathub_cluster_down_seconds"), 0.0);
     ann.say("across").await;
     bob.expect_line("ann said: across").await;
-    let a1 = scrape(&a.url, "/metrics").await;
+    // The line at least (heartbeats come and go besides). The publisher
+    // counts a command once Redis has answered it, which may be after the
+    // other hub got the line: wait for the count.
+    let a1 = scrape_until(&a.url, |m| {
+        m.delta(&a0, "chathub_cluster_published_total") >= 1.0
+    })
+    .await;
     let b1 = scrape(&b.url, "/metrics").await;
-    // The line at least (heartbeats come and go besides).
-    assert!(a1.delta(&a0, "chathub_cluster_published_total") >= 1.0);
     assert!(b1.delta(&b0, "chathub_cluster_received_total") >= 1.0);
 
     // Redis away: the hub says so, and what it could not publish is lost.
