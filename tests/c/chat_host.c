@@ -88,7 +88,7 @@ static const char *result_name(chathub_result r) {
       "IO",           "UNKNOWN_NAMESPACE",  "SOCKET_NOT_FOUND", "INVALID_ROOM",
       "INVALID_EVENT_NAME", "INVALID_JSON", "DELIVERY_FAILED", "ALREADY_SENT",
       "NO_ACK",       "FAILED",             "REDIS_UNAVAILABLE", "INCOMPATIBLE_VERSION",
-      "TIMED_OUT"};
+      "TIMED_OUT",    "TLS"};
   _Static_assert(sizeof names / sizeof names[0] == CHATHUB_RESULT_COUNT, "a name per result code");
   return r < sizeof names / sizeof names[0] ? names[r] : "UNKNOWN";
 }
