@@ -278,6 +278,9 @@ pub(crate) struct Cluster {
     /// How long a busy hub gathers its writes to Redis, and its stream
     /// reads ([`HubConfig::redis_batch`](crate::HubConfig::redis_batch)).
     batch: Duration,
+    /// Ends the stream reader's wait out of the batch window (a recovering
+    /// client waits for what it saw elsewhere to be read here).
+    read_now: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -385,6 +388,7 @@ impl Cluster {
             stop: watch::channel(false).0,
             queued: watch::channel(0).0,
             batch,
+            read_now: tokio::sync::Notify::new(),
         });
         tokio::spawn(publisher_task(
             cluster.clone(),

@@ -428,6 +428,11 @@ impl Stream for ClusterStream {
         })
     }
 
+    fn read_now(&self, _ns: &str) {
+        // One reader reads every stream.
+        self.0.read_now.notify_one();
+    }
+
     fn fetch(&self, ns: &str, from: Pos, max: usize) -> BoxFuture<Option<Vec<Fetched>>> {
         let this = self.clone();
         let key = self.0.streams.by_ns.get(ns).map(|o| o.key.clone());
@@ -510,6 +515,7 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
         if let Some(at) = read_again.take() {
             tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
+                () = cluster.read_now.notified() => {}
                 () = crate::net::until_stopped(&mut stop) => return,
             }
         }

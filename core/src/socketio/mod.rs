@@ -31,6 +31,9 @@ pub(crate) const MAX_ATTACHMENTS: usize = 1000;
 /// How long lines put off (see `Namespace::broadcast_later`) wait for
 /// others to join their batch.
 const LATER_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a recovering client waits for this hub's reader of the Redis
+/// stream to reach its offset.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A boxed future of the upper layers.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -132,6 +135,9 @@ pub(crate) trait Stream: Send + Sync + 'static {
     fn save_session(&self, ns: &str, pid: Sid, session: RemoteSession, window: Duration);
     /// Takes (once) a session kept by any hub.
     fn take_session(&self, ns: &str, pid: Sid) -> BoxFuture<Option<RemoteSession>>;
+    /// Reads the stream of `ns` now, without waiting out the batch window
+    /// (a recovering client waits for this hub to catch up).
+    fn read_now(&self, ns: &str);
     /// The stream's entries after `from` (at most `max`); `None` when it
     /// cannot tell (Redis away, `from` trimmed away, more than `max`).
     fn fetch(
@@ -1058,15 +1064,11 @@ impl Sio {
                     // The session in Redis is the one that counts (any hub
                     // may have taken it); what it missed comes from the
                     // stream when this hub's log does not reach back.
-                    let covered = found.as_ref().is_some_and(|f| {
-                        r.log
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .covers(f.from)
-                    });
                     let (s, stream) = (s.clone(), stream.clone());
                     return Step::Wait(Box::pin(async move {
-                        let found = clustered_found(&ns, &*stream, found, pid, from, covered).await;
+                        let found = clustered_found(&ns, &*stream, found, pid, from)
+                            .await
+                            .filter(|f| can_tell(&ns, f));
                         if found.is_none() {
                             ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
                         }
@@ -1076,6 +1078,7 @@ impl Sio {
                     }));
                 }
             }
+            found = found.filter(|f| can_tell(&ns, f));
             if found.is_none() {
                 ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
             }
@@ -1121,7 +1124,7 @@ fn decide(
 
 /// The session of a client that asked to recover, in a cluster: taken
 /// (once, cluster-wide) from Redis, with the state this hub kept if it is
-/// the one the client was on; and, unless this hub's log `covered` its
+/// the one the client was on; and, unless this hub's log covers its
 /// offset, what the stream holds after it. `None`: taken already, expired,
 /// or Redis could not tell.
 async fn clustered_found(
@@ -1130,7 +1133,6 @@ async fn clustered_found(
     local: Option<recovery::Found>,
     pid: Sid,
     from: Option<recovery::Pos>,
-    covered: bool,
 ) -> Option<recovery::Found> {
     let r = ns.recovery.as_ref()?;
     let remote = stream.take_session(&ns.path, pid).await?;
@@ -1155,10 +1157,41 @@ async fn clustered_found(
             }
         }
     };
+    // The client may have seen entries this hub has not read yet (it was
+    // on another hub, whose reader was ahead): they must be here first, or
+    // they would come to it again, live, after what it missed.
+    let behind = r.log.lock().unwrap_or_else(|e| e.into_inner()).head() < found.from;
+    if behind {
+        stream.read_now(&ns.path);
+        if !r.reached(found.from, CATCH_UP).await {
+            tracing::debug!(ns = %ns.path, "this hub's reader of the stream stayed behind a recovering client");
+            return None;
+        }
+    }
+    let covered = r
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .covers(found.from);
     if !covered {
         found.fetched = Some(stream.fetch(&ns.path, found.from, r.max_packets()).await?);
     }
     Some(found)
+}
+
+/// Whether what a recovering socket missed can still be told here: if
+/// not, it starts fresh (a new id and pid, the client sees it was not
+/// recovered). Told again when it is let in, under the log's lock.
+fn can_tell(ns: &Namespace, f: &recovery::Found) -> bool {
+    let Some(r) = &ns.recovery else {
+        return false;
+    };
+    let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
+    let (id, rooms) = (f.saved.id, &f.saved.rooms);
+    match &f.fetched {
+        Some(fetched) => log.missed_with(r, fetched, f.from, id, rooms).is_some(),
+        None => log.missed(f.from, id, rooms).is_some(),
+    }
 }
 
 /// The `pid` and `offset` recovery put in a `CONNECT`'s auth, and the auth
@@ -1205,9 +1238,32 @@ fn admit(
     if s.is_closed() {
         return;
     }
-    let pid = match (&ns.recovery, &found) {
+    // With recovery: the answer, what it missed and its rooms under the
+    // log's lock, so that no broadcast falls between them.
+    let log = ns
+        .recovery
+        .as_ref()
+        .map(|r| (r, r.log.lock().unwrap_or_else(|e| e.into_inner())));
+    // What a recovering socket missed; `None` when that cannot be told any
+    // more: it starts fresh, with a new pid, so that the client knows
+    // (`socket.recovered` is false).
+    let back = match (&log, found) {
+        (Some((r, log)), Some(f)) => {
+            let missed = match &f.fetched {
+                Some(fetched) => log.missed_with(r, fetched, f.from, id, &f.saved.rooms),
+                None => log.missed(f.from, id, &f.saved.rooms),
+            };
+            if missed.is_none() {
+                ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(sid = %id, "a session came back too late to recover what it missed");
+            }
+            missed.map(|m| (f.pid, f.saved, m))
+        }
+        _ => None,
+    };
+    let pid = match (&log, &back) {
         (None, _) => None,
-        (Some(_), Some(f)) => Some(f.pid),
+        (Some(_), Some((pid, ..))) => Some(*pid),
         (Some(_), None) => Some(Sid::new()),
     };
     let socket = Arc::new(Socket {
@@ -1227,16 +1283,13 @@ fn admit(
         .unwrap_or_else(|e| e.into_inner())
         .push(socket.clone());
     let mut resumed = None;
-    match &ns.recovery {
+    match log {
         None => {
             ns.insert(socket.clone());
             s.set_ready();
             socket.send(&[packet::connect_ok(&ns.prefix, id.as_str(), None)]);
         }
-        Some(r) => {
-            // The answer, what it missed and its rooms under the log's
-            // lock: no broadcast falls between them.
-            let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
+        Some((r, log)) => {
             ns.insert(socket.clone());
             if let Some(pid) = pid {
                 r.connected(pid, id, log.head());
@@ -1247,32 +1300,19 @@ fn admit(
                 id.as_str(),
                 pid.as_ref().map(Sid::as_str),
             )];
-            if let Some(f) = found {
-                let missed = match &f.fetched {
-                    Some(fetched) => log.missed_with(r, fetched, f.from, id, &f.saved.rooms),
-                    None => log.missed(f.from, id, &f.saved.rooms),
-                };
-                match missed {
-                    Some(missed) => {
-                        first.extend(missed);
-                        for room in &f.saved.rooms {
-                            ns.rejoin(&socket, room);
-                        }
-                        resumed = Some(Resumed {
-                            state: f.saved.state,
-                        });
-                        ns.counters.recovered.fetch_add(1, Ordering::Relaxed);
-                    }
-                    None => {
-                        ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(sid = %id, "a session came back too late to recover what it missed");
-                    }
+            if let Some((_, saved, missed)) = back {
+                first.extend(missed);
+                for room in &saved.rooms {
+                    ns.rejoin(&socket, room);
                 }
+                resumed = Some(Resumed { state: saved.state });
+                ns.counters.recovered.fetch_add(1, Ordering::Relaxed);
             }
             // Whatever the queue's limit: what it missed is bounded by the log.
             if !s.out.is_closed() {
                 s.out.push_raw(Frame::batch(first));
             }
+            drop(log);
         }
     }
     let auth_text = auth

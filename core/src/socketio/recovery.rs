@@ -35,6 +35,7 @@
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::engine::{Frame, FrameBuilder, Kind, Sid};
@@ -105,6 +106,11 @@ pub(crate) struct Recovery {
     /// joined: a client back before its old transport was seen to drop
     /// finds its socket here.
     live: Mutex<std::collections::HashMap<Sid, (Sid, Pos)>>,
+    /// Woken when the head moves while someone waits for it (see
+    /// [`Recovery::reached`]).
+    advanced: tokio::sync::Notify,
+    /// How many wait for the head.
+    waiting: AtomicUsize,
 }
 
 /// The broadcasts of a namespace, in order.
@@ -213,6 +219,8 @@ impl Recovery {
             }),
             sessions: Mutex::new(Sessions::default()),
             live: Mutex::default(),
+            advanced: tokio::sync::Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -240,6 +248,39 @@ impl Recovery {
             .unwrap_or_else(|e| e.into_inner())
             .get(&pid)
             .map(|&(id, _)| id)
+    }
+
+    /// Waits, at most `limit`, until this hub's log has reached `pos`;
+    /// whether it has. A streamed namespace's log is where this hub's
+    /// reader of the stream is, which can be behind a client that comes
+    /// back from another hub (the reader reads in batches): what that
+    /// client saw must be here before what it missed can be told.
+    pub(crate) async fn reached(&self, pos: Pos, limit: Duration) -> bool {
+        let head = || self.log.lock().unwrap_or_else(|e| e.into_inner()).head;
+        if head() >= pos {
+            return true;
+        }
+        /// Counts a waiter for as long as it waits (dropped futures too).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            if head() >= pos {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, advanced).await.is_err() {
+                return head() >= pos;
+            }
+        }
     }
 
     /// How long a dropped socket may take to come back.
@@ -298,6 +339,11 @@ impl Recovery {
         }
         let stamped = stamp(frames, &self.offset(pos))?;
         log.head = pos;
+        // Read under the log's lock, as `reached` checks the head: a waiter
+        // either sees this head or is counted here.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.advanced.notify_waiters();
+        }
         let size = stamped.iter().map(Frame::len).sum::<usize>()
             + rooms.iter().map(|r| r.len()).sum::<usize>()
             + std::mem::size_of_val(except);

@@ -269,6 +269,45 @@ async fn sessions_are_single_use_and_end_with_the_window_or_a_clean_disconnect()
     assert_eq!((st.recovered, st.recovery_misses), (2, 4), "{st:?}");
 }
 
+/// A client whose missed lines were dropped from the log for its caps
+/// starts fresh, and is told so: a new pid (socket.io-client's
+/// `socket.recovered` is false when the pid changes) and a new id.
+#[tokio::test]
+async fn a_client_whose_missed_lines_left_the_log_starts_fresh_with_a_new_pid() {
+    let hub = TestHub::with(HubConfig {
+        recovery: RecoveryConfig {
+            max_disconnection: Duration::from_secs(60),
+            max_packets: 3,
+            ..RecoveryConfig::on()
+        },
+        ..config()
+    });
+    let mut events = hub.events();
+    let mut ann = Peer::connect(&hub.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut bob = Peer::connect(&hub.url, "/chat", None).await;
+    bob.login("bob").await;
+    bob.join("r1").await;
+    bob.say("before").await;
+    ann.expect_line("bob said: before").await;
+    drop_transport(&mut ann, &hub.url, &mut events).await;
+    bob.expect_line("User ann disconnected").await;
+    for i in 1..=5 {
+        bob.say(&format!("missed {i}")).await;
+    }
+
+    let mut back = ann.reconnect(&hub.url, "/chat").await;
+    assert_ne!(
+        back.pid, ann.pid,
+        "a new session: the client sees it was not recovered"
+    );
+    assert_ne!(back.sid, ann.sid);
+    assert_eq!(back.event().await.0, "login", "a fresh socket's prompt");
+    let st = hub.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (0, 1), "{st:?}");
+}
+
 #[tokio::test]
 async fn a_client_back_before_its_old_transport_dropped_takes_its_socket_over() {
     let hub = TestHub::with(with_recovery(Duration::from_secs(60)));
@@ -444,6 +483,52 @@ async fn with_redis_a_client_comes_back_to_another_hub_and_gets_every_line_it_mi
     let mut again = ann.reconnect(&a.url, "/chat").await;
     assert_ne!(again.sid, ann.sid);
     assert_eq!(again.event().await.0, "login");
+}
+
+/// A hub reads the stream in batches (`redis_batch`), so it can be behind
+/// a client that saw newer lines on another hub. The client comes back
+/// there at once: it gets what it missed, nothing twice, and the lines it
+/// saw elsewhere are not taken for missed ones.
+#[tokio::test]
+async fn with_redis_a_client_comes_back_to_a_hub_whose_stream_reader_is_behind() {
+    if !crate::redis::available() {
+        return;
+    }
+    let redis = crate::redis::RedisServer::start();
+    let a = clustered(&redis, Duration::from_secs(60));
+    // After a read that brought entries, b reads again a second later.
+    let b = TestHub::with(HubConfig {
+        redis_url: Some(redis.url()),
+        redis_batch: Duration::from_secs(1),
+        ..with_recovery(Duration::from_secs(60))
+    });
+    let mut a_events = a.events();
+    let mut ann = Peer::connect(&a.url, "/chat", None).await;
+    ann.login("ann").await;
+    ann.join("r1").await;
+    let mut bob = Peer::connect(&a.url, "/chat", None).await;
+    bob.login("bob").await;
+    bob.join("r1").await;
+    // Up to here b may have read the stream: its next read is up to a
+    // second away, and everything below happens well within it.
+    bob.say("before").await;
+    ann.expect_line("bob said: before").await;
+    drop_transport(&mut ann, &a.url, &mut a_events).await;
+    bob.expect_line("User ann disconnected").await;
+    bob.say("missed 1").await;
+    bob.say("missed 2").await;
+
+    let mut back = ann.reconnect(&b.url, "/chat").await;
+    assert_eq!(back.pid, ann.pid, "recovered");
+    assert_eq!(back.sid, ann.sid);
+    back.expect_line("bob said: missed 1").await;
+    back.expect_line("bob said: missed 2").await;
+    bob.expect_line("User ann is back").await;
+    bob.say("after").await;
+    // Not "bob said: before" again, live, once b's reader got to it.
+    back.expect_line("bob said: after").await;
+    let st = b.hub.stats();
+    assert_eq!((st.recovered, st.recovery_misses), (1, 0), "{st:?}");
 }
 
 #[tokio::test]
