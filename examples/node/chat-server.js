@@ -20,7 +20,9 @@
 //                                                    socket object per connection)
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
-// joins this hub to others on the same Redis (see the README).
+// joins this hub to others on the same Redis (see the README); with it,
+// REDIS_TLS_CA names the CA of a rediss:// Redis and REDIS_BATCH_MS how long
+// a busy hub gathers its writes to Redis (default 50, 0: none).
 
 const http = require('node:http');
 const https = require('node:https');
@@ -79,6 +81,9 @@ const hub = new Hub({
   redisUrl: process.env.REDIS_URL || undefined,
   // REDIS_TLS_CA: the CA a rediss:// Redis chains to (a PEM file).
   redisTlsCa: process.env.REDIS_TLS_CA || undefined,
+  // REDIS_BATCH_MS: how long a busy hub gathers lines into one Redis
+  // pipeline (default 50; 0: none).
+  redisBatch: process.env.REDIS_BATCH_MS ? Number(process.env.REDIS_BATCH_MS) : undefined,
   requestTimeout: REQUEST_TIMEOUT,
   // RECOVERY=on: a client whose connection dropped comes back within two
   // minutes with its name and room, and gets every line it missed.

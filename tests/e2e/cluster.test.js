@@ -245,3 +245,44 @@ test('presence across three hubs, one of them killed with SIGKILL', async (t) =>
   assert.ok(!seen.some((e) => e.sid === ann.socket.id && e.change === 'left' && e.room === 'r'), 'ann never left r');
   await ann.say('still here');
 });
+
+test('every example takes REDIS_BATCH_MS: 0 chats across hubs, an out-of-range value is refused at start', async (t) => {
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const faces = Object.keys(EXAMPLES).filter((f) => f !== 'express');
+  for (const face of faces) {
+    await assert.rejects(
+      EXAMPLES[face]({ REDIS_URL: redis.url, REDIS_BATCH_MS: '5000' }),
+      /redis_batch/,
+      `${face}: REDIS_BATCH_MS=5000 refused`,
+    );
+  }
+  const hubs = [];
+  for (const face of faces) {
+    const hub = await EXAMPLES[face]({ REDIS_URL: redis.url, REDIS_BATCH_MS: '0' });
+    t.after(() => hub.stop());
+    hubs.push(hub);
+  }
+  // Every hub in before the logins: the login notices of the others are
+  // then the only lines that can come before our own.
+  const clients = hubs.map((h) => client(h.url));
+  t.after(() => clients.forEach((c) => c.close()));
+  for (const [i, c] of clients.entries()) {
+    await c.loginAmid(`u${i}`);
+    c.socket.emit('join', 'batch0');
+    for (;;) {
+      const line = await c.line();
+      if (line === 'joined room success!') break;
+      assert.match(line, /Logged in$/);
+    }
+  }
+  const [first, ...rest] = clients;
+  await first.say('no gathering');
+  for (const c of rest) {
+    for (;;) {
+      const line = await c.line();
+      if (line === 'u0 said: no gathering') break;
+      assert.match(line, /Logged in$/);
+    }
+  }
+});
