@@ -213,7 +213,21 @@ impl NsHandler for ChatNs {
                 let decoded = arg.and_then(crate::json::string);
                 match super::check_room(decoded.as_deref(), limits) {
                     Ok(room) => {
-                        move_to(&self.shared, socket, chat, Scope::Room(room), false);
+                        move_to(&self.shared, socket, chat, Scope::Room(room.clone()), false);
+                        let ns = &socket.ns.path;
+                        let cluster = self.shared.cluster.get();
+                        let pending = cluster.filter(|c| c.room_pending(ns, &room)).cloned();
+                        if let Some(cluster) = pending {
+                            // The first member of the room here: told it
+                            // joined once this hub hears the room's lines
+                            // from the others (its next events wait).
+                            let (socket, ack) = (socket.clone(), ev.ack);
+                            return Step::Wait(Box::pin(async move {
+                                cluster.room_ready(&socket.ns.path, &room).await;
+                                reply(&socket, super::JOINED_REPLY);
+                                answer(&socket, ack, Ok(()));
+                            }));
+                        }
                         self.reply(socket, super::JOINED_REPLY);
                         self.answer(socket, ev.ack, Ok(()));
                     }

@@ -243,6 +243,25 @@ type Members = HashMap<String, HashMap<(String, String), Member>>;
 
 type Pending = HashMap<u64, mpsc::UnboundedSender<(String, Answer)>>;
 
+/// The rooms of a hub's namespaces, for the cluster's room channels (the
+/// chat's lobby is not one: its lines go to every node).
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterRooms(pub(crate) Arc<Cluster>);
+
+impl crate::socketio::RoomChannels for ClusterRooms {
+    fn opened(&self, ns: &str, room: &str) {
+        if room != crate::chat::handler::LOBBY {
+            self.0.room_opened(ns, room);
+        }
+    }
+
+    fn closed(&self, ns: &str, room: &str) {
+        if room != crate::chat::handler::LOBBY {
+            self.0.room_closed(ns, room);
+        }
+    }
+}
+
 /// A node's link to the others.
 pub(crate) struct Cluster {
     node: String,
@@ -281,6 +300,33 @@ pub(crate) struct Cluster {
     /// Ends the stream reader's wait out of the batch window (a recovering
     /// client waits for what it saw elsewhere to be read here).
     read_now: tokio::sync::Notify,
+    /// `PREFIX#room#`: a room's lines go to its own channel, which only
+    /// the nodes with members in it subscribe to.
+    room_prefix: String,
+    /// The room channels this node wants (see [`Cluster::room_opened`]).
+    subs: Mutex<Subs>,
+    /// Subscriptions and unsubscriptions for the subscriber, in order.
+    sub_ops: mpsc::UnboundedSender<SubOp>,
+    /// The last of `sub_ops` the subscriber has carried out.
+    subscribed: watch::Sender<u64>,
+}
+
+/// The room channels a node wants.
+#[derive(Debug, Default)]
+struct Subs {
+    wanted: std::collections::HashSet<String>,
+    /// Numbers `sub_ops`.
+    seq: u64,
+    /// The subscription asked last for each channel.
+    asked: HashMap<String, u64>,
+}
+
+/// A change of the room channels, for the subscriber.
+#[derive(Debug)]
+struct SubOp {
+    channel: String,
+    subscribe: bool,
+    seq: u64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -365,6 +411,8 @@ impl Cluster {
         .map_err(|e| redis_error(url, e))?
         .map_err(|e| redis_error(url, e))?;
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        let (sub_ops, sub_rx) = mpsc::unbounded_channel();
+        let room_prefix = format!("{prefix}#room#");
         let cluster = Arc::new(Cluster {
             node,
             all_channel,
@@ -389,6 +437,10 @@ impl Cluster {
             queued: watch::channel(0).0,
             batch,
             read_now: tokio::sync::Notify::new(),
+            room_prefix,
+            subs: Mutex::default(),
+            sub_ops,
+            subscribed: watch::channel(0).0,
         });
         tokio::spawn(publisher_task(
             cluster.clone(),
@@ -400,7 +452,7 @@ impl Cluster {
         if !cluster.streams.is_empty() {
             tokio::spawn(stream::reader_task(cluster.clone(), client.clone()));
         }
-        tokio::spawn(subscriber_task(cluster.clone(), client, pubsub));
+        tokio::spawn(subscriber_task(cluster.clone(), client, pubsub, sub_rx));
         tokio::spawn(heartbeat_task(cluster.clone()));
         cluster.send(
             &cluster.all_channel,
@@ -507,8 +559,20 @@ impl Cluster {
         }
         let engine = base64::engine::general_purpose::STANDARD;
         let bins = bins.iter().map(|b| engine.encode(b)).collect();
+        // One room: its own channel, heard only by the nodes with members
+        // in it. The rest (the lobby, a namespace, several rooms, a
+        // socket): every node.
+        let room = match &to {
+            WireTarget::Room(r) => Some(r.as_str()),
+            WireTarget::Rooms { rooms, .. } if rooms.len() == 1 => Some(rooms[0].as_str()),
+            _ => None,
+        };
+        let channel = match room {
+            Some(r) => self.room_channel(ns, r),
+            None => self.all_channel.clone(),
+        };
         self.send(
-            &self.all_channel,
+            &channel,
             Message::Emit {
                 from: self.node.clone(),
                 ns: ns.to_owned(),
@@ -518,6 +582,88 @@ impl Cluster {
                 bins,
             },
         );
+    }
+
+    /// The channel of a room of `ns` (the namespace's length first, so
+    /// that no namespace and room pair reads as another).
+    fn room_channel(&self, ns: &str, room: &str) -> String {
+        format!("{}{}#{ns}#{room}", self.room_prefix, ns.len())
+    }
+
+    /// A room of `ns` got its first member on this node: from now on the
+    /// node hears the room's channel (the subscription is confirmed a
+    /// moment later; see [`Cluster::room_ready`]).
+    pub(crate) fn room_opened(&self, ns: &str, room: &str) {
+        self.change_sub(self.room_channel(ns, room), true);
+    }
+
+    /// The last member of a room of `ns` on this node left it.
+    pub(crate) fn room_closed(&self, ns: &str, room: &str) {
+        self.change_sub(self.room_channel(ns, room), false);
+    }
+
+    fn change_sub(&self, channel: String, subscribe: bool) {
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = if subscribe {
+            subs.wanted.insert(channel.clone())
+        } else {
+            subs.wanted.remove(&channel)
+        };
+        if !changed {
+            return;
+        }
+        subs.seq += 1;
+        let seq = subs.seq;
+        if subscribe {
+            subs.asked.insert(channel.clone(), seq);
+        } else {
+            subs.asked.remove(&channel);
+        }
+        // Sent under the lock: the subscriber gets the changes in order.
+        let _ = self.sub_ops.send(SubOp {
+            channel,
+            subscribe,
+            seq,
+        });
+    }
+
+    /// Waits (a bounded time) until Redis has confirmed this node's
+    /// subscription to the channel of a room of `ns`, so that a member who
+    /// was told it joined gets every line said in the room after that, on
+    /// any node. At once when it is confirmed already or Redis is away.
+    pub(crate) async fn room_ready(&self, ns: &str, room: &str) {
+        let asked = {
+            let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+            subs.asked.get(&self.room_channel(ns, room)).copied()
+        };
+        let Some(seq) = asked else { return };
+        if !self.is_up() {
+            return;
+        }
+        let mut done = self.subscribed.subscribe();
+        let confirmed = done.wait_for(|&n| n >= seq);
+        if tokio::time::timeout(REQUEST_TIMEOUT, confirmed)
+            .await
+            .is_err()
+        {
+            tracing::debug!(ns, room, "a room's subscription was not confirmed in time");
+        }
+    }
+
+    /// Whether this node's subscription to a room's channel is not
+    /// confirmed yet (see [`Cluster::room_ready`]).
+    pub(crate) fn room_pending(&self, ns: &str, room: &str) -> bool {
+        let asked = {
+            let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+            subs.asked.get(&self.room_channel(ns, room)).copied()
+        };
+        asked.is_some_and(|seq| *self.subscribed.borrow() < seq) && self.is_up()
+    }
+
+    /// The room channels this node wants now.
+    fn wanted_rooms(&self) -> Vec<String> {
+        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        subs.wanted.iter().cloned().collect()
     }
 
     /// The nodes heard from lately (without this one).
@@ -958,6 +1104,24 @@ impl Cluster {
             Err(e) => Answer::Failed(e.to_string()),
         };
         reply(match op {
+            Op::Move {
+                ns,
+                sid,
+                room: Some(room),
+            } => {
+                let joined = local.local_join(&ns, &sid, Some(&room));
+                if joined.is_err() {
+                    return reply(done(joined));
+                }
+                // Done once this node hears the room's lines (not here:
+                // this runs in the subscriber, which confirms that).
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.room_ready(&ns, &room).await;
+                    reply(Answer::Done);
+                });
+                return;
+            }
             Op::Move { ns, sid, room } => done(local.local_join(&ns, &sid, room.as_deref())),
             Op::Leave { ns, sid, room } => done(local.local_leave(&ns, &sid, &room)),
             Op::Disconnect { ns, sid } => done(local.local_disconnect(&ns, &sid)),
@@ -1067,26 +1231,58 @@ async fn publisher_task(
     }
 }
 
-/// Receives from Redis; on a lost connection reports it and reconnects.
-async fn subscriber_task(cluster: Arc<Cluster>, client: redis::Client, pubsub: redis::aio::PubSub) {
+/// Receives from Redis, and subscribes to the room channels this node
+/// wants as its members come and go; on a lost connection reports it,
+/// reconnects and subscribes again to everything it wants.
+async fn subscriber_task(
+    cluster: Arc<Cluster>,
+    client: redis::Client,
+    pubsub: redis::aio::PubSub,
+    mut ops: mpsc::UnboundedReceiver<SubOp>,
+) {
     let mut stop = cluster.stop.subscribe();
-    let mut stream = Some(pubsub.into_on_message());
+    let (sink, stream) = pubsub.split();
+    let mut link = Some((sink, stream));
     let mut backoff = Duration::from_millis(100);
     loop {
-        if let Some(s) = stream.as_mut() {
+        if let Some((sink, stream)) = link.as_mut() {
             tokio::select! {
-                msg = s.next() => match msg {
+                msg = stream.next() => match msg {
                     Some(msg) => {
                         cluster.receive(msg.get_payload_bytes()).await;
                         continue;
                     }
                     None => {
-                        stream = None;
+                        link = None;
                         cluster.set_up(false, "the connection to Redis closed".into());
                     }
                 },
+                op = ops.recv() => {
+                    let Some(op) = op else { return };
+                    let change = async {
+                        if op.subscribe {
+                            sink.subscribe(&op.channel).await
+                        } else {
+                            sink.unsubscribe(&op.channel).await
+                        }
+                    };
+                    match tokio::time::timeout(CONNECT_TIMEOUT, change).await {
+                        Ok(Ok(())) => {}
+                        // The connection is going: the resubscription
+                        // after it comes back covers this change.
+                        Ok(Err(e)) => tracing::debug!("cannot change a room subscription: {e}"),
+                        Err(_) => tracing::debug!("a room subscription change timed out"),
+                    }
+                    cluster.subscribed.send_replace(op.seq);
+                    continue;
+                }
                 () = crate::net::until_stopped(&mut stop) => return,
             }
+        }
+        // Away from Redis: room changes meanwhile are told at once (what
+        // is said in a room is lost anyway), and made on reconnecting.
+        while let Ok(op) = ops.try_recv() {
+            cluster.subscribed.send_replace(op.seq);
         }
         // Reconnect, with a growing pause between attempts.
         tokio::select! {
@@ -1095,14 +1291,18 @@ async fn subscriber_task(cluster: Arc<Cluster>, client: redis::Client, pubsub: r
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
         let attempt = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&cluster.all_channel).await?;
-            pubsub.subscribe(&cluster.own_channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            let (mut sink, stream) = client.get_async_pubsub().await?.split();
+            sink.subscribe(&cluster.all_channel).await?;
+            sink.subscribe(&cluster.own_channel).await?;
+            let rooms = cluster.wanted_rooms();
+            if !rooms.is_empty() {
+                sink.subscribe(&rooms).await?;
+            }
+            Ok::<_, redis::RedisError>((sink, stream))
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(pubsub)) => {
-                stream = Some(pubsub.into_on_message());
+            Ok(Ok(pair)) => {
+                link = Some(pair);
                 backoff = Duration::from_millis(100);
                 cluster.relinks.fetch_add(1, Ordering::AcqRel);
                 cluster.set_up(true, "reconnected".into());

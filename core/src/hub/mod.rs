@@ -685,6 +685,14 @@ impl Hub {
                     let cluster = core.shared.cluster.get().cloned().expect("checked");
                     cluster.remote_move(&ns, &sid, Some(room)).await
                 }
+                Ok(()) => {
+                    // Resolves once the other hubs' lines to the room
+                    // reach this one too.
+                    if let Some(cluster) = core.shared.cluster.get() {
+                        cluster.room_ready(&ns, &room).await;
+                    }
+                    Ok(())
+                }
                 other => other,
             }
         })
@@ -1208,6 +1216,12 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
         let s: Arc<dyn crate::socketio::Stream> = Arc::new(c.clone());
         Some((s, head))
     };
+    let channels = || {
+        let c = shared.cluster.get()?;
+        let rooms: Arc<dyn crate::socketio::RoomChannels> =
+            Arc::new(crate::cluster::ClusterRooms(c.clone()));
+        Some(rooms)
+    };
     let mut namespaces = Vec::new();
     for path in &config.namespaces {
         let handler = Arc::new(chat::handler::ChatNs::new(path, shared.clone()));
@@ -1218,6 +1232,7 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
             shared.counters.clone(),
             recovery,
             stream(path),
+            channels(),
         ));
     }
     for path in &config.host_namespaces {
@@ -1229,6 +1244,7 @@ fn build(config: &HubConfig, shared: &Arc<Shared>) -> Arc<Core> {
             shared.counters.clone(),
             recovery,
             stream(path),
+            channels(),
         ));
     }
     let max_payload = usize::try_from(config.max_payload).unwrap_or(usize::MAX);

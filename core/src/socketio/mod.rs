@@ -114,6 +114,15 @@ impl std::fmt::Debug for Resumed {
     }
 }
 
+/// The rooms a hub has members in, for a cluster that sends each room's
+/// lines only to the hubs with members in it.
+pub(crate) trait RoomChannels: Send + Sync + 'static {
+    /// `room` of `ns` got its first member on this hub.
+    fn opened(&self, ns: &str, room: &str);
+    /// The last member of `room` of `ns` on this hub left it.
+    fn closed(&self, ns: &str, room: &str);
+}
+
 /// Where the broadcasts of a namespace with recovery go when hubs share a
 /// Redis (the cluster): a stream every hub reads and delivers from, in one
 /// order, and the sessions of dropped sockets, so that a client can come
@@ -215,6 +224,9 @@ pub(crate) struct Namespace {
     pub(crate) recovery: Option<recovery::Recovery>,
     /// With recovery and Redis: where broadcasts go (see [`Stream`]).
     stream: Option<Arc<dyn Stream>>,
+    /// With Redis (and no stream): told when a room gets its first member
+    /// here and loses its last (see [`RoomChannels`]).
+    channels: Option<Arc<dyn RoomChannels>>,
 }
 
 /// Broadcasts put off to be delivered in one pass.
@@ -273,11 +285,14 @@ impl Namespace {
         counters: Arc<Counters>,
         recovery: Option<recovery::Bounds>,
         stream: Option<(Arc<dyn Stream>, recovery::Pos)>,
+        channels: Option<Arc<dyn RoomChannels>>,
     ) -> Arc<Namespace> {
         let (stream, head) = match (recovery.is_some(), stream) {
             (true, Some((s, head))) => (Some(s), Some(head)),
             _ => (None, None),
         };
+        // A streamed namespace's broadcasts do not use the room channels.
+        let channels = channels.filter(|_| stream.is_none());
         Arc::new(Namespace {
             path: path.to_owned(),
             prefix: packet::ns_prefix(path),
@@ -294,6 +309,7 @@ impl Namespace {
                 None => recovery::Recovery::new(b),
             }),
             stream,
+            channels,
         })
     }
 
@@ -361,12 +377,19 @@ impl Namespace {
             let joined = self.joins.fetch_add(1, Ordering::AcqRel) + 1;
             socket.entered.store(joined, Ordering::Release);
         }
-        self.rooms
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(room.into())
-            .or_default()
-            .insert(socket.id, socket.clone());
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let members = match rooms.entry(room.into()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                // Under the rooms' lock: openings and closings of one room
+                // reach the cluster in the order they happened.
+                if let Some(c) = &self.channels {
+                    c.opened(&self.path, room);
+                }
+                e.insert(Default::default())
+            }
+        };
+        members.insert(socket.id, socket.clone());
     }
 
     /// Takes a socket out of a room; true if it was in it.
@@ -388,6 +411,9 @@ impl Namespace {
             m.remove(&id);
             if m.is_empty() {
                 rooms.remove(room);
+                if let Some(c) = &self.channels {
+                    c.closed(&self.path, room);
+                }
             }
         }
     }

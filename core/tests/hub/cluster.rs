@@ -654,3 +654,150 @@ async fn a_busy_hub_sends_its_lines_to_redis_in_pipelines_in_order() {
         "Redis read {reads} times for {LINES} lines sent 2 ms apart"
     );
 }
+
+/// How many connections Redis counts as subscribed to the channel of
+/// `room` of `ns` (`PUBSUB NUMSUB`): one per hub with members in it.
+async fn subscribers(redis: &RedisServer, ns: &str, room: &str) -> i64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("chathub#room#{}#{ns}#{room}", ns.len());
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    n
+}
+
+/// Waits (a bounded number of asks) for the room's channel to have `n`
+/// subscribers: a hub unsubscribes a moment after its last member left.
+async fn await_subscribers(redis: &RedisServer, ns: &str, room: &str, n: i64) {
+    for _ in 0..200 {
+        if subscribers(redis, ns, room).await == n {
+            return;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        subscribers(redis, ns, room).await,
+        n,
+        "subscribers of {room}"
+    );
+}
+
+#[tokio::test]
+async fn a_room_s_lines_go_to_the_hubs_with_members_in_it_only() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let hub = || {
+        TestHub::with(HubConfig {
+            redis_url: Some(redis.url()),
+            host_namespaces: vec!["/app".into()],
+            ..config()
+        })
+    };
+    let (a, b, c) = (hub(), hub(), hub());
+    let (mut x, xs) = app_client(&a.url).await;
+    let (mut y, ys) = app_client(&b.url).await;
+    let (mut z, zs) = app_client(&c.url).await;
+    assert_eq!(subscribers(&redis, "/app", "r").await, 0);
+    // A join resolves once its hub hears the room: the count is exact then.
+    a.hub.join("/app", &xs, "r").await.unwrap();
+    assert_eq!(subscribers(&redis, "/app", "r").await, 1);
+    // Through another hub (the request crosses Redis): the same.
+    a.hub.join("/app", &ys, "r").await.unwrap();
+    assert_eq!(subscribers(&redis, "/app", "r").await, 2);
+    c.hub.join("/app", &zs, "other").await.unwrap();
+    assert_eq!(
+        subscribers(&redis, "/app", "r").await,
+        2,
+        "c has no member in r"
+    );
+
+    // c sends to r without hearing it; its own socket is not in r.
+    let tick = |hub: &TestHub, text: &str| {
+        hub.hub
+            .emit(Target::room("/app", "r"), "e", vec![Value::from(text)])
+            .unwrap();
+    };
+    tick(&c, "from c");
+    assert_eq!(app_event(&mut x).await, "from c");
+    assert_eq!(app_event(&mut y).await, "from c");
+    // One room with exceptions takes the room's channel too.
+    c.hub
+        .emit(
+            Target::rooms("/app", ["r"], [xs.as_str()]),
+            "e",
+            vec![Value::from("not x")],
+        )
+        .unwrap();
+    assert_eq!(app_event(&mut y).await, "not x");
+
+    // b's last member leaves r: b stops hearing it.
+    b.hub.leave("/app", &ys, "r").await.unwrap();
+    await_subscribers(&redis, "/app", "r", 1).await;
+    // x's transport goes: a stops hearing it too.
+    drop(x);
+    await_subscribers(&redis, "/app", "r", 0).await;
+    // And hears it again with a new member.
+    b.hub.join("/app", &ys, "r").await.unwrap();
+    assert_eq!(subscribers(&redis, "/app", "r").await, 1);
+    tick(&a, "again");
+    assert_eq!(app_event(&mut y).await, "again");
+    c.hub
+        .emit(Target::room("/app", "other"), "e", vec![Value::from("z")])
+        .unwrap();
+    assert_eq!(app_event(&mut z).await, "z");
+}
+
+#[tokio::test]
+async fn a_chat_join_is_answered_once_the_hub_hears_the_room() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    let mut events = b.events();
+    let mut bob = b.logged_in("/chat", "bob").await;
+
+    // Redis holds every command for a second and a half: b's
+    // subscription to the room cannot be confirmed before.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("ALL")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    bob.emit("join", serde_json::json!("fresh")).await;
+    events
+        .find(|e| match e {
+            HubEvent::Join(j) if j.to.as_deref() == Some("fresh") => Some(()),
+            _ => None,
+        })
+        .await;
+    // Moved, but not told so: a line of another hub said now would be lost.
+    let early = tokio::time::timeout(Duration::from_millis(300), bob.next()).await;
+    assert!(
+        early.is_err(),
+        "answered before the room was heard: {early:?}"
+    );
+    // Once the pause ends.
+    bob.expect_line("joined room success!").await;
+    // A line of the other hub, said right after the answer, arrives.
+    a.hub
+        .emit(
+            Target::room("/chat", "fresh"),
+            "serverMessage",
+            vec![Value::from("from a")],
+        )
+        .unwrap();
+    bob.expect_line("from a").await;
+}
