@@ -164,8 +164,9 @@ struct Meta {
 
 impl Out {
     /// Adds its commands to a pipeline (a `Take`'s `GETDEL` is the one
-    /// whose answer is kept).
-    fn add_to(&self, pipe: &mut redis::Pipeline) {
+    /// whose answer is kept); a stream it appends to goes in `appended`,
+    /// for one `PEXPIRE` per stream and pipeline.
+    fn add_to<'a>(&'a self, pipe: &mut redis::Pipeline, appended: &mut Vec<(&'a str, u64)>) {
         match self {
             Out::Publish { channel, text } => {
                 pipe.cmd("PUBLISH").arg(channel).arg(text).ignore();
@@ -178,20 +179,24 @@ impl Out {
                     joins: a.joins,
                 })
                 .unwrap_or_default();
+                // Trimmed a whole radix node at a time (`~`): exact
+                // trimming costs Redis more than the append. The stream
+                // may then hold somewhat more than `max_len`; a fetch
+                // still refuses an offset further back than that.
                 pipe.cmd("XADD")
                     .arg(&a.key)
                     .arg("MAXLEN")
+                    .arg("~")
                     .arg(a.max_len)
                     .arg("*")
                     .arg("m")
                     .arg(meta)
                     .arg("f")
                     .arg(encode_frames(&a.frames))
-                    .ignore()
-                    .cmd("PEXPIRE")
-                    .arg(&a.key)
-                    .arg(a.keep_ms)
                     .ignore();
+                if !appended.iter().any(|(k, _)| *k == a.key) {
+                    appended.push((&a.key, a.keep_ms));
+                }
             }
             Out::Set { key, value, px } => {
                 pipe.cmd("SET")
@@ -215,8 +220,13 @@ pub(super) async fn run_all(
     c: &mut redis::aio::MultiplexedConnection,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
+    let mut appended = Vec::new();
     for out in outs {
-        out.add_to(&mut pipe);
+        out.add_to(&mut pipe, &mut appended);
+    }
+    // Last: the streams live on for their keep time after their last entry.
+    for (key, keep_ms) in appended {
+        pipe.cmd("PEXPIRE").arg(key).arg(keep_ms).ignore();
     }
     let answers: Vec<RValue> = pipe.query_async(c).await?;
     let mut answers = answers.into_iter();
