@@ -434,6 +434,17 @@ async fn drop_transport(p: &mut Peer, url: &str, events: &mut Events) {
     assert_eq!(left(events, &gone).await, "transport close");
 }
 
+/// bob says a line ann hears; ann's transport drops (on the hub at
+/// `url`); bob says two lines more, which ann misses.
+async fn two_lines_missed(ann: &mut Peer, bob: &mut Peer, url: &str, events: &mut Events) {
+    bob.say("before").await;
+    ann.expect_line("bob said: before").await;
+    drop_transport(ann, url, events).await;
+    bob.expect_line("User ann disconnected").await;
+    bob.say("missed 1").await;
+    bob.say("missed 2").await;
+}
+
 #[tokio::test]
 async fn with_redis_a_client_comes_back_to_another_hub_and_gets_every_line_it_missed() {
     if !crate::redis::available() {
@@ -457,13 +468,7 @@ async fn with_redis_a_client_comes_back_to_another_hub_and_gets_every_line_it_mi
             other => panic!("unexpected before the join: {other}"),
         }
     }
-    bob.say("before").await;
-    ann.expect_line("bob said: before").await;
-
-    drop_transport(&mut ann, &a.url, &mut a_events).await;
-    bob.expect_line("User ann disconnected").await;
-    bob.say("missed 1").await;
-    bob.say("missed 2").await;
+    two_lines_missed(&mut ann, &mut bob, &a.url, &mut a_events).await;
 
     // Back on the other hub: the same socket, its name and room, and what
     // it missed, in order, before anything new.
@@ -511,12 +516,7 @@ async fn with_redis_a_client_comes_back_to_a_hub_whose_stream_reader_is_behind()
     bob.join("r1").await;
     // Up to here b may have read the stream: its next read is up to a
     // second away, and everything below happens well within it.
-    bob.say("before").await;
-    ann.expect_line("bob said: before").await;
-    drop_transport(&mut ann, &a.url, &mut a_events).await;
-    bob.expect_line("User ann disconnected").await;
-    bob.say("missed 1").await;
-    bob.say("missed 2").await;
+    two_lines_missed(&mut ann, &mut bob, &a.url, &mut a_events).await;
 
     let mut back = ann.reconnect(&b.url, "/chat").await;
     assert_eq!(back.pid, ann.pid, "recovered");

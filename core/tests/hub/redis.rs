@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Arguments after the common ones (TLS files, users).
+    extra: Vec<std::ffi::OsString>,
+    /// `port` is a TLS port (and the plain one is off).
+    tls: bool,
 }
 
 /// Whether `redis-server` can be run here. The tests need it; without it
@@ -30,6 +34,12 @@ pub fn available() -> bool {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(false, Vec::new())
+    }
+
+    /// A `redis-server` with `extra` arguments; `tls`: its port speaks
+    /// TLS only (`extra` then names the certificate files).
+    pub fn start_with(tls: bool, extra: Vec<std::ffi::OsString>) -> RedisServer {
         // A free port from the OS; if another process takes it before
         // Redis binds, try again with another.
         for _ in 0..5 {
@@ -38,7 +48,12 @@ impl RedisServer {
                 .local_addr()
                 .unwrap()
                 .port();
-            let mut server = RedisServer { port, child: None };
+            let mut server = RedisServer {
+                port,
+                child: None,
+                extra: extra.clone(),
+                tls,
+            };
             if server.spawn() {
                 return server;
             }
@@ -52,10 +67,15 @@ impl RedisServer {
 
     /// Starts redis-server on `self.port`; true once it accepts connections.
     fn spawn(&mut self) -> bool {
+        let port = self.port.to_string();
+        let ports: &[&str] = if self.tls {
+            &["--port", "0", "--tls-port", &port]
+        } else {
+            &["--port", &port]
+        };
         let mut child = Command::new("redis-server")
+            .args(ports)
             .args([
-                "--port",
-                &self.port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -65,6 +85,7 @@ impl RedisServer {
                 "--loglevel",
                 "notice",
             ])
+            .args(&self.extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -3,11 +3,9 @@
 //! Certificates come from the `openssl` command, signed by a CA made for
 //! each test; nothing trusts them but the clients here.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chathub::{Hub, HubConfig, Pem, StartError, TlsError};
 use futures_util::{SinkExt, StreamExt};
@@ -354,58 +352,40 @@ fn unusable_tls_settings_are_refused_with_the_reason() {
 }
 
 /// A `redis-server` speaking TLS only, with the ACL user `alice`.
-struct TlsRedis {
-    port: u16,
-    child: Child,
-}
+struct TlsRedis(crate::redis::RedisServer);
 
 impl TlsRedis {
     fn start(ca: &Ca) -> TlsRedis {
         let leaf = ca.issue("redis");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", "0", "--tls-port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--tls-cert-file")
-            .arg(&leaf.cert)
-            .arg("--tls-key-file")
-            .arg(&leaf.key)
-            .arg("--tls-ca-cert-file")
-            .arg(ca.cert())
-            .args(["--tls-auth-clients", "no"])
-            .args(["--user", "default", "off"])
-            .args(["--user", "alice", "on", ">s3cret", "~*", "&*", "+@all"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run redis-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Ready to accept connections") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("redis-server with TLS is ready");
-        TlsRedis { port, child }
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--tls-cert-file".into(),
+            leaf.cert.clone().into(),
+            "--tls-key-file".into(),
+            leaf.key.clone().into(),
+            "--tls-ca-cert-file".into(),
+            ca.cert().into(),
+        ];
+        for a in [
+            "--tls-auth-clients",
+            "no",
+            "--user",
+            "default",
+            "off",
+            "--user",
+            "alice",
+            "on",
+            ">s3cret",
+            "~*",
+            "&*",
+            "+@all",
+        ] {
+            args.push(a.into());
+        }
+        TlsRedis(crate::redis::RedisServer::start_with(true, args))
     }
 
     fn url(&self, password: &str) -> String {
-        format!("rediss://alice:{password}@127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("rediss://alice:{password}@127.0.0.1:{}", self.0.port)
     }
 }
 
