@@ -414,7 +414,15 @@ impl HubEvent {
     }
 }
 
-type AckFn = Box<dyn FnOnce(&[Value]) -> Result<(), String> + Send>;
+/// An ack's answer: values, or the JSON text of their array.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AckArgs<'a> {
+    Values(&'a [Value]),
+    /// A JSON array's text, checked to be one (no binary attachments).
+    Json(&'a str),
+}
+
+type AckFn = Box<dyn FnOnce(AckArgs<'_>) -> Result<(), String> + Send>;
 
 /// The acknowledgement a client asked for with a custom event.
 ///
@@ -447,7 +455,7 @@ pub enum AckError {
 }
 
 impl Ack {
-    pub(crate) fn new(f: impl FnOnce(&[Value]) -> Result<(), String> + Send + 'static) -> Ack {
+    pub(crate) fn new(f: impl FnOnce(AckArgs<'_>) -> Result<(), String> + Send + 'static) -> Ack {
         Ack {
             inner: Arc::new(Mutex::new(Some(Box::new(f)))),
         }
@@ -462,7 +470,31 @@ impl Ack {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or(AckError::AlreadySent)?;
-        f(args).map_err(AckError::Send)
+        f(AckArgs::Values(args)).map_err(AckError::Send)
+    }
+
+    /// Sends the answer given as the JSON text of an array (`["ok",1]`),
+    /// each element one argument of the client's callback: for hosts that
+    /// hold their arguments as JSON already (the Node addon), so that they
+    /// are not parsed into [`Value`]s and written out again. The text must
+    /// be one JSON array; it is checked, not rewritten.
+    pub fn send_json(&self, args: &str) -> Result<(), AckError> {
+        let array = serde_json::from_str::<&serde_json::value::RawValue>(args)
+            .ok()
+            .map(|raw| raw.get().trim())
+            .filter(|t| t.starts_with('['));
+        let Some(array) = array else {
+            return Err(AckError::Send(
+                "the answer must be the JSON text of an array".into(),
+            ));
+        };
+        let f = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or(AckError::AlreadySent)?;
+        f(AckArgs::Json(array)).map_err(AckError::Send)
     }
 
     /// Whether an answer was sent (or attempted) already.
@@ -945,12 +977,37 @@ mod tests {
         let sent = Arc::new(Mutex::new(Vec::new()));
         let s2 = sent.clone();
         let ack = Ack::new(move |args| {
-            s2.lock().unwrap().extend_from_slice(args);
+            match args {
+                AckArgs::Values(v) => s2.lock().unwrap().extend_from_slice(v),
+                AckArgs::Json(j) => s2.lock().unwrap().push(Value::from(j)),
+            }
             Ok(())
         });
         let clone = ack.clone();
         ack.send(&[Value::from("ok")]).unwrap();
         assert_eq!(clone.send(&[]), Err(AckError::AlreadySent));
+        assert_eq!(clone.send_json("[]"), Err(AckError::AlreadySent));
         assert_eq!(sent.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_ack_answered_as_json_takes_an_array_only() {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let s2 = sent.clone();
+        let ack = Ack::new(move |args| {
+            if let AckArgs::Json(j) = args {
+                s2.lock().unwrap().push(j.to_owned());
+            }
+            Ok(())
+        });
+        for bad in ["", "{}", "\"a\"", "[1,", "[1] x", "null"] {
+            assert!(
+                matches!(ack.send_json(bad), Err(AckError::Send(_))),
+                "{bad:?} refused"
+            );
+            assert!(!ack.is_sent(), "a refused answer leaves the ack to answer");
+        }
+        ack.send_json(" [\"ok\",{\"n\":1}] ").unwrap();
+        assert_eq!(*sent.lock().unwrap(), vec!["[\"ok\",{\"n\":1}]".to_owned()]);
     }
 }

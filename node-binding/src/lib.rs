@@ -731,6 +731,17 @@ impl NativeHub {
     /// Returns false if it was answered already or is unknown.
     #[napi]
     pub fn ack(&self, id: u32, args_json: String, attachments: Vec<Buffer>) -> Result<bool> {
+        if attachments.is_empty() {
+            // The JSON goes out as it is (checked to be an array).
+            let valid = serde_json::from_str::<&serde_json::value::RawValue>(&args_json)
+                .is_ok_and(|raw| is_array_text(raw.get()));
+            if !valid {
+                return Err(invalid("args must be the JSON text of an array"));
+            }
+            return Ok(ACKS
+                .take(id)
+                .is_some_and(|ack| ack.send_json(&args_json).is_ok()));
+        }
         let args = decode_args(&args_json, attachments)?;
         match ACKS.take(id) {
             Some(ack) => Ok(ack.send(&args).is_ok()),
@@ -745,22 +756,35 @@ impl NativeHub {
     #[napi]
     pub fn ack_many(&self, json: String, attachments: Vec<Buffer>) -> Result<()> {
         #[derive(serde::Deserialize)]
-        struct Answer(u32, usize, Vec<Json>);
-        let answers: Vec<Answer> = serde_json::from_str(&json).map_err(|e| {
+        struct Answer<'a>(u32, usize, #[serde(borrow)] &'a serde_json::value::RawValue);
+        let answers: Vec<Answer<'_>> = serde_json::from_str(&json).map_err(|e| {
             invalid(format!(
                 "answers must be [id, attachments, args] arrays: {e}"
             ))
         })?;
+        if answers.iter().any(|a| !is_array_text(a.2.get())) {
+            return Err(invalid(
+                "answers must be [id, attachments, args] arrays: args must be an array",
+            ));
+        }
         let bins: Vec<Bytes> = attachments
             .iter()
             .map(|b| Bytes::copy_from_slice(b))
             .collect();
         let mut at = 0usize;
-        for Answer(id, n, items) in answers {
+        for Answer(id, n, raw) in answers {
             let mine = bins
                 .get(at..at.saturating_add(n))
                 .ok_or_else(|| invalid("attachment counts go past the attachments"))?;
             at += n;
+            if n == 0 {
+                // No attachments: the JSON goes out as it is.
+                if let Some(ack) = ACKS.take(id) {
+                    let _ = ack.send_json(raw.get());
+                }
+                continue;
+            }
+            let items: Vec<Json> = serde_json::from_str(raw.get()).map_err(invalid)?;
             let args = items
                 .into_iter()
                 .map(|item| Value::from_json_with_placeholders(item, mine).map_err(invalid))
@@ -1225,6 +1249,12 @@ fn tcp_from_fd(fd: i32) -> Result<std::net::TcpStream> {
     Err(invalid(format!(
         "fd {fd}: handing a connection over by descriptor needs a Unix system"
     )))
+}
+
+/// Whether `text` is the JSON text of an array (a cheap look; the core
+/// checks the whole text before it sends it).
+fn is_array_text(text: &str) -> bool {
+    text.trim_start().starts_with('[')
 }
 
 /// The request head Node parsed, rebuilt, followed by the bytes it read.

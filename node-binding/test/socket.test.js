@@ -90,6 +90,22 @@ test('the socket API of a host namespace', async (t) => {
     assert.deepEqual(await a.ack('later', 5), { x: 5, late: true });
   });
 
+  await t.test('acks answered in a batch and alone carry any JSON exactly; bad native input is refused', async () => {
+    const value = { s: 'é\u2028\ud83d\ude00 "q" \\', n: [1.5, -2, 1e21, 0], nested: { a: null, b: [true, false] } };
+    sa.on('same', (x, ack) => ack(x, 'two', 3));
+    assert.deepEqual(await a.ack('same', value), value);
+    const both = await within(new Promise((resolve) => a.socket.emit('same', value, (...args) => resolve(args))), 'the ack');
+    assert.deepEqual(both, [value, 'two', 3]);
+    // Answered after its batch: one native call of its own.
+    sa.on('alone', (x, ack) => setImmediate(() => ack(x)));
+    assert.deepEqual(await a.ack('alone', value), value);
+    const native = s.hub._native();
+    assert.throws(() => native.ack(999999, '{"not":"an array"}', []), /array/);
+    assert.throws(() => native.ack(999999, '[1,', []), /array/);
+    assert.throws(() => native.ackMany('[[999999,0,{"x":1}]]', []), /args must be an array/);
+    assert.throws(() => native.ackMany('[[999999,0,[1]', []), /answers must be/);
+  });
+
   await t.test('socket.emit, emitWithAck and timeout', async () => {
     sa.emit('hello', { n: 1 }, Buffer.from([9]));
     const [obj, bin] = await a.event('hello');

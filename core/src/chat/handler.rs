@@ -476,14 +476,16 @@ pub(crate) fn custom_args(data: &str, bins: &[Bytes]) -> Result<Vec<Value>, &'st
 /// by a host keeps no connection alive).
 pub(crate) fn host_ack(socket: &Arc<Socket>, id: u64) -> Ack {
     let weak: Weak<Socket> = Arc::downgrade(socket);
-    Ack::new(move |args: &[Value]| match weak.upgrade() {
-        Some(s) if s.is_connected() => match s.ack(id, args) {
-            crate::engine::Pushed::Yes => Ok(()),
-            crate::engine::Pushed::Full => Err("the socket's queue is full".into()),
-            crate::engine::Pushed::Closed => Err("the socket is gone".into()),
+    Ack::new(
+        move |args: crate::events::AckArgs<'_>| match weak.upgrade() {
+            Some(s) if s.is_connected() => match s.ack(id, args) {
+                crate::engine::Pushed::Yes => Ok(()),
+                crate::engine::Pushed::Full => Err("the socket's queue is full".into()),
+                crate::engine::Pushed::Closed => Err("the socket is gone".into()),
+            },
+            _ => Err("the socket is gone".into()),
         },
-        _ => Err("the socket is gone".into()),
-    })
+    )
 }
 
 fn transport(socket: &Socket) -> Transport {

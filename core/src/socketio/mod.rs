@@ -809,8 +809,23 @@ impl Socket {
     }
 
     /// Answers the client's ack `id`.
-    pub(crate) fn ack(&self, id: u64, args: &[Value]) -> Pushed {
-        self.send(&packet::event(&self.ns.prefix, None, args, Some(id)))
+    pub(crate) fn ack(&self, id: u64, args: crate::events::AckArgs<'_>) -> Pushed {
+        match args {
+            crate::events::AckArgs::Values(v) => {
+                self.send(&packet::event(&self.ns.prefix, None, v, Some(id)))
+            }
+            crate::events::AckArgs::Json(array) => {
+                // `[…]`, checked by `Ack::send_json`: its elements as they are.
+                let inner = &array[1..array.len() - 1];
+                self.send(&packet::event_frames(
+                    &self.ns.prefix,
+                    None,
+                    inner,
+                    &[],
+                    Some(id),
+                ))
+            }
+        }
     }
 
     /// Sends an event and waits for the client's answer.
