@@ -314,10 +314,9 @@ pub(crate) struct Cluster {
 /// The room channels a node wants.
 #[derive(Debug, Default)]
 struct Subs {
-    wanted: std::collections::HashSet<String>,
     /// Numbers `sub_ops`.
     seq: u64,
-    /// The subscription asked last for each channel.
+    /// Each channel wanted, and the number of the op that subscribed it.
     asked: HashMap<String, u64>,
 }
 
@@ -604,21 +603,22 @@ impl Cluster {
 
     fn change_sub(&self, channel: String, subscribe: bool) {
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = subs.seq + 1;
         let changed = if subscribe {
-            subs.wanted.insert(channel.clone())
+            match subs.asked.entry(channel.clone()) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(seq);
+                    true
+                }
+            }
         } else {
-            subs.wanted.remove(&channel)
+            subs.asked.remove(&channel).is_some()
         };
         if !changed {
             return;
         }
-        subs.seq += 1;
-        let seq = subs.seq;
-        if subscribe {
-            subs.asked.insert(channel.clone(), seq);
-        } else {
-            subs.asked.remove(&channel);
-        }
+        subs.seq = seq;
         // Sent under the lock: the subscriber gets the changes in order.
         let _ = self.sub_ops.send(SubOp {
             channel,
@@ -663,7 +663,7 @@ impl Cluster {
     /// The room channels this node wants now.
     fn wanted_rooms(&self) -> Vec<String> {
         let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
-        subs.wanted.iter().cloned().collect()
+        subs.asked.keys().cloned().collect()
     }
 
     /// The nodes heard from lately (without this one).

@@ -1228,10 +1228,20 @@ fn can_tell(ns: &Namespace, f: &recovery::Found) -> bool {
         return false;
     };
     let log = r.log.lock().unwrap_or_else(|e| e.into_inner());
-    let (id, rooms) = (f.saved.id, &f.saved.rooms);
+    missed(r, &log, f, f.saved.id).is_some()
+}
+
+/// What the recovering socket `id` missed, from `log` (and what the stream
+/// held, when that was fetched); `None` when that cannot be told.
+fn missed(
+    r: &recovery::Recovery,
+    log: &recovery::Log,
+    f: &recovery::Found,
+    id: Sid,
+) -> Option<Vec<Frame>> {
     match &f.fetched {
-        Some(fetched) => log.missed_with(r, fetched, f.from, id, rooms).is_some(),
-        None => log.missed(f.from, id, rooms).is_some(),
+        Some(fetched) => log.missed_with(r, fetched, f.from, id, &f.saved.rooms),
+        None => log.missed(f.from, id, &f.saved.rooms),
     }
 }
 
@@ -1290,10 +1300,7 @@ fn admit(
     // (`socket.recovered` is false).
     let back = match (&log, found) {
         (Some((r, log)), Some(f)) => {
-            let missed = match &f.fetched {
-                Some(fetched) => log.missed_with(r, fetched, f.from, id, &f.saved.rooms),
-                None => log.missed(f.from, id, &f.saved.rooms),
-            };
+            let missed = missed(r, log, &f, id);
             if missed.is_none() {
                 ns.counters.recovery_misses.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(sid = %id, "a session came back too late to recover what it missed");
