@@ -65,6 +65,11 @@ export interface HubOptions {
    * instead of the system's roots (a Redis with a private CA).
    */
   redisTlsCa?: string;
+  /**
+   * Whether `redisUrl` is a node of a Redis Cluster (Redis 7+): rooms then
+   * go over sharded pub/sub, each on the shard of its hash slot. Default false.
+   */
+  redisCluster?: boolean;
   /** The Redis channel prefix. Default `chathub`. */
   redisPrefix?: string;
   /**

@@ -246,6 +246,7 @@ const OPTION_TYPES = {
   clientDist: 'string',
   redisUrl: 'string',
   redisTlsCa: 'string',
+  redisCluster: 'boolean',
   redisPrefix: 'string',
   redisBatch: 'msOrZero',
   workerThreads: 'count',

@@ -233,6 +233,7 @@ export interface NativeOptions {
   clientDist?: string
   redisUrl?: string
   redisTlsCa?: string
+  redisCluster?: boolean
   redisPrefix?: string
   redisBatch?: number
   workerThreads?: number

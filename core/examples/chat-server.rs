@@ -6,6 +6,7 @@
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run -p chathub --example chat-server
 //! FLOOD_LIMITS=off cargo run -p chathub --example chat-server   (for load generators: no flood or per-address limits)
 //! REQUEST_TIMEOUT_MS=5000 cargo run -p chathub --example chat-server   (time for a request's head and body; default 30 s)
+//! REDIS_URL=redis://node:7000 REDIS_CLUSTER=1 cargo run -p chathub --example chat-server   (a Redis Cluster: sharded pub/sub)
 //! REDIS_URL=… REDIS_BATCH_MS=0 cargo run -p chathub --example chat-server   (how long a busy hub gathers its Redis writes; default 50 ms)
 //! QUIET=1 cargo run -p chathub --example chat-server   (logs only `my event`, not every connection)
 //! RECOVERY=on cargo run -p chathub --example chat-server   (connection state recovery: a dropped client comes back with its name, room and missed lines)
@@ -52,11 +53,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     // TLS_CERT and TLS_KEY (PEM files) make the listener HTTPS/WSS;
-    // REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to.
+    // REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to;
+    // REDIS_CLUSTER=1: REDIS_URL is a node of a Redis Cluster (sharded
+    // pub/sub spreads the rooms over its shards).
     for (var, key) in [
         ("TLS_CERT", "tls_cert"),
         ("TLS_KEY", "tls_key"),
         ("REDIS_TLS_CA", "redis_tls_ca"),
+        ("REDIS_CLUSTER", "redis_cluster"),
     ] {
         if let Ok(value) = std::env::var(var) {
             config.set(key, &value)?;

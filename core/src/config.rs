@@ -273,6 +273,14 @@ pub struct HubConfig {
     /// [`redis_prefix`](Self::redis_prefix): they act as one. `None` (the
     /// default): the hub runs alone, in memory. See [`crate::cluster`].
     pub redis_url: Option<String>,
+    /// Whether [`redis_url`](Self::redis_url) is a node of a Redis Cluster
+    /// (Redis 7 or later). The hubs then publish with sharded pub/sub
+    /// (`SPUBLISH`/`SSUBSCRIBE`): each room's channel lives on the shard
+    /// that owns its hash slot, so the cluster spreads the rooms' lines
+    /// over its shards; the client learns the other nodes from this one.
+    /// Default `false`: one Redis server (or a proxy in front of many).
+    /// See docs/SCALING.md.
+    pub redis_cluster: bool,
     /// The prefix of the Redis channels, so that several clusters can share
     /// one Redis. Default `chathub`.
     pub redis_prefix: String,
@@ -349,6 +357,7 @@ impl Default for HubConfig {
             page_path: None,
             client_dist: None,
             redis_url: None,
+            redis_cluster: false,
             redis_prefix: "chathub".into(),
             worker_threads: None,
             event_queue_capacity: 10_000,
@@ -445,6 +454,17 @@ impl HubConfig {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together: give both or neither".into());
+        }
+        if self.redis_cluster && self.redis_url.is_none() {
+            return bad("redis_cluster needs a redis_url (a node of the cluster)".into());
+        }
+        if self.redis_cluster
+            && self
+                .redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("redis+unix://") || u.starts_with("unix://"))
+        {
+            return bad("redis_cluster needs a TCP redis_url (redis:// or rediss://)".into());
         }
         if self.redis_tls_ca.is_some()
             && !self

@@ -14,6 +14,7 @@
  *                                         re-reads both files)
  *   REDIS_URL=rediss://... REDIS_TLS_CA=ca.pem examples/c/chat_server   (Redis over TLS)
  *   REDIS_URL=... REDIS_BATCH_MS=0 examples/c/chat_server   (no gathering of Redis writes; default 50 ms)
+ *   REDIS_URL=redis://node:7000 REDIS_CLUSTER=1 examples/c/chat_server   (a Redis Cluster: sharded pub/sub)
  *   METRICS_PATH=/metrics examples/c/chat_server   (Prometheus metrics on the chat's port)
  *   METRICS_BIND=127.0.0.1:9100 examples/c/chat_server   (Prometheus metrics on a port
  *                                                        of their own)
@@ -261,13 +262,15 @@ int main(void) {
   /* TLS_CERT and TLS_KEY (PEM files) make the listener HTTPS/WSS;
    * REDIS_TLS_CA (a PEM file) is the CA a rediss:// Redis chains to;
    * REDIS_BATCH_MS is how long a busy hub gathers lines into one Redis
-   * pipeline (default 50, 0: none); METRICS_PATH=/metrics serves
+   * pipeline (default 50, 0: none); REDIS_CLUSTER=1 says REDIS_URL is a
+   * node of a Redis Cluster (sharded pub/sub); METRICS_PATH=/metrics serves
    * Prometheus metrics on the chat's port, METRICS_BIND=IP:PORT on a
    * listener of their own (off by default). All through the config
    * schema's keys. */
   const char *env_keys[][2] = {{"TLS_CERT", "tls_cert"},           {"TLS_KEY", "tls_key"},
                                {"REDIS_TLS_CA", "redis_tls_ca"},   {"REDIS_BATCH_MS", "redis_batch_ms"},
-                               {"METRICS_PATH", "metrics_path"},   {"METRICS_BIND", "metrics_bind"}};
+                               {"METRICS_PATH", "metrics_path"},   {"METRICS_BIND", "metrics_bind"},
+                               {"REDIS_CLUSTER", "redis_cluster"}};
   for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
     const char *value = getenv(env_keys[i][0]);
     if (value && failed(chathub_config_set(config, env_keys[i][1], value), env_keys[i][0])) {

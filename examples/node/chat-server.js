@@ -21,8 +21,9 @@
 //
 // Open http://127.0.0.1:3000/ in two browser tabs. REDIS_URL, when set,
 // joins this hub to others on the same Redis (see the README); with it,
-// REDIS_TLS_CA names the CA of a rediss:// Redis and REDIS_BATCH_MS how long
-// a busy hub gathers its writes to Redis (default 50, 0: none).
+// REDIS_TLS_CA names the CA of a rediss:// Redis, REDIS_BATCH_MS how long
+// a busy hub gathers its writes to Redis (default 50, 0: none), and
+// REDIS_CLUSTER=1 says REDIS_URL is a node of a Redis Cluster.
 
 const http = require('node:http');
 const https = require('node:https');
@@ -81,6 +82,8 @@ const hub = new Hub({
   redisUrl: process.env.REDIS_URL || undefined,
   // REDIS_TLS_CA: the CA a rediss:// Redis chains to (a PEM file).
   redisTlsCa: process.env.REDIS_TLS_CA || undefined,
+  // REDIS_CLUSTER=1: REDIS_URL is a node of a Redis Cluster (sharded pub/sub).
+  redisCluster: ['1', 'true', 'on', 'yes'].includes(process.env.REDIS_CLUSTER || ''),
   // REDIS_BATCH_MS: how long a busy hub gathers lines into one Redis
   // pipeline (default 50; 0: none).
   redisBatch: process.env.REDIS_BATCH_MS ? Number(process.env.REDIS_BATCH_MS) : undefined,

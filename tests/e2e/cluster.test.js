@@ -11,7 +11,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { Hub } = require('../../node-binding');
 const { EXAMPLES, ROOT, client, within } = require('./helpers');
-const { RedisServer } = require('./redis');
+const { RedisCluster, RedisServer } = require('./redis');
 
 /** The hosts in other processes: the Rust example, and the C one when built. */
 function otherHosts() {
@@ -283,6 +283,61 @@ test('every example takes REDIS_BATCH_MS: 0 chats across hubs, an out-of-range v
       const line = await c.line();
       if (line === 'u0 said: no gathering') break;
       assert.match(line, /Logged in$/);
+    }
+  }
+});
+
+test('every example takes REDIS_CLUSTER: on a Redis Cluster the chat crosses hubs over sharded pub/sub; without REDIS_URL it is refused', async (t) => {
+  const faces = Object.keys(EXAMPLES).filter((f) => f !== 'express');
+  for (const face of faces) {
+    await assert.rejects(
+      EXAMPLES[face]({ REDIS_CLUSTER: '1' }),
+      /redis_cluster needs a redis_url/,
+      `${face}: REDIS_CLUSTER without REDIS_URL refused`,
+    );
+  }
+  const cluster = await RedisCluster.start(3);
+  t.after(() => cluster.stop());
+  const hubs = [];
+  for (const face of faces) {
+    const hub = await EXAMPLES[face]({ REDIS_URL: cluster.url, REDIS_CLUSTER: '1' });
+    t.after(() => hub.stop());
+    hubs.push(hub);
+  }
+  const clients = hubs.map((h) => client(h.url));
+  t.after(() => clients.forEach((c) => c.close()));
+  // Rooms until every shard owns one's channel: each client joins each in
+  // turn, hears a line of the others there, and the room's shard (only)
+  // counts every hub as a subscriber.
+  const rooms = [];
+  const owners = new Set();
+  for (let i = 0; owners.size < cluster.nodes.length; i++) {
+    const owner = await cluster.owner(`chathub#room#5#/chat#sharded-${i}`);
+    if (!owners.has(owner)) {
+      owners.add(owner);
+      rooms.push([`sharded-${i}`, owner]);
+    }
+  }
+  for (const [i, c] of clients.entries()) await c.loginAmid(`u${i}`);
+  for (const [room, owner] of rooms) {
+    for (const c of clients) {
+      c.socket.emit('join', room);
+      for (;;) {
+        const line = await c.line();
+        if (line === 'joined room success!') break;
+        assert.match(line, /Logged in$|said: /, `before joining ${room}`);
+      }
+    }
+    const counts = await cluster.shardSubscribers(`chathub#room#5#/chat#${room}`);
+    assert.deepEqual(counts, counts.map((_, i) => (i === owner ? hubs.length : 0)), `${room}: subscribers per shard`);
+    const [first, ...rest] = clients;
+    await first.say(`in ${room}`);
+    for (const c of rest) {
+      for (;;) {
+        const line = await c.line();
+        if (line === `u0 said: in ${room}`) break;
+        assert.match(line, /Logged in$/);
+      }
     }
   }
 });

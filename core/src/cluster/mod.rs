@@ -58,12 +58,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+mod link;
 mod stream;
 
+use link::{Conn, Redis};
 pub(crate) use stream::{ClusterStream, StreamSpec};
 use stream::{Out, Streams};
 
@@ -273,9 +274,9 @@ pub(crate) struct Cluster {
     down_since: Mutex<Option<Instant>>,
     /// The namespaces whose broadcasts go through Redis streams.
     streams: Streams,
-    client: redis::Client,
+    redis: Redis,
     /// For queries (sessions, stream ranges), made on demand.
-    query: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    query: tokio::sync::Mutex<Option<Conn>>,
     peers: Mutex<HashMap<String, Instant>>,
     /// The other nodes' members (presence).
     members: Mutex<Members>,
@@ -344,26 +345,23 @@ fn redis_error(url: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>
     }
 }
 
-/// The Redis client for `url`; a `rediss://` one trusts `tls_ca`'s
-/// certificates instead of the system's, when given.
-fn client(url: &str, tls_ca: Option<&std::path::Path>) -> Result<redis::Client, StartError> {
+/// The Redis client for `url` (`sharded`: a node of a Redis Cluster); a
+/// `rediss://` one trusts `tls_ca`'s certificates instead of the system's,
+/// when given.
+fn client(url: &str, tls_ca: Option<&std::path::Path>, sharded: bool) -> Result<Redis, StartError> {
     if url.starts_with("rediss://") {
         // rustls needs a process-wide crypto provider; install ring's
         // unless the host installed one.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let Some(path) = tls_ca else {
-        return redis::Client::open(url).map_err(|e| redis_error(url, e));
+    let root_cert = match tls_ca {
+        None => None,
+        Some(path) => Some(std::fs::read(path).map_err(|source| StartError::File {
+            path: path.to_owned(),
+            source,
+        })?),
     };
-    let root_cert = std::fs::read(path).map_err(|source| StartError::File {
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs = redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(root_cert),
-    };
-    redis::Client::build_with_tls(url, certs).map_err(|e| redis_error(url, e))
+    Redis::open(url, root_cert, sharded).map_err(|e| redis_error(url, e))
 }
 
 /// The URL without its password, for messages.
@@ -382,20 +380,21 @@ impl Cluster {
     pub(crate) async fn start(
         url: &str,
         tls_ca: Option<&std::path::Path>,
+        sharded: bool,
         prefix: &str,
         batch: Duration,
         events: Arc<EventBus>,
         streamed: Vec<StreamSpec>,
     ) -> Result<Arc<Cluster>, StartError> {
-        let client = client(url, tls_ca)?;
+        let redis = client(url, tls_ca, sharded)?;
         let node = crate::engine::Sid::new().to_string();
         let all_channel = format!("{prefix}#all");
         let own_channel = format!("{prefix}#node#{node}");
         let connect = async {
-            let publisher = client.get_multiplexed_async_connection().await?;
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&all_channel).await?;
-            pubsub.subscribe(&own_channel).await?;
+            let publisher = redis.connect().await?;
+            let pubsub = redis
+                .subscribe(&[all_channel.clone(), own_channel.clone()])
+                .await?;
             Ok::<_, redis::RedisError>((publisher, pubsub))
         };
         let (mut publisher, pubsub) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
@@ -404,7 +403,7 @@ impl Cluster {
             .map_err(|e| redis_error(url, e))?;
         let streams = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Streams::open(&mut publisher, prefix, streamed),
+            Streams::open(&mut publisher, prefix, sharded, streamed),
         )
         .await
         .map_err(|e| redis_error(url, e))?
@@ -420,7 +419,7 @@ impl Cluster {
             up: AtomicBool::new(true),
             down_since: Mutex::new(None),
             streams,
-            client: client.clone(),
+            redis: redis.clone(),
             query: tokio::sync::Mutex::new(None),
             peers: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
@@ -443,15 +442,14 @@ impl Cluster {
         });
         tokio::spawn(publisher_task(
             cluster.clone(),
-            client.clone(),
             publisher,
             publish_rx,
             batch,
         ));
         if !cluster.streams.is_empty() {
-            tokio::spawn(stream::reader_task(cluster.clone(), client.clone()));
+            tokio::spawn(stream::reader_task(cluster.clone()));
         }
-        tokio::spawn(subscriber_task(cluster.clone(), client, pubsub, sub_rx));
+        tokio::spawn(subscriber_task(cluster.clone(), pubsub, sub_rx));
         tokio::spawn(heartbeat_task(cluster.clone()));
         cluster.send(
             &cluster.all_channel,
@@ -461,7 +459,7 @@ impl Cluster {
                 resync: false,
             },
         );
-        tracing::info!(node = %cluster.node, url = %redact(url), "joined the Redis cluster");
+        tracing::info!(node = %cluster.node, url = %redact(url), sharded, "joined the Redis cluster");
         Ok(cluster)
     }
 
@@ -1147,8 +1145,7 @@ impl Cluster {
 /// the hub is not busy). The order is the queue's, on one connection.
 async fn publisher_task(
     cluster: Arc<Cluster>,
-    client: redis::Client,
-    conn: redis::aio::MultiplexedConnection,
+    conn: Conn,
     mut rx: mpsc::Receiver<Out>,
     window: Duration,
 ) {
@@ -1195,7 +1192,7 @@ async fn publisher_task(
         }
         if conn.is_none() && cluster.is_up() {
             // The subscriber says Redis is back: reconnect on demand.
-            conn = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
+            conn = tokio::time::timeout(CONNECT_TIMEOUT, cluster.redis.connect())
                 .await
                 .ok()
                 .and_then(Result::ok);
@@ -1205,7 +1202,7 @@ async fn publisher_task(
         last_send = Some(tokio::time::Instant::now());
         let sent = match conn.as_mut() {
             Some(c) => {
-                let run = stream::run_all(&batch, c);
+                let run = stream::run_all(&batch, c, &cluster.redis);
                 matches!(tokio::time::timeout(CONNECT_TIMEOUT, run).await, Ok(Ok(())))
             }
             None => false,
@@ -1236,20 +1233,18 @@ async fn publisher_task(
 /// reconnects and subscribes again to everything it wants.
 async fn subscriber_task(
     cluster: Arc<Cluster>,
-    client: redis::Client,
-    pubsub: redis::aio::PubSub,
+    pubsub: (link::SubSink, link::SubStream),
     mut ops: mpsc::UnboundedReceiver<SubOp>,
 ) {
     let mut stop = cluster.stop.subscribe();
-    let (sink, stream) = pubsub.split();
-    let mut link = Some((sink, stream));
+    let mut link = Some(pubsub);
     let mut backoff = Duration::from_millis(100);
     loop {
         if let Some((sink, stream)) = link.as_mut() {
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(msg) => {
-                        cluster.receive(msg.get_payload_bytes()).await;
+                        cluster.receive(msg.as_bytes()).await;
                         continue;
                     }
                     None => {
@@ -1261,7 +1256,7 @@ async fn subscriber_task(
                     let Some(op) = op else { return };
                     let change = async {
                         if op.subscribe {
-                            sink.subscribe(&op.channel).await
+                            sink.subscribe(std::slice::from_ref(&op.channel)).await
                         } else {
                             sink.unsubscribe(&op.channel).await
                         }
@@ -1291,14 +1286,9 @@ async fn subscriber_task(
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
         let attempt = async {
-            let (mut sink, stream) = client.get_async_pubsub().await?.split();
-            sink.subscribe(&cluster.all_channel).await?;
-            sink.subscribe(&cluster.own_channel).await?;
-            let rooms = cluster.wanted_rooms();
-            if !rooms.is_empty() {
-                sink.subscribe(&rooms).await?;
-            }
-            Ok::<_, redis::RedisError>((sink, stream))
+            let mut channels = vec![cluster.all_channel.clone(), cluster.own_channel.clone()];
+            channels.extend(cluster.wanted_rooms());
+            cluster.redis.subscribe(&channels).await
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
             Ok(Ok(pair)) => {

@@ -26,6 +26,7 @@ use std::time::Duration;
 use redis::Value as RValue;
 use serde::{Deserialize, Serialize};
 
+use super::link::{self, Conn, Redis};
 use super::{CONNECT_TIMEOUT, Cluster};
 use crate::engine::{Frame, Kind, Sid};
 use crate::socketio::recovery::{Fetched, Pos};
@@ -65,14 +66,21 @@ pub(crate) struct Streams {
 
 impl Streams {
     /// Finds where each stream ends now.
+    /// `sharded`: on a Redis Cluster, every stream's key has the hash tag
+    /// `{PREFIX}`, so that they share a slot and one `XREAD` reads them all.
     pub(super) async fn open(
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut Conn,
         prefix: &str,
+        sharded: bool,
         specs: Vec<StreamSpec>,
     ) -> redis::RedisResult<Streams> {
         let mut by_ns = HashMap::new();
         for spec in specs {
-            let key = format!("{prefix}#log#{}", spec.ns);
+            let key = if sharded {
+                format!("{{{prefix}}}#log#{}", spec.ns)
+            } else {
+                format!("{prefix}#log#{}", spec.ns)
+            };
             let last: RValue = redis::cmd("XREVRANGE")
                 .arg(&key)
                 .arg("+")
@@ -166,10 +174,15 @@ impl Out {
     /// Adds its commands to a pipeline (a `Take`'s `GETDEL` is the one
     /// whose answer is kept); a stream it appends to goes in `appended`,
     /// for one `PEXPIRE` per stream and pipeline.
-    fn add_to<'a>(&'a self, pipe: &mut redis::Pipeline, appended: &mut Vec<(&'a str, u64)>) {
+    fn add_to<'a>(
+        &'a self,
+        pipe: &mut redis::Pipeline,
+        publish: &str,
+        appended: &mut Vec<(&'a str, u64)>,
+    ) {
         match self {
             Out::Publish { channel, text } => {
-                pipe.cmd("PUBLISH").arg(channel).arg(text).ignore();
+                pipe.cmd(publish).arg(channel).arg(text).ignore();
             }
             Out::Append(a) => {
                 let meta = serde_json::to_string(&Meta {
@@ -211,18 +224,53 @@ impl Out {
             }
         }
     }
+
+    /// The key or channel it goes to (its hash slot decides the shard of
+    /// a Redis Cluster).
+    fn key(&self) -> &str {
+        match self {
+            Out::Publish { channel, .. } => channel,
+            Out::Append(a) => &a.key,
+            Out::Set { key, .. } | Out::Take { key, .. } => key,
+        }
+    }
+}
+
+/// Sends commands in order, and hands each `Take` its answer: on one Redis
+/// as one pipeline; on a Redis Cluster as one pipeline per hash slot (a
+/// pipeline must stay within one), all at once, each in order. A failure
+/// fails them all (the caller counts them lost).
+pub(super) async fn run_all(outs: &[Out], c: &mut Conn, redis: &Redis) -> redis::RedisResult<()> {
+    let publish = redis.publish_command();
+    if !redis.is_sharded() {
+        return run_pipeline(outs.iter(), c, publish).await;
+    }
+    let mut by_slot: Vec<(u16, Vec<&Out>)> = Vec::new();
+    for out in outs {
+        let slot = link::slot(out.key().as_bytes());
+        match by_slot.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, group)) => group.push(out),
+            None => by_slot.push((slot, vec![out])),
+        }
+    }
+    let runs = by_slot.into_iter().map(|(_, group)| {
+        let mut c = c.clone();
+        async move { run_pipeline(group.into_iter(), &mut c, publish).await }
+    });
+    futures_util::future::try_join_all(runs).await.map(|_| ())
 }
 
 /// Sends commands as one pipeline, in order, and hands each `Take` its
-/// answer. A failure fails them all (the caller counts them lost).
-pub(super) async fn run_all(
-    outs: &[Out],
-    c: &mut redis::aio::MultiplexedConnection,
+/// answer.
+async fn run_pipeline<'a>(
+    outs: impl Iterator<Item = &'a Out> + Clone,
+    c: &mut Conn,
+    publish: &str,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     let mut appended = Vec::new();
-    for out in outs {
-        out.add_to(&mut pipe, &mut appended);
+    for out in outs.clone() {
+        out.add_to(&mut pipe, publish, &mut appended);
     }
     // Last: the streams live on for their keep time after their last entry.
     for (key, keep_ms) in appended {
@@ -360,16 +408,13 @@ impl ClusterStream {
     }
 
     /// A connection for queries (made again after a failure).
-    async fn query(&self) -> Option<redis::aio::MultiplexedConnection> {
+    async fn query(&self) -> Option<Conn> {
         let mut slot = self.0.query.lock().await;
         if slot.is_none() && self.0.is_up() {
-            *slot = tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                self.0.client.get_multiplexed_async_connection(),
-            )
-            .await
-            .ok()
-            .and_then(Result::ok);
+            *slot = tokio::time::timeout(CONNECT_TIMEOUT, self.0.redis.connect())
+                .await
+                .ok()
+                .and_then(Result::ok);
         }
         slot.clone()
     }
@@ -494,7 +539,7 @@ impl Stream for ClusterStream {
 
 /// Reads every streamed namespace's stream and delivers its entries here,
 /// in order; after a lost connection, resumes from the last id read.
-pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
+pub(super) async fn reader_task(cluster: Arc<Cluster>) {
     let mut stop = cluster.stop.subscribe();
     let streams: Vec<(String, String)> = cluster
         .streams
@@ -512,9 +557,6 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
         .values()
         .map(|o| (o.key.clone(), o.head))
         .collect();
-    let config = redis::AsyncConnectionConfig::new()
-        .set_response_timeout(Some(READ_BLOCK + CONNECT_TIMEOUT))
-        .set_connection_timeout(Some(CONNECT_TIMEOUT));
     let mut conn = None;
     let mut backoff = Duration::from_millis(100);
     // When the last read brought entries: the next one waits until the
@@ -530,8 +572,9 @@ pub(super) async fn reader_task(cluster: Arc<Cluster>, client: redis::Client) {
             }
         }
         if conn.is_none() {
-            match client
-                .get_multiplexed_async_connection_with_config(&config)
+            match cluster
+                .redis
+                .connect_blocking(READ_BLOCK + CONNECT_TIMEOUT)
                 .await
             {
                 Ok(c) => {

@@ -462,6 +462,11 @@ static KEYS: &[ConfigKey] = &[
         "a Redis URL joining every hub on it into one; \"\": no Redis, the hub runs alone"
     ),
     key!(
+        "redis_cluster",
+        redis_cluster,
+        "whether redis_url is a node of a Redis Cluster (sharded pub/sub spreads the rooms over its shards)"
+    ),
+    key!(
         "redis_prefix",
         redis_prefix,
         "the prefix of the Redis channels, so that clusters can share one Redis"
@@ -676,7 +681,7 @@ mod tests {
             "metrics_path" => "/metrics",
             "metrics_bind" => "127.0.0.1:9100",
             "serve_page" => "false",
-            "recovery.chat" | "recovery.host" => "true",
+            "recovery.chat" | "recovery.host" | "redis_cluster" => "true",
             _ => match key.kind {
                 ConfigKind::Integer | ConfigKind::Milliseconds => "7",
                 kind => panic!("no sample for {} ({kind})", key.name),
@@ -760,6 +765,7 @@ mod tests {
             page_path: Some("/srv/page.html".into()),
             client_dist: Some("/srv/dist".into()),
             redis_url: Some("redis://127.0.0.1:6379/2".into()),
+            redis_cluster: true,
             redis_prefix: "tests".into(),
             worker_threads: Some(7),
             event_queue_capacity: 7,

@@ -971,6 +971,7 @@ async fn run(
         let started = crate::cluster::Cluster::start(
             url,
             config.redis_tls_ca.as_deref(),
+            config.redis_cluster,
             &config.redis_prefix,
             config.redis_batch,
             shared.events.clone(),

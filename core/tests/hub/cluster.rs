@@ -7,7 +7,7 @@ use chathub::{ActionError, Hub, HubConfig, HubEvent, StartError, Target, Value};
 use rust_socketio::TransportType;
 
 use crate::fixture::{Client, Events, Incoming, TestHub, config};
-use crate::redis::{RedisServer, available};
+use crate::redis::{RedisCluster, RedisServer, available};
 
 fn node(redis: &RedisServer) -> TestHub {
     TestHub::with(HubConfig {
@@ -39,8 +39,12 @@ async fn chat_crosses_the_nodes() {
         return;
     }
     let redis = RedisServer::start();
-    let a = node(&redis);
-    let b = node(&redis);
+    chat_crosses(node(&redis), node(&redis)).await;
+}
+
+/// The chapter's chat between a client of `a` and one of `b`: logins,
+/// lines, rooms, namespaces and disconnect notices.
+async fn chat_crosses(a: TestHub, b: TestHub) {
     // Both connect first: a login notice crossing the nodes must not race
     // with the other's own login.
     let mut ann = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
@@ -86,8 +90,12 @@ async fn host_actions_and_listings_cross_the_nodes() {
         return;
     }
     let redis = RedisServer::start();
-    let a = node(&redis);
-    let b = node(&redis);
+    host_actions_cross(node(&redis), node(&redis)).await;
+}
+
+/// Emits, moves, listings, leaves and disconnects by `a`'s host, of a
+/// socket on `b`.
+async fn host_actions_cross(a: TestHub, b: TestHub) {
     let mut b_events = b.events();
     // Both in before either logs in (see chat_crosses_the_nodes).
     let mut ann = Client::connect(&a.url, "/chat", TransportType::Websocket).await;
@@ -181,8 +189,35 @@ async fn a_redis_outage_keeps_local_chat_and_heals() {
         return;
     }
     let mut redis = RedisServer::start();
-    let a = node(&redis);
-    let b = node(&redis);
+    let (a, b) = (node(&redis), node(&redis));
+    outage_heals(a, b, &mut redis, |r| r.stop(), |r| r.restart()).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_an_outage_keeps_local_chat_and_heals() {
+    if !available() {
+        return;
+    }
+    let mut cluster = RedisCluster::start(3);
+    let (a, b) = (sharded_node(&cluster), sharded_node(&cluster));
+    let stop = |c: &mut RedisCluster| c.nodes.iter_mut().for_each(RedisServer::stop);
+    let restart = |c: &mut RedisCluster| {
+        c.nodes.iter_mut().for_each(RedisServer::restart);
+        c.await_ok();
+    };
+    outage_heals(a, b, &mut cluster, stop, restart).await;
+}
+
+/// Redis goes away (`stop`) while `a` and `b` serve a chat, and comes back
+/// (`restart`): each hub serves its own sockets meanwhile, then they are
+/// one again.
+async fn outage_heals<R>(
+    a: TestHub,
+    b: TestHub,
+    redis: &mut R,
+    stop: impl FnOnce(&mut R),
+    restart: impl FnOnce(&mut R),
+) {
     let mut a_cluster = Events(
         a.hub
             .subscribe(EventFilter::kinds(EventKinds::CLUSTER))
@@ -207,7 +242,7 @@ async fn a_redis_outage_keeps_local_chat_and_heals() {
     ann.expect_line("User bob Logged in").await;
     amy.expect_line("User bob Logged in").await;
 
-    redis.stop();
+    stop(redis);
     for events in [&mut a_cluster, &mut b_cluster] {
         let HubEvent::Cluster(e) = events.next().await else {
             panic!()
@@ -222,7 +257,7 @@ async fn a_redis_outage_keeps_local_chat_and_heals() {
     let err = a.hub.join("/", "AAAAAAAAAAAAAAAA", "r").await.unwrap_err();
     assert!(matches!(err, ActionError::Delivery(_)), "{err}");
 
-    redis.restart();
+    restart(redis);
     for events in [&mut a_cluster, &mut b_cluster] {
         let HubEvent::Cluster(e) = events.next().await else {
             panic!()
@@ -800,4 +835,126 @@ async fn a_chat_join_is_answered_once_the_hub_hears_the_room() {
         )
         .unwrap();
     bob.expect_line("from a").await;
+}
+
+/// A hub on the Redis Cluster `cluster` (sharded pub/sub), with the host
+/// namespace `/app`.
+fn sharded_node(cluster: &RedisCluster) -> TestHub {
+    TestHub::with(HubConfig {
+        redis_url: Some(cluster.url()),
+        redis_cluster: true,
+        host_namespaces: vec!["/app".into()],
+        ..config()
+    })
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_chat_and_host_actions_cross_the_hubs() {
+    if !available() {
+        return;
+    }
+    let cluster = RedisCluster::start(3);
+    chat_crosses(sharded_node(&cluster), sharded_node(&cluster)).await;
+    host_actions_cross(sharded_node(&cluster), sharded_node(&cluster)).await;
+    // Everything went over sharded pub/sub: no node saw a plain PUBLISH.
+    let (mut spublish, mut publish) = (0, 0);
+    for node in &cluster.nodes {
+        spublish += node.info_counter("commandstats", "cmdstat_spublish");
+        publish += node.info_counter("commandstats", "cmdstat_publish");
+    }
+    assert!(spublish > 0);
+    assert_eq!(publish, 0);
+}
+
+/// How many connections the shard `node` counts as subscribed to the
+/// channel of `room` of `ns` (`PUBSUB SHARDNUMSUB`).
+async fn shard_subscribers(node: &RedisServer, ns: &str, room: &str) -> i64 {
+    let client = redis::Client::open(node.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("chathub#room#{}#{ns}#{room}", ns.len());
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg(&channel)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_each_room_lives_on_the_shard_of_its_slot() {
+    if !available() {
+        return;
+    }
+    let cluster = RedisCluster::start(3);
+    let (a, b, c) = (
+        sharded_node(&cluster),
+        sharded_node(&cluster),
+        sharded_node(&cluster),
+    );
+    // A room on each shard (Redis says which owns which).
+    let mut rooms: Vec<(String, usize)> = Vec::new();
+    for i in 0.. {
+        let room = format!("r{i}");
+        let owner = cluster.owner(&format!("chathub#room#4#/app#{room}"));
+        if !rooms.iter().any(|(_, o)| *o == owner) {
+            rooms.push((room, owner));
+        }
+        if rooms.len() == cluster.nodes.len() {
+            break;
+        }
+    }
+    let (mut x, xs) = app_client(&a.url).await;
+    let (mut y, ys) = app_client(&b.url).await;
+    let (_z, _) = app_client(&c.url).await;
+    for (room, _) in &rooms {
+        a.hub.join("/app", &xs, room).await.unwrap();
+        a.hub.join("/app", &ys, room).await.unwrap();
+    }
+    // Each room's channel: two subscribers (a and b) on its own shard,
+    // none on the others.
+    for (room, owner) in &rooms {
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            let want = if i == *owner { 2 } else { 0 };
+            assert_eq!(
+                shard_subscribers(node, "/app", room).await,
+                want,
+                "{room} on node {i} (owner {owner})"
+            );
+        }
+    }
+    // c has no member in any of them and still reaches them all; each
+    // line crosses its room's shard only.
+    let before: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.info_counter("commandstats", "cmdstat_spublish"))
+        .collect();
+    for (room, _) in &rooms {
+        c.hub
+            .emit(
+                Target::room("/app", room),
+                "e",
+                vec![Value::from(room.as_str())],
+            )
+            .unwrap();
+        assert_eq!(app_event(&mut x).await, *room);
+        assert_eq!(app_event(&mut y).await, *room);
+    }
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let n = node.info_counter("commandstats", "cmdstat_spublish") - before[i];
+        // One line per shard; a heartbeat (every second, on the shard of
+        // the prefix's channel) may come in between.
+        assert!(n >= 1, "node {i} carried {n} lines");
+    }
+    // The last member leaves: the shard forgets the hub.
+    b.hub.leave("/app", &ys, &rooms[0].0).await.unwrap();
+    let owner = &cluster.nodes[rooms[0].1];
+    for _ in 0..200 {
+        if shard_subscribers(owner, "/app", &rooms[0].0).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(shard_subscribers(owner, "/app", &rooms[0].0).await, 1);
 }

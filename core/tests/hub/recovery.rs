@@ -453,6 +453,32 @@ async fn with_redis_a_client_comes_back_to_another_hub_and_gets_every_line_it_mi
     let redis = crate::redis::RedisServer::start();
     let a = clustered(&redis, Duration::from_secs(60));
     let b = clustered(&redis, Duration::from_secs(60));
+    comes_back_to_another_hub(a, b).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_a_client_comes_back_to_another_hub_and_gets_every_line_it_missed() {
+    if !crate::redis::available() {
+        return;
+    }
+    let cluster = crate::redis::RedisCluster::start(3);
+    let hub = || {
+        TestHub::with(HubConfig {
+            redis_url: Some(cluster.url()),
+            redis_cluster: true,
+            ..with_recovery(Duration::from_secs(60))
+        })
+    };
+    comes_back_to_another_hub(hub(), hub()).await;
+    // The namespace's stream lives on the shard of the prefix's hash tag.
+    let owner = cluster.owner("{chathub}#log#/chat");
+    let reply = cluster.nodes[owner].command(&["EXISTS", "{chathub}#log#/chat"]);
+    assert_eq!(reply.trim(), ":1", "the stream is on its shard");
+}
+
+/// ann (on `a`, in a room with bob of `b`) drops and misses two lines; she
+/// comes back on `b` and recovers.
+async fn comes_back_to_another_hub(a: TestHub, b: TestHub) {
     let mut a_events = a.events();
     let mut ann = Peer::connect(&a.url, "/chat", None).await;
     ann.login("ann").await;

@@ -166,3 +166,148 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// A Redis Cluster of real `redis-server`s (masters only), each owning an
+/// equal share of the 16384 hash slots, with ports the OS picked (the
+/// cluster bus too).
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts `n` nodes, gives each its slots, makes them meet, and waits
+    /// until every node says the cluster is ok.
+    pub fn start(n: usize) -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!(
+            "chathub-redis-cluster-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut nodes = Vec::new();
+        let mut buses = Vec::new();
+        for i in 0..n {
+            let bus = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let args: Vec<std::ffi::OsString> = vec![
+                "--cluster-enabled".into(),
+                "yes".into(),
+                "--cluster-port".into(),
+                bus.to_string().into(),
+                "--cluster-config-file".into(),
+                format!("nodes-{i}.conf").into(),
+                "--cluster-node-timeout".into(),
+                "2000".into(),
+                "--dir".into(),
+                dir.clone().into_os_string(),
+            ];
+            nodes.push(RedisServer::start_with(false, args));
+            buses.push(bus);
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            let first = i * 16384 / n;
+            let last = (i + 1) * 16384 / n - 1;
+            let reply = node.command(&[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &first.to_string(),
+                &last.to_string(),
+            ]);
+            assert!(reply.starts_with("+OK"), "ADDSLOTSRANGE: {reply}");
+        }
+        for (node, bus) in nodes.iter().zip(&buses).skip(1) {
+            let reply = nodes[0].command(&[
+                "CLUSTER",
+                "MEET",
+                "127.0.0.1",
+                &node.port.to_string(),
+                &bus.to_string(),
+            ]);
+            assert!(reply.starts_with("+OK"), "MEET: {reply}");
+        }
+        let cluster = RedisCluster { nodes, dir };
+        cluster.await_ok();
+        cluster
+    }
+
+    /// Waits (bounded) until every node says `cluster_state:ok` and knows
+    /// every node.
+    pub fn await_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = self.nodes.iter().all(|node| {
+                let info = node.command(&["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the Redis Cluster did not form");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The seed URL (the first node).
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// The node that owns `key`'s hash slot (Redis's own answer).
+    pub fn owner(&self, key: &str) -> usize {
+        let reply = self.nodes[0].command(&["CLUSTER", "KEYSLOT", key]);
+        let slot: usize = reply.trim_start_matches(':').trim().parse().unwrap();
+        slot * self.nodes.len() / 16384
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl RedisServer {
+    /// Sends one command over a plain connection; its reply as raw RESP
+    /// text (`+OK`, `:12`, a bulk string's `$LEN` line and text…).
+    pub fn command(&self, args: &[&str]) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "Redis closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+            let t = String::from_utf8_lossy(&buf).into_owned();
+            let Some((head, rest)) = t.split_once("\r\n") else {
+                continue;
+            };
+            // A bulk string: wait for all of it; anything else is one line.
+            if let Some(len) = head.strip_prefix('$') {
+                let len: i64 = len.parse().unwrap();
+                if len < 0 || rest.len() >= len as usize {
+                    return t;
+                }
+            } else {
+                return t;
+            }
+        }
+    }
+}
