@@ -464,13 +464,7 @@ impl Ack {
     /// Sends the answer: each element of `args` is one argument of the
     /// client's callback.
     pub fn send(&self, args: &[Value]) -> Result<(), AckError> {
-        let f = self
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or(AckError::AlreadySent)?;
-        f(AckArgs::Values(args)).map_err(AckError::Send)
+        self.answer(AckArgs::Values(args))
     }
 
     /// Sends the answer given as the JSON text of an array (`["ok",1]`),
@@ -488,13 +482,18 @@ impl Ack {
                 "the answer must be the JSON text of an array".into(),
             ));
         };
+        self.answer(AckArgs::Json(array))
+    }
+
+    /// Sends the answer, once.
+    fn answer(&self, args: AckArgs<'_>) -> Result<(), AckError> {
         let f = self
             .inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or(AckError::AlreadySent)?;
-        f(AckArgs::Json(array)).map_err(AckError::Send)
+        f(args).map_err(AckError::Send)
     }
 
     /// Whether an answer was sent (or attempted) already.

@@ -282,6 +282,9 @@ struct SessionState {
     posting: bool,
     /// The next (or pending) `GET` answers a noop (an upgrade is under way).
     noop: bool,
+    /// The upgrade's probe was answered: the client sends `5` on the
+    /// WebSocket next, and polls no more.
+    probed: bool,
     /// A pong is awaited (polling heartbeat).
     pong_due: bool,
     /// A long-poll answered the close packet.
@@ -715,6 +718,7 @@ impl<H: Handler> Engine<H> {
                 polling: false,
                 posting: false,
                 noop: false,
+                probed: false,
                 pong_due: false,
                 close_sent: false,
             }),
@@ -773,6 +777,7 @@ impl<H: Handler> Session<H> {
         {
             let mut st = self.lock();
             st.upgrading = false;
+            st.probed = false;
             if done && st.transport == Transport::Polling {
                 st.transport = Transport::Websocket;
                 if st.closed.is_none()
@@ -791,9 +796,14 @@ impl<H: Handler> Session<H> {
         self.notify.notify_one();
     }
 
-    /// Asks a waiting (or the next) `GET` to end with a noop.
-    fn request_noop(&self) {
-        self.lock().noop = true;
+    /// The upgrade's probe was answered: a waiting (or the next) `GET`
+    /// ends with a noop, and the client polls no more.
+    fn probe_answered(&self) {
+        {
+            let mut st = self.lock();
+            st.noop = true;
+            st.probed = true;
+        }
         self.out.wake();
     }
 }

@@ -46,6 +46,20 @@ pub(super) async fn get<H: Handler>(
     engine: &Arc<EngineShared<H>>,
     s: Arc<Session<H>>,
 ) -> Response<Body> {
+    // Once the probe is answered, a client sends `5` on the WebSocket and
+    // polls no more; a GET that comes now overtook that `5` (another
+    // connection, read on another thread). It waits for the upgrade to end
+    // and is answered as if it came after: 400 once upgraded, as a server
+    // that reads both connections in order (Node's) answers it.
+    let overtaken = std::future::poll_fn(|cx| {
+        let st = s.lock();
+        if st.probed && st.transport == Transport::Polling && st.closed.is_none() {
+            s.out.register(cx);
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(())
+    });
+    let _ = tokio::time::timeout(engine.config.upgrade_timeout, overtaken).await;
     {
         let mut st = s.lock();
         if st.transport != Transport::Polling {

@@ -547,7 +547,7 @@ where
                     *probed = true;
                     self.ctrl
                         .extend_from_slice(Frame::text(Kind::Pong, b"probe").ws());
-                    self.s.request_noop();
+                    self.s.probe_answered();
                 }
                 Inbound::Upgrade if *probed => {
                     self.phase = Phase::Live;

@@ -1,9 +1,13 @@
 //! The chat over every transport: websocket only, polling only, and
 //! polling upgraded to websocket, in any mix.
 
-use rust_socketio::TransportType;
+use std::time::Duration;
 
-use crate::fixture::{Client, TestHub};
+use futures_util::{SinkExt, StreamExt};
+use rust_socketio::TransportType;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::fixture::{Client, Polling, TestHub};
 
 #[tokio::test]
 async fn clients_on_different_transports_chat_together() {
@@ -61,4 +65,76 @@ async fn the_transport_is_reported_at_connect() {
         })
         .await;
     assert_eq!(transport, chathub::events::Transport::Websocket);
+}
+
+/// A WebSocket to the polling session `p`, probed (`2probe` → `3probe`).
+async fn probed_websocket(
+    p: &Polling,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket&sid={}",
+        p.base.replacen("http://", "ws://", 1),
+        p.sid
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::text("2probe")).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("3probe in time");
+    assert_eq!(answer.unwrap().unwrap(), Message::text("3probe"));
+    ws
+}
+
+/// After `3probe` a client sends `5` on the WebSocket and polls no more. A
+/// poll that overtook that `5` (sent after it, read first on another
+/// thread: the official suite's "should ignore HTTP requests with same sid
+/// after upgrade" does this) is answered as if it came after: 400.
+#[tokio::test]
+async fn a_poll_that_overtakes_the_upgrade_is_answered_as_one_after_it() {
+    let t = TestHub::start();
+    let p = Polling::open(&t.url).await;
+    let mut ws = probed_websocket(&p).await;
+    let overtaking = Polling {
+        base: p.base.clone(),
+        sid: p.sid.clone(),
+    };
+    let mut get = tokio::spawn(async move { overtaking.get().await });
+    // Not answered (with the noop meant for a poll from before the probe)
+    // while the upgrade is under way.
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut get).await;
+    assert!(early.is_err(), "answered during the upgrade: {early:?}");
+    ws.send(Message::text("5")).await.unwrap();
+    let (status, _) = get.await.unwrap();
+    assert_eq!(status, 400);
+    // The WebSocket carries the session now.
+    ws.send(Message::text("40/chat,")).await.unwrap();
+    let connect = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("CONNECT answer in time")
+        .unwrap()
+        .unwrap();
+    assert!(
+        connect.to_text().unwrap().starts_with("40/chat,"),
+        "{connect}"
+    );
+}
+
+/// The same poll when the upgrade is abandoned instead (the WebSocket
+/// closes): it goes on as an ordinary poll.
+#[tokio::test]
+async fn a_poll_during_an_abandoned_upgrade_goes_on_as_a_poll() {
+    let t = TestHub::start();
+    let p = Polling::open(&t.url).await;
+    let ws = probed_websocket(&p).await;
+    let waiting = Polling {
+        base: p.base.clone(),
+        sid: p.sid.clone(),
+    };
+    let get = tokio::spawn(async move { waiting.get().await });
+    drop(ws);
+    let (status, _) = p.post(&["40/chat,"]).await;
+    assert_eq!(status, 200);
+    let (status, packets) = get.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(packets[0].starts_with("40/chat,"), "{packets:?}");
 }
