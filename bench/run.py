@@ -52,6 +52,7 @@ import selectors
 import shutil
 import signal
 import statistics
+import tempfile
 import subprocess
 import sys
 import time
@@ -110,7 +111,7 @@ SERVER_ORDER = ["ref", "rust", "met", "rec", "rb", "node", "nodehub", "c", "raw"
 # What `make bench` runs without --servers ("nodehub" compares the Node
 # example's two handler forms; asked for by name).
 DEFAULT_SERVERS = ["ref", "rust", "met", "rec", "rb", "node", "c", "raw"]
-SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks", "cluster"]
+SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks", "cluster", "shards"]
 # Servers a scenario does not run on: the reconnect storm needs connection
 # state recovery (turned on for every server it runs on; "rec" is "rust"
 # then), which the raw floor does not speak. The acks scenario measures
@@ -121,10 +122,11 @@ SCENARIOS = ["fanout", "rate", "idle", "connect", "storm", "acks", "cluster"]
 # cluster scenario only.
 SKIP = {"storm": {"raw", "rec", "met", "rb"}, "acks": {"rust", "rec", "rb", "c", "raw", "met"},
         "cluster": {"raw", "met", "nodehub"},
+        "shards": {"raw", "met", "nodehub", "rb", "rec", "node", "c"},
         "fanout": {"rb"}, "rate": {"rb"}, "idle": {"met", "rb"}, "connect": {"met", "rb"}}
 # Environment a scenario gives its servers: the storm turns recovery on;
 # acks turns on the `echo` handler (answering its ack with its arguments).
-SCENARIO_ENV = {"storm": {"RECOVERY": "on"}, "acks": {"BENCH_ECHO": "1"}}
+SCENARIO_ENV = {"storm": {"RECOVERY": "on"}, "acks": {"BENCH_ECHO": "1"}, "shards": {"REDIS_CLUSTER": "1"}}
 
 # Sizes: (full, quick).
 SIZES = {
@@ -140,11 +142,20 @@ SIZES = {
               {"clients": 100, "rate": 50, "duration": 2, "warmup": 1}),
     "acks": ({"clients": 50, "window": 4, "duration": 10, "warmup": 1},
              {"clients": 50, "window": 4, "duration": 3, "warmup": 1}),
-    # Three hubs on one Redis, the clients spread over them, one room;
-    # `rate` lines per second in all, from `senders` senders (one per hub
-    # and more).
-    "cluster": ({"hubs": 3, "clients": 300, "senders": 6, "rate": 300, "duration": 10, "warmup": 2},
-                {"hubs": 3, "clients": 300, "senders": 6, "rate": 300, "duration": 4, "warmup": 1}),
+    # Three hubs on one Redis, the clients spread over them in `rooms`
+    # rooms (members of every room on every hub); `rate` lines per second
+    # in all, from `senders` senders (one per room). Many small rooms, not
+    # one big one: Redis's cost per line is only seen when it carries
+    # thousands of lines per second, and one room of 300 at that rate
+    # would be more than three socket.io servers on one core deliver (a
+    # saturated reference batches its reads and flatters its Redis).
+    "cluster": ({"hubs": 3, "clients": 300, "rooms": 20, "senders": 20, "rate": 1000, "duration": 10, "warmup": 2},
+                {"hubs": 3, "clients": 300, "rooms": 20, "senders": 20, "rate": 1000, "duration": 4, "warmup": 1}),
+    # The same on a Redis Cluster of three masters (sharded pub/sub).
+    "shards": ({"hubs": 3, "shards": 3, "clients": 300, "rooms": 20, "senders": 20, "rate": 1000, "duration": 10,
+                "warmup": 2},
+               {"hubs": 3, "shards": 3, "clients": 300, "rooms": 20, "senders": 20, "rate": 1000, "duration": 4,
+                "warmup": 1}),
 }
 
 # What each scenario reports: (key, label, unit, higher is better).
@@ -180,6 +191,13 @@ METRICS = {
                 ("server_cpu", "hubs' CPU (3 processes)", "%", None),
                 ("lost", "lines lost", "", False),
                 ("out_of_order", "lines twice or out of order", "", False)],
+    "shards": [("deliveries_per_sec", "deliveries/s", "", True),
+               ("cross_p99_ms", "cross-hub p99", "ms", False),
+               ("redis_us_per_line", "Redis CPU per line, all shards", "µs", False),
+               ("busiest_shard_pct", "busiest shard's part of it", "%", False),
+               ("server_cpu", "hubs' CPU (3 processes)", "%", None),
+               ("lost", "lines lost", "", False),
+               ("out_of_order", "lines twice or out of order", "", False)],
     "acks": [("acks_per_sec", "acks/s", "", True),
              ("acks_per_cpu_sec", "acks per second of server CPU", "", True),
              ("p50_ms", "p50", "ms", False),
@@ -196,6 +214,7 @@ TITLES = {
     "storm": "Reconnect storm",
     "acks": "Acks handled in JavaScript",
     "cluster": "Scale-out: three hubs on one Redis",
+    "shards": "Scale-out: three hubs on a Redis Cluster of three shards",
 }
 
 LOG = None  # the run's log file
@@ -433,7 +452,7 @@ class Redis:
     """A redis-server of its own for one run, on a free port, and the
     figures it keeps about itself (a minimal RESP client: INFO only)."""
 
-    def __init__(self, pin, logdir, run_id):
+    def __init__(self, pin, logdir, run_id, extra=()):
         exe = shutil.which("redis-server")
         if not exe:
             raise BenchError("redis-server is missing (scripts/setup.sh installs it)")
@@ -443,7 +462,7 @@ class Redis:
             out = open(log_path, "w")
             cmd = (["taskset", "-c", pin] if pin else []) + [
                 exe, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-                "--loglevel", "notice"]
+                "--loglevel", "notice", *extra]
             self.p = spawn(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             out.close()
             deadline = time.monotonic() + 10
@@ -455,10 +474,13 @@ class Redis:
             stop(self.p)
         raise BenchError("redis-server did not start")
 
-    def info(self, section):
+    def command(self, *args):
+        """One command; its reply: a simple one's line (`+OK`, `:12`) or a
+        bulk string's text."""
         import socket
+        req = f"*{len(args)}\r\n" + "".join(f"${len(str(a).encode())}\r\n{a}\r\n" for a in args)
         with socket.create_connection((HOST, self.port), timeout=5) as s:
-            s.sendall(f"INFO {section}\r\n".encode())
+            s.sendall(req.encode())
             buf = b""
             while b"\r\n" not in buf:
                 chunk = s.recv(65536)
@@ -466,8 +488,10 @@ class Redis:
                     raise BenchError("Redis closed the connection")
                 buf += chunk
             head, rest = buf.split(b"\r\n", 1)
+            if head.startswith(b"-"):
+                raise BenchError(f"Redis answered {args[0]} with {head.decode()}")
             if not head.startswith(b"$"):
-                raise BenchError(f"Redis answered INFO with {head!r}")
+                return head.decode()
             n = int(head[1:])
             while len(rest) < n:
                 chunk = s.recv(65536)
@@ -475,6 +499,9 @@ class Redis:
                     raise BenchError("Redis closed the connection")
                 rest += chunk
         return rest[:n].decode()
+
+    def info(self, section):
+        return self.command("INFO", section)
 
     def sample(self):
         """(CPU seconds, {command: (calls, usec)}); beside the commands,
@@ -499,25 +526,81 @@ class Redis:
         stop(self.p)
 
 
-def run_cluster(name, size, opts, logdir, run_id, result):
+class RedisShards:
+    """A Redis Cluster of `n` masters for one run (each an equal share of
+    the slots, ports from the OS, the cluster bus too); its figures are the
+    sums of its nodes' (and `shares`, each node's part of the CPU)."""
+
+    def __init__(self, n, pin, logdir, run_id):
+        self.dir = Path(tempfile.mkdtemp(prefix="chathub-bench-shards-"))
+        self.nodes = []
+        try:
+            buses = []
+            for i in range(n):
+                bus = free_port()
+                self.nodes.append(Redis(pin, logdir, f"{run_id}-shard{i + 1}", [
+                    "--cluster-enabled", "yes", "--cluster-port", str(bus),
+                    "--cluster-config-file", f"nodes-{i}.conf", "--cluster-node-timeout", "2000",
+                    "--dir", str(self.dir)]))
+                buses.append(bus)
+            for i, node in enumerate(self.nodes):
+                node.command("CLUSTER", "ADDSLOTSRANGE", i * 16384 // n, (i + 1) * 16384 // n - 1)
+            for node, bus in zip(self.nodes[1:], buses[1:]):
+                self.nodes[0].command("CLUSTER", "MEET", HOST, node.port, bus)
+            deadline = time.monotonic() + 30
+            while True:
+                infos = [node.command("CLUSTER", "INFO") for node in self.nodes]
+                if all("cluster_state:ok" in i and f"cluster_known_nodes:{n}" in i for i in infos):
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError("the Redis Cluster did not form")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        self.url = self.nodes[0].url
+
+    def sample(self):
+        samples = [node.sample() for node in self.nodes]
+        used = sum(u for u, _ in samples)
+        stats = {}
+        for _, st in samples:
+            for k, (calls, usec) in st.items():
+                c0, u0 = stats.get(k, (0, 0))
+                stats[k] = (c0 + calls, u0 + usec)
+        for i, (u, _) in enumerate(samples):
+            stats[f"@cpu{i}"] = (int(u * 1e6), 0)
+        return used, stats
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_cluster(name, size, opts, logdir, run_id, result, scenario="cluster"):
     """`cluster`: three servers on one Redis, the generator's clients spread
-    over them; Redis's CPU and commands over the measured window."""
+    over them; Redis's CPU and commands over the measured window. `shards`:
+    the same on a Redis Cluster."""
     # Redis on the generator's core: beside the hubs it would get its
     # commands in bigger or smaller batches as their CPU use differs (a
     # busy core batches for it), and so cost less or more per line for
     # reasons of its own core, not of what the hubs send.
-    redis = Redis(opts.loadgen_cpu, logdir, run_id)
+    if scenario == "shards":
+        redis = RedisShards(size["shards"], opts.loadgen_cpu, logdir, run_id)
+    else:
+        redis = Redis(opts.loadgen_cpu, logdir, run_id)
     hubs = []
     gen = None
     try:
-        env = dict(SCENARIO_ENV.get("cluster", {}), REDIS_URL=redis.url)
+        env = dict(SCENARIO_ENV.get(scenario, {}), REDIS_URL=redis.url)
         for i in range(size["hubs"]):
             hubs.append(start_server(name, opts.server_cpu, logdir, f"{run_id}-hub{i + 1}", env))
         time.sleep(1.0)
         urls = ",".join(url for _, url, _ in hubs)
         timeout = 120 + size["duration"] + size["warmup"]
         args = ["cluster", "--url", urls, "--ns", "/chat", "--clients", size["clients"],
-                "--senders", size["senders"], "--rate", size["rate"],
+                "--senders", size["senders"], "--rate", size["rate"], "--rooms", size.get("rooms", 1),
                 "--duration", size["duration"], "--warmup", size["warmup"]]
         if opts.loadgen_threads:
             args += ["--threads", opts.loadgen_threads]
@@ -553,6 +636,7 @@ def run_cluster(name, size, opts, logdir, run_id, result):
     lines = max(1, lg.get("sent_measured", 0))
     calls = {k: s1[k][0] - s0.get(k, (0, 0))[0] for k in s1}
     usec = {k: s1[k][1] - s0.get(k, (0, 0))[1] for k in s1}
+    shard_cpu = [calls.pop(k) for k in sorted(k for k in list(calls) if k.startswith("@cpu"))]
     io = {k[1:]: calls.pop(k) / lines for k in ("@reads", "@writes", "@in", "@out", "@sys_us") if k in calls}
     top = sorted((k for k in calls if calls[k] > 0), key=lambda k: -usec[k])
     result.update(
@@ -564,6 +648,9 @@ def run_cluster(name, size, opts, logdir, run_id, result):
         redis_io_per_line=io,
         lost=lg.get("gaps", 0),
         out_of_order=lg.get("out_of_order", 0))
+    if shard_cpu and sum(shard_cpu) > 0:
+        result["shard_cpu_pct"] = [round(c / 1e6 / secs * 100, 2) for c in shard_cpu]
+        result["busiest_shard_pct"] = max(shard_cpu) / sum(shard_cpu) * 100
     for k in ("deliveries_per_sec", "p50_ms", "p99_ms", "cross_p50_ms", "cross_p99_ms"):
         if isinstance(lg.get(k), (int, float)):
             result[k] = lg[k]
@@ -582,8 +669,8 @@ def run_once(scenario, name, size, opts, logdir, run_id):
         log(f"  waited {waited:.0f} s for a quiet machine")
     result = {"scenario": scenario, "server": name, "quiet_wait_s": round(waited, 1),
               "load_before": round(load, 3), "quiet": quiet}
-    if scenario == "cluster":
-        return run_cluster(name, size, opts, logdir, run_id, result)
+    if scenario in ("cluster", "shards"):
+        return run_cluster(name, size, opts, logdir, run_id, result, scenario)
     server, url, server_log = start_server(name, opts.server_cpu, logdir, run_id, SCENARIO_ENV.get(scenario))
     gen = None
     scraper = Scraper(url + "/metrics") if name == "met" else None
@@ -794,6 +881,12 @@ def targets(summary):
         if r is not None:
             rows.append(("cluster: Redis CPU per line ≤ the adapter's, no line lost or out of order", sv,
                          f"{r:.2f}×, {lost:.0f} lost or out of order", r <= 1 and lost == 0))
+    # The same on a Redis Cluster (sharded pub/sub), against the sharded adapter.
+    r = ratio(summary, "shards", "rust", "redis_us_per_line")
+    if r is not None:
+        lost = (med("shards", "rust", "lost") or 0) + (med("shards", "rust", "out_of_order") or 0)
+        rows.append(("shards: Redis CPU per line ≤ the sharded adapter's, no line lost or out of order", "rust",
+                     f"{r:.2f}×, {lost:.0f} lost or out of order", r <= 1 and lost == 0))
     off, on = med("fanout", "rust", "deliveries_per_sec"), med("fanout", "rec", "deliveries_per_sec")
     if off and on:
         rows.append(("fan-out with recovery on ≥ 90 % of off", "rust", f"{on / off:.0%}", on / off >= 0.9))
@@ -883,7 +976,8 @@ def write_svg(report, path):
              ("idle", "kib_per_conn", "Idle: memory per connection (inverse)", True, None),
              ("connect", "connects_per_sec", "Connects/s", False, 7.0),
              ("acks", "acks_per_cpu_sec", "Acks in JS per CPU second", False, 2.0),
-             ("cluster", "redis_us_per_line", "3 hubs on Redis: Redis CPU per line (inverse)", True, 1.0)]
+             ("cluster", "redis_us_per_line", "3 hubs on Redis: Redis CPU per line (inverse)", True, 1.0),
+             ("shards", "redis_us_per_line", "3 hubs on 3 shards: Redis CPU per line (inverse)", True, 1.0)]
     colors = {"ref": "#9e9e9e", "rust": "#d9480f", "met": "#f08c00", "rec": "#e8590c", "rb": "#ffa94d",
               "node": "#2f9e44", "nodehub": "#8ce99a", "c": "#1971c2", "raw": "#5f3dc4"}
     shown = [sv for sv in report["servers"] if sv != "ref"]

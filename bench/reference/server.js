@@ -10,7 +10,9 @@
 //                                            (scale-out: @socket.io/redis-adapter over
 //                                             two node-redis clients, its defaults;
 //                                             REDIS_SHARDED=1: its sharded adapter,
-//                                             SSUBSCRIBE/SPUBLISH)
+//                                             SSUBSCRIBE/SPUBLISH; REDIS_CLUSTER=1: the
+//                                             sharded adapter on a Redis Cluster, over
+//                                             node-redis's cluster client)
 
 const http = require('node:http');
 const { Server } = require('socket.io');
@@ -128,7 +130,15 @@ function chat(nsp) {
 // With REDIS_URL, the Redis adapter is in place before any namespace is
 // made (an adapter applies to the namespaces made after it is set).
 async function redisAdapter(url) {
-  const { createClient } = require('redis');
+  const { createClient, createCluster } = require('redis');
+  if (process.env.REDIS_CLUSTER === '1') {
+    const pub = createCluster({ rootNodes: [{ url }] });
+    const sub = pub.duplicate();
+    pub.on('error', (e) => console.error(`redis: ${e.message}`));
+    sub.on('error', (e) => console.error(`redis: ${e.message}`));
+    await Promise.all([pub.connect(), sub.connect()]);
+    return require('@socket.io/redis-adapter').createShardedAdapter(pub, sub);
+  }
   const pub = createClient({ url });
   const sub = pub.duplicate();
   pub.on('error', (e) => console.error(`redis: ${e.message}`));

@@ -7,7 +7,7 @@
 //! chathub-loadgen connect --url http://127.0.0.1:3000 [--ns /chat] [--duration 5] [--concurrency 50]
 //! chathub-loadgen fanout  --url U --clients 1000 --senders 10 [--window 20] [--duration 10] [--warmup 1]
 //! chathub-loadgen rate    --url U --clients 1000 --rate 50 [--duration 10] [--warmup 1]
-//! chathub-loadgen cluster --url U1,U2,U3 --clients 300 --senders 3 --rate 300 [--duration 10] [--warmup 1]
+//! chathub-loadgen cluster --url U1,U2,U3 --clients 300 --senders 3 --rate 300 [--rooms 1] [--duration 10] [--warmup 1]
 //! chathub-loadgen idle    --url U --clients 10000 [--room-size 10]     (holds until stdin closes; room size 0: the lobby)
 //! chathub-loadgen churn   --url U --clients 1000 --cycles 5 [--wait]   (--wait: a line on stdin between cycles)
 //! chathub-loadgen chat    --url U --clients 1000 [--period-ms 200]     (until the server disconnects them)
@@ -22,7 +22,10 @@
 //! to another (`cross_p50_ms`, `cross_p99_ms`), the lines sent within the
 //! measured window (`sent_measured`), and exactness: per receiver and
 //! sender, lines that never came (`gaps`) and lines that came twice or out
-//! of order (`out_of_order`).
+//! of order (`out_of_order`). With `--rooms R` (R > 1) client `i` is in
+//! room `i % R` instead of one room for all; choose R with no factor in
+//! common with the number of hubs, so that every room has members on every
+//! hub, and `--senders` at least R, so that every room has a sender.
 //!
 //! `storm` needs connection state recovery on the server: every client
 //! drops its connection at once (no close frame) during a broadcast, comes
@@ -85,6 +88,7 @@ struct Args {
     concurrency: usize,
     rate: f64,
     room_size: usize,
+    rooms: usize,
     cycles: usize,
     wait: bool,
     period: Duration,
@@ -109,6 +113,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 50,
         rate: 50.0,
         room_size: 10,
+        rooms: 1,
         cycles: 3,
         wait: false,
         period: Duration::from_millis(200),
@@ -129,6 +134,7 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = num(value()?)? as usize,
             "--rate" => a.rate = num(value()?)?,
             "--room-size" => a.room_size = num(value()?)? as usize,
+            "--rooms" => a.rooms = (num(value()?)? as usize).max(1),
             "--cycles" => a.cycles = num(value()?)? as usize,
             "--period-ms" => a.period = Duration::from_millis(num(value()?)? as u64),
             "--wait" => a.wait = true,
@@ -772,8 +778,13 @@ async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Valu
     };
     let fixed_rate = fixed_rate.map(|r| r / senders_n as f64);
     let hubs = args.url.split(',').count();
-    let conns = open_many(args, args.clients.max(senders_n + 1), |_| {
-        Some("bench".to_owned())
+    let rooms = if cluster { args.rooms } else { 1 };
+    let conns = open_many(args, args.clients.max(senders_n + 1), |i| {
+        Some(if rooms > 1 {
+            format!("bench{}", i % rooms)
+        } else {
+            "bench".to_owned()
+        })
     })
     .await?;
     let total = conns.len();
@@ -846,6 +857,7 @@ async fn fanout(args: &Args, fixed_rate: Option<f64>) -> Result<serde_json::Valu
         "p50_ms": all.percentile(0.5),
         "p99_ms": all.percentile(0.99),
         "hubs": hubs,
+        "rooms": rooms,
         "sent_measured": room.sent_measured.load(Ordering::Relaxed),
         "cross_deliveries": cross.total,
         "cross_p50_ms": if cross.total > 0 { Some(cross.percentile(0.5)) } else { None },

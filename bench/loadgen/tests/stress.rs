@@ -466,3 +466,60 @@ fn acks_come_back_through_a_host_handler() {
     assert_eq!(result["late"], 0, "{result}");
     assert!(result["p99_ms"].as_f64().unwrap() >= result["p50_ms"].as_f64().unwrap());
 }
+
+/// `cluster --rooms R`: client `i` joins room `i % R`, one sender per
+/// room, and every line is counted once, in order (one hub named three
+/// times stands for three hubs).
+#[test]
+fn cluster_spreads_its_clients_over_rooms() {
+    let _alone = one_at_a_time();
+    let hub = hub();
+    let url = format!("http://{}", hub.local_addr().unwrap());
+    let mut joins = hub
+        .subscribe(chathub::EventFilter::kinds(chathub::EventKinds::JOIN))
+        .unwrap();
+    let urls = [url.as_str(); 3].join(",");
+    let mut load = Loadgen::start(&[
+        "cluster",
+        "--url",
+        &urls,
+        "--clients",
+        "30",
+        "--senders",
+        "4",
+        "--rooms",
+        "4",
+        "--rate",
+        "200",
+        "--warmup",
+        "0.2",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(load.line()["ready"], 30);
+    let mut members = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..30 {
+        match joins.blocking_recv() {
+            Some(chathub::HubEvent::Join(j)) => {
+                *members.entry(j.to.unwrap_or_default()).or_default() += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let sizes: Vec<(&str, usize)> = members.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+    assert_eq!(
+        sizes,
+        [("bench0", 8), ("bench1", 8), ("bench2", 7), ("bench3", 7)]
+    );
+    assert_eq!(load.line()["measuring"], true);
+    assert_eq!(load.line()["measuring"], false);
+    let result = load.line();
+    load.wait();
+    hub.shutdown();
+    eprintln!("cluster: {result}");
+    assert_eq!(result["rooms"], 4, "{result}");
+    assert!(result["sent_measured"].as_u64().unwrap() > 0, "{result}");
+    assert!(result["deliveries"].as_u64().unwrap() > 0, "{result}");
+    assert_eq!(result["gaps"], 0, "{result}");
+    assert_eq!(result["out_of_order"], 0, "{result}");
+}
