@@ -1016,12 +1016,19 @@ impl NativeHub {
         }
         let stream = tcp_from_fd(fd)?;
         // Refuse what is not a connected TCP socket (a pipe, a file).
-        if let Err(e) = stream.peer_addr() {
-            return Err(invalid(format!(
-                "fd {fd} is not a connected TCP socket: {e}"
-            )));
-        }
-        self.hub.serve_tcp(stream, preface).map_err(action_error)
+        let remote = match stream.peer_addr() {
+            Ok(addr) => addr,
+            Err(e) => {
+                return Err(invalid(format!(
+                    "fd {fd} is not a connected TCP socket: {e}"
+                )));
+            }
+        };
+        // libuv keeps its sockets non-blocking, and the duplicate shares
+        // that flag: no system call to set it again on Node's thread.
+        self.hub
+            .serve_nonblocking_tcp(stream, preface, Some(remote))
+            .map_err(action_error)
     }
 
     /// Serves a connection whose bytes Node holds (TLS): returns a pump;

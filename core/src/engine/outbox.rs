@@ -170,11 +170,6 @@ impl Outbox {
         }
     }
 
-    /// Registers `cx` to be woken by the next push or [`Outbox::wake`].
-    pub(crate) fn register(&self, cx: &Context<'_>) {
-        register(&mut self.lock().waker, cx);
-    }
-
     /// Whether nothing waits.
     #[cfg(test)]
     fn is_empty(&self) -> bool {

@@ -39,27 +39,24 @@ enum Answer {
     /// A noop; `true`: the session ended (its client closed it).
     Noop(bool),
     Close,
+    /// 400: the session moved to its WebSocket.
+    Refused,
 }
+
+/// How long a `GET` that came after the upgrade's probe was answered waits
+/// before it answers a noop (nothing else came, and the upgrade did not end).
+const PROBED_NOOP: Duration = Duration::from_millis(250);
 
 /// A long-polling `GET`: the waiting frames, or wait for some.
 pub(super) async fn get<H: Handler>(
     engine: &Arc<EngineShared<H>>,
     s: Arc<Session<H>>,
 ) -> Response<Body> {
-    // Once the probe is answered, a client sends `5` on the WebSocket and
-    // polls no more; a GET that comes now overtook that `5` (another
-    // connection, read on another thread). It waits for the upgrade to end
-    // and is answered as if it came after: 400 once upgraded, as a server
-    // that reads both connections in order (Node's) answers it.
-    let overtaken = std::future::poll_fn(|cx| {
-        let st = s.lock();
-        if st.probed && st.transport == Transport::Polling && st.closed.is_none() {
-            s.out.register(cx);
-            return std::task::Poll::Pending;
-        }
-        std::task::Poll::Ready(())
-    });
-    let _ = tokio::time::timeout(engine.config.upgrade_timeout, overtaken).await;
+    // A GET that comes once the upgrade's probe was answered: either its
+    // client polled before it read `3probe` (it pauses polling and sends
+    // `5` once this GET is answered), or it overtook that `5` (sent after
+    // it on the WebSocket, read first here, on another thread).
+    let overtaking;
     {
         let mut st = s.lock();
         if st.transport != Transport::Polling {
@@ -77,13 +74,18 @@ pub(super) async fn get<H: Handler>(
             return EngineError::BadRequest.response();
         }
         st.polling = true;
+        overtaking = st.probed;
     }
     let _mark = Polling(&s);
     let answer = std::future::poll_fn(|cx| {
         let mut st = s.lock();
         if st.transport != Transport::Polling {
-            // Upgraded meanwhile: what waits goes over the WebSocket.
-            return std::task::Poll::Ready(Answer::Noop(false));
+            // Upgraded while this GET waited: what waits goes over the
+            // WebSocket. A client sends `5` only once its poll is answered
+            // (engine.io-client pauses polling first), so this GET came
+            // with or after the `5` (read first here, on another thread):
+            // it is answered as one after the upgrade is.
+            return std::task::Poll::Ready(Answer::Refused);
         }
         if let Some(frames) = s.out.take_or_register(cx) {
             st.noop = false;
@@ -95,13 +97,22 @@ pub(super) async fn get<H: Handler>(
                 _ => Answer::Close,
             });
         }
-        if st.noop {
+        // (The noop the probe asked for is for a GET from before it.)
+        if st.noop && !overtaking {
             st.noop = false;
             return std::task::Poll::Ready(Answer::Noop(false));
         }
         std::task::Poll::Pending
-    })
-    .await;
+    });
+    let answer = if overtaking {
+        // Its client may be waiting for this answer to send `5`: as Node's
+        // engine.io does, a noop frees it (within `PROBED_NOOP`).
+        tokio::time::timeout(PROBED_NOOP, answer)
+            .await
+            .unwrap_or(Answer::Noop(false))
+    } else {
+        answer.await
+    };
     let (body, closing) = match answer {
         Answer::Frames(mut frames, closed) => {
             if closed {
@@ -111,6 +122,7 @@ pub(super) async fn get<H: Handler>(
         }
         Answer::Noop(ended) => (Bytes::from_static(b"6"), ended),
         Answer::Close => (Bytes::from_static(b"1"), true),
+        Answer::Refused => return EngineError::BadRequest.response(),
     };
     engine.counters.bytes_out.add(body.len() as u64);
     if closing {

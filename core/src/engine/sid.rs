@@ -12,14 +12,39 @@ const LEN: usize = 20;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Sid([u8; LEN]);
 
+/// Bytes of the operating system's random source, drawn once for many
+/// ids (a system call per connection and id, otherwise): each id takes
+/// bytes no other id took.
+const POOL: usize = 15 * 16;
+
+thread_local! {
+    /// This thread's unused random bytes: `POOL - .0` of them, from `.0`.
+    static RANDOM: std::cell::RefCell<(usize, [u8; POOL])> =
+        const { std::cell::RefCell::new((POOL, [0; POOL])) };
+}
+
+/// Fills `out` with bytes of the operating system's random source.
+fn random_bytes(out: &mut [u8]) {
+    RANDOM.with_borrow_mut(|(used, pool)| {
+        if *used + out.len() > POOL {
+            if getrandom::fill(pool).is_err() {
+                // No OS randomness at all: the process cannot run safely.
+                panic!("the operating system's random source is unavailable");
+            }
+            *used = 0;
+        }
+        out.copy_from_slice(&pool[*used..*used + out.len()]);
+        // Taken bytes are not kept.
+        pool[*used..*used + out.len()].fill(0);
+        *used += out.len();
+    });
+}
+
 impl Sid {
     /// A fresh id from the operating system's random source.
     pub(crate) fn new() -> Sid {
         let mut raw = [0u8; 15];
-        if getrandom::fill(&mut raw).is_err() {
-            // No OS randomness at all: the process cannot run safely.
-            panic!("the operating system's random source is unavailable");
-        }
+        random_bytes(&mut raw);
         let mut out = [0u8; LEN];
         use base64::Engine as _;
         let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -83,5 +108,22 @@ mod tests {
         assert_eq!(a.as_str().parse::<Sid>(), Ok(a));
         assert_eq!("short".parse::<Sid>(), Err(BadSid));
         assert_eq!("aaaaaaaaaaaaaaaaaaa/".parse::<Sid>(), Err(BadSid));
+    }
+
+    #[test]
+    fn ids_drawn_across_many_refills_never_repeat() {
+        // 16 ids per draw from the OS: 100 draws' worth, on two threads.
+        let draw = || (0..1600).map(|_| Sid::new()).collect::<Vec<_>>();
+        let other = std::thread::spawn(draw);
+        let mut all = draw();
+        all.extend(other.join().unwrap());
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n);
+        // No byte value is missing from the ids' first characters: not a
+        // stuck or zeroed pool.
+        let firsts: std::collections::HashSet<u8> = all.iter().map(|s| s.0[0]).collect();
+        assert_eq!(firsts.len(), 64);
     }
 }

@@ -818,6 +818,36 @@ impl Hub {
         self.serve_connection(stream, preface, remote)
     }
 
+    /// [`Hub::serve_tcp`] for a socket an event loop handed over (a
+    /// duplicate of a descriptor of Node's, say): non-blocking already
+    /// (a duplicate shares the original's file status flags, and event
+    /// loops keep their sockets non-blocking), its peer's address read by
+    /// the caller. Sets `TCP_NODELAY` and registers it with the hub's
+    /// runtime on one of the hub's threads, not the caller's.
+    ///
+    /// A blocking socket passed here would block a thread of the hub: use
+    /// [`Hub::serve_tcp`] when unsure.
+    pub fn serve_nonblocking_tcp(
+        &self,
+        stream: std::net::TcpStream,
+        preface: Bytes,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), ActionError> {
+        self.check_serving()?;
+        let connections = self.inner.connections.clone();
+        let service = self.inner.service.clone();
+        self.inner.handle.spawn(async move {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY on a handed-over socket: {e}");
+            }
+            match tokio::net::TcpStream::from_std(stream) {
+                Ok(io) => connections.serve(io, preface, service, remote, None),
+                Err(e) => tracing::debug!("cannot register a handed-over socket: {e}"),
+            }
+        });
+        Ok(())
+    }
+
     /// Answers one HTTP request (a long-polling `GET`/`POST` under
     /// `/socket.io/`, or the page and bundle) on the hub's runtime and
     /// returns the whole response. Dropping the future cancels the request
