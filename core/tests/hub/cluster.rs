@@ -693,11 +693,17 @@ async fn a_busy_hub_sends_its_lines_to_redis_in_pipelines_in_order() {
 /// How many connections Redis counts as subscribed to the channel of
 /// `room` of `ns` (`PUBSUB NUMSUB`): one per hub with members in it.
 async fn subscribers(redis: &RedisServer, ns: &str, room: &str) -> i64 {
+    room_subscribers(redis, "NUMSUB", ns, room).await
+}
+
+/// `PUBSUB <count>` (`NUMSUB`, `SHARDNUMSUB`) of the channel of `room` of
+/// `ns`, asked of `redis`.
+async fn room_subscribers(redis: &RedisServer, count: &str, ns: &str, room: &str) -> i64 {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let channel = format!("chathub#room#{}#{ns}#{room}", ns.len());
     let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
+        .arg(count)
         .arg(&channel)
         .query_async(&mut c)
         .await
@@ -869,16 +875,7 @@ async fn on_a_redis_cluster_the_chat_and_host_actions_cross_the_hubs() {
 /// How many connections the shard `node` counts as subscribed to the
 /// channel of `room` of `ns` (`PUBSUB SHARDNUMSUB`).
 async fn shard_subscribers(node: &RedisServer, ns: &str, room: &str) -> i64 {
-    let client = redis::Client::open(node.url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let channel = format!("chathub#room#{}#{ns}#{room}", ns.len());
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("SHARDNUMSUB")
-        .arg(&channel)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    n
+    room_subscribers(node, "SHARDNUMSUB", ns, room).await
 }
 
 #[tokio::test]

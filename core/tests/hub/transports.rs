@@ -68,9 +68,10 @@ async fn the_transport_is_reported_at_connect() {
 }
 
 /// A WebSocket to the polling session `p`, probed (`2probe` → `3probe`).
-async fn probed_websocket(
-    p: &Polling,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn probed_websocket(p: &Polling) -> Ws {
     let url = format!(
         "{}/socket.io/?EIO=4&transport=websocket&sid={}",
         p.base.replacen("http://", "ws://", 1),
@@ -83,6 +84,21 @@ async fn probed_websocket(
         .expect("3probe in time");
     assert_eq!(answer.unwrap().unwrap(), Message::text("3probe"));
     ws
+}
+
+/// The upgraded WebSocket carries the session: a namespace CONNECT is
+/// answered on it.
+async fn websocket_carries_the_session(ws: &mut Ws) {
+    ws.send(Message::text("40/chat,")).await.unwrap();
+    let connect = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("CONNECT answer in time")
+        .unwrap()
+        .unwrap();
+    assert!(
+        connect.to_text().unwrap().starts_with("40/chat,"),
+        "{connect}"
+    );
 }
 
 /// After `3probe` a client sends `5` on the WebSocket and polls no more. A
@@ -106,17 +122,7 @@ async fn a_poll_that_overtakes_the_upgrade_is_answered_as_one_after_it() {
     ws.send(Message::text("5")).await.unwrap();
     let (status, _) = get.await.unwrap();
     assert_eq!(status, 400);
-    // The WebSocket carries the session now.
-    ws.send(Message::text("40/chat,")).await.unwrap();
-    let connect = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("CONNECT answer in time")
-        .unwrap()
-        .unwrap();
-    assert!(
-        connect.to_text().unwrap().starts_with("40/chat,"),
-        "{connect}"
-    );
+    websocket_carries_the_session(&mut ws).await;
 }
 
 /// A poll after `3probe` from a client that polled before it read
@@ -130,16 +136,7 @@ async fn a_poll_sent_before_the_client_read_3probe_is_freed_and_the_upgrade_goes
     let (status, packets) = p.get().await;
     assert_eq!((status, packets), (200, vec!["6".to_owned()]));
     ws.send(Message::text("5")).await.unwrap();
-    ws.send(Message::text("40/chat,")).await.unwrap();
-    let connect = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("CONNECT answer in time")
-        .unwrap()
-        .unwrap();
-    assert!(
-        connect.to_text().unwrap().starts_with("40/chat,"),
-        "{connect}"
-    );
+    websocket_carries_the_session(&mut ws).await;
 }
 
 /// The same poll when the upgrade is abandoned instead (the WebSocket
